@@ -1,0 +1,442 @@
+//! Code generation. Only ever sees a model that passed `check`.
+//!
+//! The generated shape (with `P` = `::endpoint::__private`, or `<crate>::__private` when the
+//! attribute says `crate = <crate>`):
+//!
+//! ```text
+//! impl Chat { /* the user's methods, minus our attributes */ }
+//!
+//! #[doc(hidden)]
+//! const _: () = {
+//!     // only when a decoded payload's kind is known to the type checker alone:
+//!     const _: () = ::core::assert!(!<A as P::Decode>::KIND.same(<B as P::Decode>::KIND), "...");
+//!
+//!     #[automatically_derived]
+//!     impl P::Endpoint for Chat {
+//!         fn config() -> P::EndpointConfig { P::EndpointConfig::new("/chat/{room}")... }
+//!         fn on_open<'a>(&'a mut self, __session: &'a P::Session, __handshake: &'a P::Handshake)
+//!             -> impl Future<Output = P::HookResult> + Send + 'a
+//!         {
+//!             async move {
+//!                 let __arg0: String = match P::path_param(__session, "room") { ... };
+//!                 let __ret = Self::open(self, __session, __arg0).await;
+//!                 P::IntoReply::into_reply(__ret)
+//!             }
+//!         }
+//!         fn on_message<'a>(..., __message: P::Message) -> ... {
+//!             async move {
+//!                 let __kind = __message.kind();
+//!                 if P::PayloadKind::Text.same(__kind) { /* size check, arguments, call */ }
+//!                 if <Json<Point> as P::Decode>::KIND.same(__kind) { ... }
+//!                 Err(P::EndpointError::Unsupported(__kind))
+//!             }
+//!         }
+//!         // on_error, on_close likewise; hooks without a handler keep the trait default
+//!         fn accepts(__kind: P::PayloadKind) -> bool { false || P::PayloadKind::Text.same(__kind) || ... }
+//!     }
+//! };
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::ctxt::Ctxt;
+use crate::model::{Endpoint, Handler, Param, Payload, Source};
+use crate::parse::{self, EndpointArgs, HandlerKind};
+
+/// The whole `#[server_endpoint]` expansion: parse, build the model, check, generate.
+pub(crate) fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
+    let cx = Ctxt::new();
+    let args = EndpointArgs::parse(&cx, args);
+    let item: syn::Item = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(err) => {
+            cx.syn_error(err);
+            return with_errors(cx, input);
+        }
+    };
+    let mut item = match item {
+        syn::Item::Impl(item) => item,
+        other => {
+            cx.error_spanned_by(
+                item_name(&other),
+                "#[server_endpoint] must be placed on an inherent impl block: \
+                 `#[server_endpoint(\"/path\")] impl MyEndpoint { ... }`; the struct itself only \
+                 needs `#[derive(Default)]`",
+            );
+            return with_errors(cx, other.into_token_stream());
+        }
+    };
+    if let Some((bang, trait_path, for_token)) = &item.trait_ {
+        cx.error_spanned_by(
+            quote!(#bang #trait_path #for_token),
+            "#[server_endpoint] must be placed on an inherent impl block (`impl MyEndpoint { ... }`), \
+             not on a trait implementation: the macro implements the `Endpoint` trait itself",
+        );
+        strip_all(&mut item);
+        return with_errors(cx, item.into_token_stream());
+    }
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            &item.generics,
+            "#[server_endpoint] does not support generic impls: the runtime creates endpoints by \
+             type, so the endpoint must be a concrete `'static` type (wrap generic logic in a \
+             field, or write one impl per concrete type)",
+        );
+    }
+    if let Some(unsafety) = &item.unsafety {
+        cx.error_spanned_by(
+            unsafety,
+            "#[server_endpoint] cannot be placed on an `unsafe impl`",
+        );
+    }
+
+    let endpoint = Endpoint::from_impl(&cx, args, &mut item);
+    crate::check::check(&cx, &endpoint);
+    if cx.has_errors() || endpoint.template.is_none() {
+        return with_errors(cx, item.into_token_stream());
+    }
+    cx.check().expect("no errors were recorded");
+    let generated = expand(&endpoint);
+    let out = quote! {
+        #item
+        #generated
+    };
+    if std::env::var_os("ENDPOINT_MACROS_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!(
+            "// #[server_endpoint] expansion for `{}`\n{}",
+            endpoint.self_ty.to_token_stream(),
+            generated
+        );
+    }
+    out
+}
+
+/// The standalone `#[on_open]` (etc.): only valid inside a `#[server_endpoint]` impl, which
+/// strips it before it can expand.
+pub(crate) fn misplaced_handler(kind: HandlerKind, input: TokenStream) -> TokenStream {
+    let msg = format!(
+        "`#[{}]` must be used on a method inside an `impl` annotated with \
+         `#[server_endpoint(...)]`",
+        kind.name()
+    );
+    let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
+    quote!(#err #input)
+}
+
+/// The user's tokens (so that their items still exist and no follow-up errors appear) plus
+/// every recorded error.
+fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
+    let errors = match cx.check() {
+        Ok(()) => TokenStream::new(),
+        Err(err) => err.to_compile_error(),
+    };
+    quote!(#tokens #errors)
+}
+
+/// Removes our attributes from every method of `item` (when it will not be expanded).
+fn strip_all(item: &mut syn::ItemImpl) {
+    for impl_item in &mut item.items {
+        let syn::ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        method.attrs.retain(|a| HandlerKind::of(a).is_none());
+        for input in &mut method.sig.inputs {
+            if let syn::FnArg::Typed(t) = input {
+                t.attrs.retain(|a| !parse::is_path_param(a));
+            }
+        }
+    }
+}
+
+/// The tokens naming an item, for spans (`struct Chat`, `fn main`, ...).
+fn item_name(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Struct(s) => {
+            let (t, i) = (&s.struct_token, &s.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Enum(e) => {
+            let (t, i) = (&e.enum_token, &e.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Fn(f) => {
+            let (t, i) = (&f.sig.fn_token, &f.sig.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Trait(tr) => {
+            let (t, i) = (&tr.trait_token, &tr.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Mod(m) => {
+            let (t, i) = (&m.mod_token, &m.ident);
+            quote!(#t #i)
+        }
+        other => other.to_token_stream(),
+    }
+}
+
+/// Generates the `Endpoint` implementation for a checked model.
+pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
+    let krate = match &endpoint.args.crate_path {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::endpoint),
+    };
+    let p = quote!(#krate::__private);
+    let self_ty = &endpoint.self_ty;
+
+    let path = endpoint.args.path.as_ref().expect("checked");
+    let subprotocols = (!endpoint.args.subprotocols.is_empty()).then(|| {
+        let protos = &endpoint.args.subprotocols;
+        quote!(.subprotocols(&[#(#protos),*]))
+    });
+    let max_size = endpoint
+        .args
+        .max_message_size
+        .as_ref()
+        .map(|expr| quote_spanned!(expr.span()=> .max_message_size(#expr)));
+
+    let handler = |kind| endpoint.handlers.iter().find(|h| h.kind == kind);
+    let on_open = handler(HandlerKind::Open).map(|h| {
+        let body = call_handler(&p, h, &Fail::Return);
+        quote! {
+            fn on_open<'__a>(
+                &'__a mut self,
+                __session: &'__a #p::Session,
+                __handshake: &'__a #p::Handshake,
+            ) -> impl ::core::future::Future<Output = #p::HookResult> + ::core::marker::Send + '__a {
+                async move { #body }
+            }
+        }
+    });
+    let on_error = handler(HandlerKind::Error).map(|h| {
+        let body = call_handler(&p, h, &Fail::Return);
+        quote! {
+            fn on_error<'__a>(
+                &'__a mut self,
+                __session: &'__a #p::Session,
+                __error: #p::EndpointError,
+            ) -> impl ::core::future::Future<Output = #p::HookResult> + ::core::marker::Send + '__a {
+                async move { #body }
+            }
+        }
+    });
+    let on_close = handler(HandlerKind::Close).map(|h| {
+        let body = call_handler(&p, h, &Fail::Skip);
+        quote! {
+            fn on_close<'__a>(
+                &'__a mut self,
+                __session: &'__a #p::Session,
+                __reason: #p::CloseReason,
+            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send + '__a {
+                async move { #body }
+            }
+        }
+    });
+
+    let message_handlers: Vec<&Handler> = endpoint
+        .handlers
+        .iter()
+        .filter(|h| h.kind == HandlerKind::Message)
+        .collect();
+    let conditions: Vec<TokenStream> = message_handlers
+        .iter()
+        .map(|h| kind_condition(&p, h))
+        .collect();
+    let branches = message_handlers.iter().zip(&conditions).map(|(h, cond)| {
+        let size_check = h.max_message_size.as_ref().map(|expr| {
+            quote_spanned! {expr.span()=>
+                let __max: usize = #expr;
+                if __message.len() > __max {
+                    return ::core::result::Result::Err(#p::EndpointError::TooBig {
+                        size: __message.len(),
+                        max: __max,
+                    });
+                }
+            }
+        });
+        let body = call_handler(&p, h, &Fail::Return);
+        quote! {
+            if #cond {
+                #size_check
+                return { #body };
+            }
+        }
+    });
+    let kind_asserts = kind_asserts(&p, &message_handlers);
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #(#kind_asserts)*
+
+            #[automatically_derived]
+            #[allow(unused_variables, unreachable_code)]
+            impl #p::Endpoint for #self_ty {
+                fn config() -> #p::EndpointConfig {
+                    #p::EndpointConfig::new(#path) #subprotocols #max_size
+                }
+
+                #on_open
+
+                fn on_message<'__a>(
+                    &'__a mut self,
+                    __session: &'__a #p::Session,
+                    __message: #p::Message,
+                ) -> impl ::core::future::Future<Output = #p::HookResult> + ::core::marker::Send + '__a {
+                    async move {
+                        let __kind = __message.kind();
+                        #(#branches)*
+                        ::core::result::Result::Err(#p::EndpointError::Unsupported(__kind))
+                    }
+                }
+
+                #on_error
+                #on_close
+
+                fn accepts(__kind: #p::PayloadKind) -> bool {
+                    false #(|| #conditions)*
+                }
+            }
+        };
+    }
+}
+
+/// What a failed argument extraction does.
+enum Fail {
+    /// `return Err(e)` (hooks returning `HookResult`).
+    Return,
+    /// Skip the handler (`on_close`, which has nowhere to report to).
+    Skip,
+}
+
+/// The `if` condition selecting a message handler: its payload's kind equals the message's.
+fn kind_condition(p: &TokenStream, handler: &Handler) -> TokenStream {
+    match handler.payload() {
+        Some((_, Payload::Str)) => quote!(#p::PayloadKind::Text.same(__kind)),
+        Some((_, Payload::Slice)) => quote!(#p::PayloadKind::Binary.same(__kind)),
+        Some((param, Payload::Decoded(_))) => {
+            let ty = &param.ty;
+            quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND.same(__kind))
+        }
+        None => unreachable!("checked: every message handler has a payload"),
+    }
+}
+
+/// Type-level "one handler per kind" checks for pairs the macro could not decide itself.
+fn kind_asserts(p: &TokenStream, handlers: &[&Handler]) -> Vec<TokenStream> {
+    let mut out = Vec::new();
+    let kind_expr = |param: &Param, payload: &Payload| match payload {
+        Payload::Str => quote!(#p::PayloadKind::Text),
+        Payload::Slice => quote!(#p::PayloadKind::Binary),
+        Payload::Decoded(_) => {
+            let ty = &param.ty;
+            quote!(<#ty as #p::Decode>::KIND)
+        }
+    };
+    for (i, a) in handlers.iter().enumerate() {
+        let Some((pa, ka)) = a.payload() else {
+            continue;
+        };
+        for b in &handlers[i + 1..] {
+            let Some((pb, kb)) = b.payload() else {
+                continue;
+            };
+            if ka.known_kind().is_some() && kb.known_kind().is_some() {
+                continue; // decided by `check`
+            }
+            let (ea, eb) = (kind_expr(pa, ka), kind_expr(pb, kb));
+            let msg = format!(
+                "`#[on_message]` handlers `{}` and `{}` receive the same kind of message; an \
+                 endpoint has at most one handler per kind (text, binary, pong)",
+                a.ident, b.ident
+            );
+            out.push(quote_spanned! {pb.ty.span()=>
+                const _: () = ::core::assert!(!#ea.same(#eb), #msg);
+            });
+        }
+    }
+    out
+}
+
+/// The body of a hook: extract every argument, call the handler, convert its return value.
+fn call_handler(p: &TokenStream, handler: &Handler, fail: &Fail) -> TokenStream {
+    let bail = |err: TokenStream| match fail {
+        Fail::Return => quote!(return ::core::result::Result::Err(#err)),
+        Fail::Skip => quote!({ let _ = #err; return; }),
+    };
+    let mut bindings = Vec::new();
+    let mut args = Vec::new();
+    for (i, param) in handler.params.iter().enumerate() {
+        let name = format_ident!("__arg{}", i);
+        let ty = &param.ty;
+        let span = ty.span();
+        let value = match &param.source {
+            Source::SessionRef => quote!(__session),
+            Source::Session => quote!(::core::clone::Clone::clone(__session)),
+            Source::Handshake => quote!(__handshake),
+            Source::ErrorRef => quote!(&__error),
+            Source::Error => quote!(__error),
+            Source::CloseReason => quote!(__reason),
+            Source::State => {
+                let bail = bail(quote!(__e));
+                quote_spanned! {span=>
+                    match #p::state(__session) {
+                        ::core::result::Result::Ok(__v) => __v,
+                        ::core::result::Result::Err(__e) => #bail,
+                    }
+                }
+            }
+            Source::PathParam(var) => {
+                let bail = bail(quote!(__e));
+                quote_spanned! {span=>
+                    match #p::path_param(__session, #var) {
+                        ::core::result::Result::Ok(__v) => __v,
+                        ::core::result::Result::Err(__e) => #bail,
+                    }
+                }
+            }
+            Source::Payload(Payload::Str) => quote! {
+                match __message.as_text() {
+                    ::core::option::Option::Some(__t) => __t,
+                    ::core::option::Option::None => {
+                        return ::core::result::Result::Err(#p::EndpointError::Unsupported(__kind))
+                    }
+                }
+            },
+            Source::Payload(Payload::Slice) => quote!(__message.as_bytes()),
+            Source::Payload(Payload::Decoded(_)) => quote_spanned! {span=>
+                match <#ty as #p::Decode>::decode(__message) {
+                    ::core::result::Result::Ok(__v) => __v,
+                    ::core::result::Result::Err(__e) => {
+                        return ::core::result::Result::Err(#p::EndpointError::Decode(__e))
+                    }
+                }
+            },
+        };
+        bindings.push(quote_spanned!(span=> let #name: #ty = #value;));
+        args.push(name);
+    }
+    let ident = &handler.ident;
+    let call = quote_spanned!(handler.ident.span()=> Self::#ident(self, #(#args),*));
+    let call = if handler.is_async {
+        quote!(#call.await)
+    } else {
+        call
+    };
+    let ret_span = match &handler.sig.output {
+        syn::ReturnType::Default => handler.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
+    let finish = match fail {
+        Fail::Return => quote_spanned!(ret_span=> #p::IntoReply::into_reply(__ret)),
+        Fail::Skip => quote!(let _ = __ret;),
+    };
+    quote! {
+        #(#bindings)*
+        let __ret = #call;
+        #finish
+    }
+}

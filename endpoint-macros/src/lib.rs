@@ -1,0 +1,168 @@
+//! Procedural macros of the [`endpoint`](https://docs.rs/endpoint) WebSocket framework:
+//! `#[server_endpoint]` and the handler attributes `#[on_open]`, `#[on_message]`, `#[on_error]`,
+//! `#[on_close]` (Jakarta's `@ServerEndpoint`, `@OnOpen`, ...).
+//!
+//! Use them through the facade crate (`use endpoint::prelude::*;`), which re-exports them next to
+//! the runtime the generated code refers to. The examples below are marked `ignore` because a
+//! proc-macro crate's doctests cannot depend on the facade that re-exports it; the same code
+//! compiles in the facade's docs and in `tests/ui/pass/`.
+//!
+//! # How it works
+//!
+//! `#[server_endpoint]` reads the annotated inherent `impl` block, builds a model of its handlers
+//! (`model.rs`), checks the cross-cutting rules (`check.rs`), and generates an implementation of
+//! the runtime's `Endpoint` trait (`expand.rs`) beside the user's impl, which is re-emitted with
+//! only the macro's own attributes removed. Every mistake found is reported in the same build,
+//! each on the token it is about.
+//!
+//! Parameters are injected **by type, judged by the name** of the type's last path segment:
+//! `Session`, `Handshake`, `State`, `EndpointError`, `CloseReason`, `String`, `str`, `Vec<u8>`,
+//! `[u8]`, `Bytes`, `Pong`. A macro cannot resolve types, so a user type with one of these names
+//! is taken for the framework's (rename it, or import it under another name, to use it as a
+//! decoded payload). Any other type in an `#[on_message]` handler is the payload, decoded with
+//! the runtime's `Decode` trait.
+//!
+//! Set `ENDPOINT_MACROS_DEBUG=1` while building to print the generated code to stderr.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+
+mod check;
+mod ctxt;
+mod expand;
+mod model;
+mod parse;
+mod path;
+
+use parse::HandlerKind;
+
+/// Turns an inherent `impl` block into a WebSocket endpoint served at a URI template.
+///
+/// ```ignore
+/// use endpoint::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Chat {
+///     received: usize,
+/// }
+///
+/// #[server_endpoint("/chat/{room}", subprotocols = ["v2.chat", "v1.chat"], max_message_size = 65536)]
+/// impl Chat {
+///     #[on_open]
+///     async fn open(&mut self, session: &Session, #[path_param] room: String) {
+///         session.join(&room);
+///     }
+///
+///     #[on_message]
+///     fn text(&mut self, text: &str) -> String {
+///         self.received += 1;
+///         format!("#{}: {text}", self.received) // sent back to the peer
+///     }
+///
+///     #[on_error]
+///     fn error(&mut self, error: &EndpointError) {
+///         eprintln!("{error}");
+///     }
+///
+///     #[on_close]
+///     fn close(&mut self, reason: CloseReason) {}
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - the path, first: a level-1 URI template. It starts with `/`; a segment is either literal or a
+///   whole `{name}` variable; no `?`, `#`, spaces, empty `//` segments, or repeated names.
+/// - `subprotocols = ["v2", "v1"]`: the subprotocols the endpoint speaks.
+/// - `max_message_size = N`: the largest message accepted (exceeding it closes with 1009).
+/// - `crate = ::path::to::endpoint`: where the facade crate is, when it was renamed or
+///   re-exported (the generated code refers to `<crate>::__private`).
+///
+/// # Handlers
+///
+/// Methods marked `#[on_open]`, `#[on_message]`, `#[on_error]` and `#[on_close]`, each at most
+/// once (`#[on_message]` once per kind of message: text, binary, pong). They may be `fn` or
+/// `async fn`, take `&mut self` (or `&self`), and take, in any order:
+///
+/// | handler | may take |
+/// |---|---|
+/// | all | `&Session`, `Session`, `State<T>`, `#[path_param] name: T` / `#[path_param("var")] x: T` (`T: FromStr`) |
+/// | `#[on_open]` | `&Handshake` |
+/// | `#[on_message]` | exactly one payload: `String`/`&str`, `Vec<u8>`/`Bytes`/`&[u8]`, `Pong`, or any `Decode` type (e.g. `Json<T>`) |
+/// | `#[on_error]` | the error, `&EndpointError` or `EndpointError` (required) |
+/// | `#[on_close]` | `CloseReason` |
+///
+/// `#[on_message(max_message_size = N)]` limits one handler's messages. A handler may return
+/// anything implementing `IntoReply`: `()`, a sendable value (sent back), `Option<_>`, or
+/// `Result<_, E>` (the `Err` goes to `#[on_error]`). A path parameter or state that cannot be
+/// provided becomes an error for `#[on_error]` instead of a call; in `#[on_close]` the handler is
+/// then skipped, since there is nobody left to report to.
+///
+/// # Errors
+///
+/// A compile error, on the offending token, for: a malformed path; the attribute anywhere but on a
+/// non-generic inherent impl; two handlers of one kind; an `#[on_message]` handler with no payload
+/// or two; an unknown parameter type; a parameter in the wrong handler; `#[path_param]` naming a
+/// variable the path lacks; an `#[on_error]` handler without the error; unknown arguments.
+#[proc_macro_attribute]
+pub fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::server_endpoint(args.into(), input.into()).into()
+}
+
+/// Marks the method called once the WebSocket handshake has completed (Jakarta `@OnOpen`).
+///
+/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
+/// a compile error. See [`macro@server_endpoint`] for the parameters it may take.
+///
+/// ```ignore
+/// #[on_open]
+/// fn open(&mut self, session: &Session, handshake: &Handshake) {}
+/// ```
+#[proc_macro_attribute]
+pub fn on_open(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::misplaced_handler(HandlerKind::Open, input.into()).into()
+}
+
+/// Marks a method called for each message of one kind (Jakarta `@OnMessage`); the kind is given
+/// by its payload parameter. Takes an optional `max_message_size = N`.
+///
+/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
+/// a compile error. See [`macro@server_endpoint`] for the parameters it may take.
+///
+/// ```ignore
+/// #[on_message(max_message_size = 1024)]
+/// fn binary(&mut self, data: Vec<u8>) -> Vec<u8> { data }
+/// ```
+#[proc_macro_attribute]
+pub fn on_message(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::misplaced_handler(HandlerKind::Message, input.into()).into()
+}
+
+/// Marks the method called when a handler fails or the connection breaks (Jakarta `@OnError`).
+/// It must take the error, as `&EndpointError` or `EndpointError`.
+///
+/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
+/// a compile error.
+///
+/// ```ignore
+/// #[on_error]
+/// fn error(&mut self, session: &Session, error: &EndpointError) {}
+/// ```
+#[proc_macro_attribute]
+pub fn on_error(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::misplaced_handler(HandlerKind::Error, input.into()).into()
+}
+
+/// Marks the method called exactly once, last, when the session ends (Jakarta `@OnClose`).
+///
+/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
+/// a compile error.
+///
+/// ```ignore
+/// #[on_close]
+/// fn close(&mut self, reason: CloseReason) {}
+/// ```
+#[proc_macro_attribute]
+pub fn on_close(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::misplaced_handler(HandlerKind::Close, input.into()).into()
+}

@@ -1,0 +1,416 @@
+//! Parsing of attribute arguments only: `#[server_endpoint(...)]`, `#[on_message(...)]`,
+//! `#[path_param(...)]`. No rule that spans several items lives here (see `check.rs`).
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, Expr, Ident, LitStr, Token};
+
+use crate::ctxt::Ctxt;
+
+/// The arguments of `#[server_endpoint("/path", ...)]`.
+#[derive(Debug)]
+pub(crate) struct EndpointArgs {
+    /// The URI template literal (kept for spans); `None` when missing (already reported).
+    pub(crate) path: Option<LitStr>,
+    /// `subprotocols = ["v2", "v1"]`.
+    pub(crate) subprotocols: Vec<LitStr>,
+    /// `max_message_size = 65536` (any constant `usize` expression).
+    pub(crate) max_message_size: Option<Expr>,
+    /// `crate = ::some::path`: where `__private` lives; `::endpoint` by default.
+    pub(crate) crate_path: Option<syn::Path>,
+}
+
+const ENDPOINT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, `crate = path`";
+
+impl EndpointArgs {
+    /// Parses the attribute's arguments, recording every problem in `cx` and skipping past it.
+    pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> EndpointArgs {
+        let mut out = EndpointArgs {
+            path: None,
+            subprotocols: Vec::new(),
+            max_message_size: None,
+            crate_path: None,
+        };
+        let parser = |input: ParseStream| -> syn::Result<()> {
+            if input.peek(LitStr) {
+                out.path = Some(input.parse()?);
+            } else {
+                cx.error_at(
+                    if input.is_empty() {
+                        Span::call_site()
+                    } else {
+                        input.span()
+                    },
+                    "expected the endpoint path first: #[server_endpoint(\"/chat/{room}\")]",
+                );
+            }
+            let mut seen: Vec<String> = Vec::new();
+            while !input.is_empty() {
+                if out.path.is_some() || !seen.is_empty() {
+                    input.parse::<Token![,]>()?;
+                    if input.is_empty() {
+                        break;
+                    }
+                }
+                if !(input.peek(Ident::peek_any)) {
+                    // Something else where a `name = value` argument was expected.
+                    cx.error_at(input.span(), format!("expected one of {ENDPOINT_ARGS}"));
+                    skip_argument(input)?;
+                    seen.push(String::new());
+                    continue;
+                }
+                let name = Ident::parse_any(input)?;
+                let key = name.to_string();
+                if seen.contains(&key) {
+                    cx.error_spanned_by(&name, format!("duplicate argument `{key}`"));
+                }
+                seen.push(key.clone());
+                match key.as_str() {
+                    "subprotocols" => {
+                        input.parse::<Token![=]>()?;
+                        let content;
+                        syn::bracketed!(content in input);
+                        let list = content
+                            .parse_terminated(|p: ParseStream| p.parse::<LitStr>(), Token![,])?;
+                        for proto in &list {
+                            check_subprotocol(cx, proto);
+                        }
+                        out.subprotocols = list.into_iter().collect();
+                    }
+                    "max_message_size" => {
+                        input.parse::<Token![=]>()?;
+                        let expr: Expr = input.parse()?;
+                        check_size(cx, &expr);
+                        out.max_message_size = Some(expr);
+                    }
+                    "crate" => {
+                        input.parse::<Token![=]>()?;
+                        // Accept both `crate = ::path` and serde's `crate = "path"`.
+                        if input.peek(LitStr) {
+                            let lit: LitStr = input.parse()?;
+                            out.crate_path = Some(lit.parse()?);
+                        } else {
+                            out.crate_path = Some(input.call(syn::Path::parse_mod_style)?);
+                        }
+                    }
+                    "configurator" => {
+                        cx.error_spanned_by(
+                            &name,
+                            "`configurator` is not supported by #[server_endpoint] yet; register \
+                             the configurator on the server instead",
+                        );
+                        skip_argument(input)?;
+                    }
+                    _ => {
+                        cx.error_spanned_by(
+                            &name,
+                            format!(
+                                "unknown #[server_endpoint] argument `{key}`; expected one of \
+                                 {ENDPOINT_ARGS}"
+                            ),
+                        );
+                        skip_argument(input)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        if let Err(err) = parser.parse2(args) {
+            cx.syn_error(err);
+        }
+        out
+    }
+}
+
+/// Skips tokens up to the next top-level `,`.
+fn skip_argument(input: ParseStream) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
+/// RFC 6455: a subprotocol is a non-empty token (no separators, no spaces).
+fn check_subprotocol(cx: &Ctxt, proto: &LitStr) {
+    let value = proto.value();
+    let separator = |c: char| "()<>@,;:\\\"/[]?={} \t".contains(c) || !c.is_ascii_graphic();
+    if value.is_empty() {
+        cx.error_spanned_by(proto, "a subprotocol name cannot be empty");
+    } else if let Some(c) = value.chars().find(|&c| separator(c)) {
+        cx.error_spanned_by(
+            proto,
+            format!("invalid subprotocol `{value}`: {c:?} is not allowed in a token (RFC 6455)"),
+        );
+    }
+}
+
+fn check_size(cx: &Ctxt, expr: &Expr) {
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(int),
+        ..
+    }) = expr
+    {
+        match int.base10_parse::<u64>() {
+            Ok(0) => cx.error_spanned_by(int, "`max_message_size` must be greater than 0"),
+            Ok(_) => {}
+            Err(err) => cx.syn_error(err),
+        }
+    }
+}
+
+/// Which handler attribute a method carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    /// `#[on_open]`
+    Open,
+    /// `#[on_message]`
+    Message,
+    /// `#[on_error]`
+    Error,
+    /// `#[on_close]`
+    Close,
+}
+
+impl HandlerKind {
+    /// Every kind, in lifecycle order.
+    pub(crate) const ALL: [HandlerKind; 4] = [
+        HandlerKind::Open,
+        HandlerKind::Message,
+        HandlerKind::Error,
+        HandlerKind::Close,
+    ];
+
+    /// The attribute name, e.g. `on_open`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            HandlerKind::Open => "on_open",
+            HandlerKind::Message => "on_message",
+            HandlerKind::Error => "on_error",
+            HandlerKind::Close => "on_close",
+        }
+    }
+
+    /// Recognizes `#[on_open]` or `#[endpoint::on_open]` (by the last path segment).
+    pub(crate) fn of(attr: &Attribute) -> Option<HandlerKind> {
+        let last = attr.path().segments.last()?;
+        HandlerKind::ALL
+            .into_iter()
+            .find(|k| last.ident == k.name())
+    }
+}
+
+/// The arguments of a handler attribute.
+#[derive(Debug, Default)]
+pub(crate) struct HandlerArgs {
+    /// `#[on_message(max_message_size = N)]`.
+    pub(crate) max_message_size: Option<Expr>,
+}
+
+impl HandlerArgs {
+    /// Parses `attr`, a handler attribute of kind `kind`.
+    pub(crate) fn parse(cx: &Ctxt, kind: HandlerKind, attr: &Attribute) -> HandlerArgs {
+        let mut out = HandlerArgs::default();
+        match &attr.meta {
+            syn::Meta::Path(_) => {}
+            syn::Meta::NameValue(nv) => cx.error_spanned_by(
+                nv,
+                format!("expected `#[{0}]` or `#[{0}(...)]`", kind.name()),
+            ),
+            syn::Meta::List(list) if kind != HandlerKind::Message => {
+                if !list.tokens.is_empty() {
+                    cx.error_spanned_by(
+                        &list.tokens,
+                        format!("`#[{}]` takes no arguments", kind.name()),
+                    );
+                }
+            }
+            syn::Meta::List(list) => {
+                let res = list.parse_nested_meta(|meta| {
+                    if meta.path.is_ident("max_message_size") {
+                        let expr: Expr = meta.value()?.parse()?;
+                        check_size(cx, &expr);
+                        if out.max_message_size.replace(expr).is_some() {
+                            cx.error_spanned_by(
+                                &meta.path,
+                                "duplicate argument `max_message_size`",
+                            );
+                        }
+                        Ok(())
+                    } else {
+                        let name = meta.path.to_token_stream_string();
+                        cx.error_spanned_by(
+                            &meta.path,
+                            format!(
+                                "unknown #[on_message] argument `{name}`; expected \
+                                 `max_message_size = N`"
+                            ),
+                        );
+                        // Skip a value if there is one.
+                        if meta.input.peek(Token![=]) {
+                            meta.value()?.parse::<Expr>()?;
+                        } else if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                            skip_argument(meta.input)?;
+                        }
+                        Ok(())
+                    }
+                });
+                if let Err(err) = res {
+                    cx.syn_error(err);
+                }
+            }
+        }
+        out
+    }
+}
+
+trait PathString {
+    fn to_token_stream_string(&self) -> String;
+}
+
+impl PathString for syn::Path {
+    fn to_token_stream_string(&self) -> String {
+        quote::ToTokens::to_token_stream(self)
+            .to_string()
+            .replace(' ', "")
+    }
+}
+
+/// Whether `attr` is `#[path_param]` / `#[path_param(..)]`.
+pub(crate) fn is_path_param(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "path_param")
+}
+
+/// The explicit variable name of `#[path_param("room")]` (or `#[path_param(room)]`), with its
+/// span; `None` for a bare `#[path_param]`.
+pub(crate) fn path_param_name(cx: &Ctxt, attr: &Attribute) -> Option<(String, Span)> {
+    match &attr.meta {
+        syn::Meta::Path(_) => None,
+        syn::Meta::NameValue(nv) => {
+            cx.error_spanned_by(nv, "expected `#[path_param]` or `#[path_param(\"name\")]`");
+            None
+        }
+        syn::Meta::List(list) => {
+            let parsed = list.parse_args_with(|input: ParseStream| {
+                if input.peek(LitStr) {
+                    let lit: LitStr = input.parse()?;
+                    Ok((lit.value(), lit.span()))
+                } else {
+                    let ident = Ident::parse_any(input)?;
+                    Ok((ident.unraw().to_string(), ident.span()))
+                }
+            });
+            match parsed {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    cx.error_spanned_by(
+                        &list.tokens,
+                        "expected a path variable name: #[path_param(\"room\")]",
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors(cx: Ctxt) -> Vec<String> {
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn endpoint_args() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(
+            &cx,
+            quote!(
+                "/chat/{room}",
+                subprotocols = ["v2", "v1"],
+                max_message_size = 64 * 1024,
+                crate = ::my::endpoint,
+            ),
+        );
+        assert!(errors(cx).is_empty());
+        assert_eq!(args.path.unwrap().value(), "/chat/{room}");
+        assert_eq!(args.subprotocols.len(), 2);
+        assert!(args.max_message_size.is_some());
+        assert!(args.crate_path.is_some());
+    }
+
+    #[test]
+    fn endpoint_args_accumulate_errors() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(
+            &cx,
+            quote!(
+                "/x",
+                foo = 1,
+                max_message_size = 0,
+                subprotocols = ["a b"],
+                bar,
+                foo = [1, 2]
+            ),
+        );
+        assert_eq!(args.path.unwrap().value(), "/x");
+        let errs = errors(cx);
+        assert_eq!(errs.len(), 6, "{errs:#?}");
+        assert!(errs[0].contains("unknown #[server_endpoint] argument `foo`"));
+        assert!(errs[1].contains("greater than 0"));
+        assert!(errs[2].contains("invalid subprotocol"));
+        assert!(errs[3].contains("unknown #[server_endpoint] argument `bar`"));
+        assert!(errs[4].contains("duplicate argument `foo`"));
+    }
+
+    #[test]
+    fn endpoint_args_need_a_path() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(&cx, quote!());
+        assert!(args.path.is_none());
+        assert!(errors(cx)[0].contains("expected the endpoint path"));
+    }
+
+    #[test]
+    fn handler_args() {
+        let attr: Attribute = syn::parse_quote!(#[on_message(max_message_size = 1024)]);
+        let cx = Ctxt::new();
+        assert_eq!(HandlerKind::of(&attr), Some(HandlerKind::Message));
+        assert!(HandlerArgs::parse(&cx, HandlerKind::Message, &attr)
+            .max_message_size
+            .is_some());
+        assert!(errors(cx).is_empty());
+
+        let attr: Attribute = syn::parse_quote!(#[on_open(x)]);
+        let cx = Ctxt::new();
+        HandlerArgs::parse(&cx, HandlerKind::Open, &attr);
+        assert_eq!(errors(cx), ["`#[on_open]` takes no arguments"]);
+
+        let attr: Attribute = syn::parse_quote!(#[on_message(size = 3)]);
+        let cx = Ctxt::new();
+        HandlerArgs::parse(&cx, HandlerKind::Message, &attr);
+        assert!(errors(cx)[0].contains("unknown #[on_message] argument `size`"));
+    }
+
+    #[test]
+    fn path_param_names() {
+        let cx = Ctxt::new();
+        let a: Attribute = syn::parse_quote!(#[path_param("room")]);
+        let b: Attribute = syn::parse_quote!(#[path_param(r#type)]);
+        let c: Attribute = syn::parse_quote!(#[endpoint::path_param]);
+        assert!(is_path_param(&a) && is_path_param(&c));
+        assert_eq!(path_param_name(&cx, &a).unwrap().0, "room");
+        assert_eq!(path_param_name(&cx, &b).unwrap().0, "type");
+        assert!(path_param_name(&cx, &c).is_none());
+        assert!(errors(cx).is_empty());
+    }
+}
