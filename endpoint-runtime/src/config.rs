@@ -1,0 +1,70 @@
+//! [`Limits`]: every bound the server enforces, with defaults for an internet-facing server.
+//!
+//! | limit | default | what happens when exceeded |
+//! |---|---|---|
+//! | [`max_message_size`](Limits::max_message_size) | 1 MiB | close 1009 |
+//! | [`max_frame_size`](Limits::max_frame_size) | 1 MiB | close 1009 |
+//! | [`read_buffer_size`](Limits::read_buffer_size) | 4 KiB | (a buffer, not a limit: messages grow past it) |
+//! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (frames are written once this much is buffered, or at the end of each batch) |
+//! | [`outbound_queue_bytes`](Limits::outbound_queue_bytes) | 1 MiB | `send` waits, `try_send` fails, a broadcast closes the session with 1008 |
+//! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
+//! | [`max_request_head`](Limits::max_request_head) | 16 KiB | `431`/connection dropped by hyper |
+//! | [`max_connections`](Limits::max_connections) | 10,000 | `503` before the upgrade |
+//! | [`close_timeout`](Limits::close_timeout) | 5 s | the TCP connection is dropped without waiting for the peer's close frame |
+//! | [`shutdown_timeout`](Limits::shutdown_timeout) | 10 s | `run_until` returns; unfinished sessions are dropped |
+//!
+//! ```
+//! use endpoint_runtime::{Limits, Server};
+//! use std::time::Duration;
+//!
+//! let mut limits = Limits::default();
+//! limits.max_message_size = 64 * 1024;
+//! limits.handshake_timeout = Duration::from_secs(5);
+//! let server = Server::new().limits(limits);
+//! # drop(server);
+//! ```
+
+use std::time::Duration;
+
+/// Server-wide bounds. See the [module docs](self) for defaults and effects.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest incoming message, in bytes (an endpoint's `max_message_size` overrides it).
+    pub max_message_size: usize,
+    /// Largest incoming frame payload, in bytes.
+    pub max_frame_size: usize,
+    /// Initial read buffer per connection, in bytes.
+    pub read_buffer_size: usize,
+    /// Bytes buffered before frames are written to the socket mid-batch.
+    pub write_buffer_size: usize,
+    /// Bound of each session's outbound queue, in payload bytes.
+    pub outbound_queue_bytes: usize,
+    /// Time a client has to send its complete handshake request.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head (request line and headers), in bytes; at least 8 KiB.
+    pub max_request_head: usize,
+    /// Most WebSocket sessions open at once; further upgrades get `503`.
+    pub max_connections: usize,
+    /// How long a closing session waits for the peer's close frame.
+    pub close_timeout: Duration,
+    /// How long `run_until` waits for sessions to end after shutdown began.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 16 * 1024,
+            outbound_queue_bytes: 1 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            max_request_head: 16 * 1024,
+            max_connections: 10_000,
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The connection driver: one task per WebSocket connection, running the endpoint's hooks one
+//! at a time while it keeps writing the session's outbound queue.
+//!
+//! The task owns the socket. It waits for the next event (an inbound message, queued outbound
+//! messages, a close request), and while a hook runs it keeps draining the outbound queue into
+//! the socket, so a hook that awaits [`Session::send`] never deadlocks against its own writer.
+//! Reading pauses while a hook runs: one hook at a time per session, and TCP backpressure on a
+//! client that sends faster than its handler keeps up.
+//!
+//! Writes are coalesced: every message queued at the time the task looks is handed to
+//! tungstenite, then the socket is flushed once.
+//!
+//! Every ending path funnels into one place that runs `on_close` exactly once, last.
+
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, warn, Instrument};
+use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::endpoint::{Endpoint, HookResult};
+use crate::error::EndpointError;
+use crate::handshake::Handshake;
+use crate::message::{CloseCode, CloseReason, Message};
+use crate::session::{PendingClose, Session};
+
+type Io = TokioIo<Upgraded>;
+
+/// Runs `f`, turning a panic into its message.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(panic_message)
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+fn ws_config(session: &Session, max_message: Option<usize>) -> WebSocketConfig {
+    let limits = &session.inner.shared.limits;
+    let max_message = max_message.unwrap_or(limits.max_message_size);
+    let write = limits.write_buffer_size;
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_size)
+        .write_buffer_size(write)
+        // Backpressure comes from our byte-bounded queue; tungstenite only ever holds one
+        // batch plus one message beyond `write_buffer_size`.
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(limits.max_frame_size.min(max_message)))
+}
+
+/// Closes a connection whose endpoint could not be created (factory panicked): 1011.
+pub(crate) async fn refuse(io: Io, session: &Session, max_message: Option<usize>) {
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, max_message))).await;
+    let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
+    let timeout = session.inner.shared.limits.close_timeout;
+    let _ = tokio::time::timeout(timeout, ws.close(Some(reason.to_frame()))).await;
+    session.inner.out.shut();
+}
+
+/// Drives one connection from the completed handshake to `on_close`.
+pub(crate) async fn run<E: Endpoint>(
+    endpoint: E,
+    io: Io,
+    session: Session,
+    handshake: Handshake,
+    max_message: Option<usize>,
+) {
+    let span = tracing::debug_span!(
+        "ws",
+        session = %session.id(),
+        path = %session.request_uri().path(),
+        peer = ?session.remote_addr(),
+    );
+    let config = ws_config(&session, max_message);
+    async move {
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let mut driver = Driver {
+            ws,
+            session: session.clone(),
+            batch: VecDeque::new(),
+            dirty: false,
+            broken: false,
+        };
+        driver.life(endpoint, &handshake).await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// What woke the driver up.
+enum Event {
+    Message(Message),
+    PeerClose(Option<tungstenite::protocol::CloseFrame>),
+    CloseRequested(PendingClose),
+    Failed(EndpointError),
+    /// The connection ended without a close frame.
+    Gone(Option<std::io::Error>),
+}
+
+/// How the session ends.
+enum Ending {
+    /// The peer sent a close frame; it has been answered.
+    PeerClosed(CloseReason),
+    /// We close with this reason (sending the frame, then waiting for the answer).
+    Close(CloseReason, bool),
+    /// The transport is gone: no close handshake, `on_close` gets 1006.
+    Abnormal(String),
+}
+
+struct Driver {
+    ws: WebSocketStream<Io>,
+    session: Session,
+    /// Messages taken from the outbound queue, not yet handed to tungstenite.
+    batch: VecDeque<tungstenite::Message>,
+    /// Whether frames were written since the last flush.
+    dirty: bool,
+    /// Whether writing failed (the transport is gone).
+    broken: bool,
+}
+
+impl Driver {
+    async fn life<E: Endpoint>(&mut self, mut endpoint: E, handshake: &Handshake) {
+        let session = self.session.clone();
+        let shared = session.inner.endpoint.clone();
+        shared.insert(&session);
+        if session.inner.shared.shutting_down.load(Ordering::SeqCst) {
+            session.close(CloseReason::new(CloseCode::GOING_AWAY, "server shutting down"));
+        }
+        debug!("open");
+
+        let mut ending = match self.hook(endpoint.on_open(&session, handshake)).await {
+            Ok(result) => self.outcome(&mut endpoint, result).await,
+            Err(panic) => self.panicked(&mut endpoint, "on_open", panic).await,
+        };
+
+        while ending.is_none() {
+            ending = match self.next_event().await {
+                Event::Message(message) => {
+                    let kind = message.kind();
+                    let result = if E::accepts(kind) {
+                        self.hook(endpoint.on_message(&session, message)).await
+                    } else {
+                        Ok(Err(EndpointError::Unsupported(kind)))
+                    };
+                    match result {
+                        Ok(result) => self.outcome(&mut endpoint, result).await,
+                        Err(panic) => self.panicked(&mut endpoint, "on_message", panic).await,
+                    }
+                }
+                Event::PeerClose(frame) => {
+                    let reason = CloseReason::from_frame(frame.as_ref());
+                    Some(Ending::PeerClosed(reason))
+                }
+                Event::CloseRequested(PendingClose::Requested(reason)) => {
+                    Some(Ending::Close(reason, true))
+                }
+                Event::CloseRequested(PendingClose::Overflow) => {
+                    let limit = session.inner.out.limit();
+                    self.error(&mut endpoint, EndpointError::SlowConsumer { limit }).await
+                }
+                Event::Failed(error) => self.error(&mut endpoint, error).await,
+                Event::Gone(err) => {
+                    let why = err.map(|e| e.to_string()).unwrap_or_else(|| "connection reset".into());
+                    Some(Ending::Abnormal(why))
+                }
+            };
+        }
+
+        session.inner.open.store(false, Ordering::Release);
+        let reason = match ending.expect("loop ends with an ending") {
+            Ending::PeerClosed(reason) => {
+                self.session.inner.out.shut();
+                // Our answer was queued by tungstenite when it read the close frame.
+                self.finish_close().await;
+                reason
+            }
+            Ending::Close(reason, drain_queue) => {
+                self.close_with(&reason, drain_queue).await;
+                reason
+            }
+            Ending::Abnormal(why) => {
+                debug!(%why, "connection ended abnormally");
+                self.session.inner.out.shut();
+                CloseReason::new(CloseCode::ABNORMAL, why)
+            }
+        };
+        shared.remove(session.id());
+        debug!(code = reason.code().as_u16(), reason = reason.reason(), "closed");
+        if let Err(panic) = self.hook(endpoint.on_close(&session, reason)).await {
+            warn!(%panic, "on_close panicked");
+        }
+    }
+
+    /// Turns a hook's result into the next step: send the reply, or report the error.
+    async fn outcome<E: Endpoint>(&mut self, endpoint: &mut E, result: HookResult) -> Option<Ending> {
+        match result {
+            Ok(None) => None,
+            Ok(Some(reply)) => {
+                // Replies wait for queue room like `Session::send`, while the queue drains.
+                let session = self.session.clone();
+                let pushed = self.hook(session.inner.out.push(reply.into_tungstenite())).await;
+                match pushed {
+                    Ok(Ok(())) | Ok(Err(_)) => None,
+                    Err(panic) => Some(Ending::Abnormal(panic)),
+                }
+            }
+            Err(error) => self.error(endpoint, error).await,
+        }
+    }
+
+    /// Hands an error to `on_error`, then closes if the error calls for it.
+    async fn error<E: Endpoint>(&mut self, endpoint: &mut E, error: EndpointError) -> Option<Ending> {
+        let code = error.close_code();
+        let close_reason = code.map(|c| CloseReason::new(c, error.to_string()));
+        match &error {
+            EndpointError::Io(_) => debug!(%error, "transport error"),
+            e if code.is_some() => debug!(error = %e, "closing on error"),
+            e => debug!(error = %e, "error"),
+        }
+        let session = self.session.clone();
+        match self.hook(endpoint.on_error(&session, error)).await {
+            Ok(Ok(Some(reply))) if code.is_none() => {
+                let _ = self.session.inner.out.try_push(reply.into_tungstenite());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "on_error failed"),
+            Err(panic) => {
+                warn!(%panic, "on_error panicked");
+                return Some(Ending::Close(
+                    CloseReason::new(CloseCode::INTERNAL_ERROR, "on_error panicked"),
+                    false,
+                ));
+            }
+        }
+        match close_reason {
+            None => None,
+            Some(r) if r.code() == CloseCode::ABNORMAL => Some(Ending::Abnormal(r.reason().to_owned())),
+            Some(r) => Some(Ending::Close(r, false)),
+        }
+    }
+
+    async fn panicked<E: Endpoint>(&mut self, endpoint: &mut E, hook: &str, panic: String) -> Option<Ending> {
+        warn!(hook, %panic, "handler panicked");
+        self.error(endpoint, EndpointError::Panic(panic)).await
+    }
+
+    /// Polls `fut` to completion while writing the outbound queue; a panic becomes `Err`.
+    async fn hook<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, String> {
+        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(r.map_err(panic_message));
+            }
+            self.pump_or_break(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn pump_or_break(&mut self, cx: &mut Context<'_>) {
+        if self.broken {
+            return;
+        }
+        if let Poll::Ready(Err(e)) = self.poll_pump(cx) {
+            debug!(error = %e, "write failed");
+            self.broken = true;
+            self.session.inner.out.shut();
+        }
+    }
+
+    /// Moves queued messages into tungstenite and flushes once per batch. `Ready(Ok)` when the
+    /// queue is empty and everything is flushed.
+    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let out = &self.session.inner.out;
+        loop {
+            if self.batch.is_empty() {
+                out.writer.register(cx.waker());
+                if out.drain_into(&mut self.batch) == 0 {
+                    if self.dirty {
+                        futures::ready!(self.ws.poll_flush_unpin(cx))?;
+                        self.dirty = false;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let mut released = 0;
+            while !self.batch.is_empty() {
+                match self.ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        out.release(released);
+                        return Poll::Ready(Err(e));
+                    }
+                    Poll::Pending => {
+                        out.release(released);
+                        return Poll::Pending;
+                    }
+                }
+                let msg = self.batch.pop_front().expect("batch is not empty");
+                released += msg.len();
+                self.dirty = true;
+                if let Err(e) = self.ws.start_send_unpin(msg) {
+                    out.release(released);
+                    return Poll::Ready(Err(e));
+                }
+            }
+            out.release(released);
+        }
+    }
+
+    /// Waits for the next inbound message or close request, writing the queue meanwhile.
+    async fn next_event(&mut self) -> Event {
+        poll_fn(|cx| {
+            if let Some(close) = self.session.inner.out.take_close() {
+                return Poll::Ready(Event::CloseRequested(close));
+            }
+            if !self.broken {
+                if let Poll::Ready(Err(e)) = self.poll_pump(cx) {
+                    self.broken = true;
+                    self.session.inner.out.shut();
+                    return Poll::Ready(Event::Gone(Some(into_io(e))));
+                }
+            }
+            loop {
+                return match self.ws.poll_next_unpin(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(Event::Gone(None)),
+                    Poll::Ready(Some(Ok(msg))) => Poll::Ready(match msg {
+                        tungstenite::Message::Text(t) => Event::Message(Message::Text(t)),
+                        tungstenite::Message::Binary(b) => Event::Message(Message::Binary(b)),
+                        tungstenite::Message::Pong(b) => Event::Message(Message::Pong(b)),
+                        tungstenite::Message::Close(frame) => Event::PeerClose(frame),
+                        // Pings are answered by tungstenite; raw frames are never read.
+                        tungstenite::Message::Ping(_) | tungstenite::Message::Frame(_) => continue,
+                    }),
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(self.read_error(e)),
+                };
+            }
+        })
+        .await
+    }
+
+    fn read_error(&self, e: WsError) -> Event {
+        match e {
+            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                Event::Failed(EndpointError::TooBig { size, max: max_size })
+            }
+            WsError::Capacity(CapacityError::TooManyHeaders) => {
+                Event::Failed(EndpointError::Protocol("too many headers".into()))
+            }
+            WsError::Utf8(_) => Event::Failed(EndpointError::InvalidUtf8),
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Event::Gone(None),
+            WsError::Protocol(p) => Event::Failed(EndpointError::Protocol(p.to_string())),
+            WsError::Io(io) => Event::Gone(Some(io)),
+            WsError::ConnectionClosed | WsError::AlreadyClosed => Event::Gone(None),
+            other => Event::Failed(EndpointError::Protocol(other.to_string())),
+        }
+    }
+
+    /// Sends our close frame (after the queue, when `drain_queue`), then waits for the peer's.
+    async fn close_with(&mut self, reason: &CloseReason, drain_queue: bool) {
+        let session = self.session.clone();
+        let out = &session.inner.out;
+        let timeout = session.inner.shared.limits.close_timeout;
+        if drain_queue && !self.broken {
+            let drained = tokio::time::timeout(timeout, poll_fn(|cx| self.poll_pump(cx))).await;
+            if !matches!(drained, Ok(Ok(()))) {
+                self.broken = true;
+            }
+        }
+        out.shut();
+        self.batch.clear();
+        if self.broken {
+            return;
+        }
+        let frame = reason.to_frame();
+        let sent = tokio::time::timeout(timeout, async {
+            self.ws.send(tungstenite::Message::Close(Some(frame))).await
+        })
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+        // Wait for the peer's close frame (discarding anything else), bounded.
+        let _ = tokio::time::timeout(timeout, async {
+            while let Some(Ok(msg)) = self.ws.next().await {
+                if msg.is_close() {
+                    break;
+                }
+            }
+            let _ = self.ws.flush().await;
+        })
+        .await;
+    }
+
+    /// After the peer's close frame: flush our answer, bounded.
+    async fn finish_close(&mut self) {
+        if self.broken {
+            return;
+        }
+        let timeout = self.session.inner.shared.limits.close_timeout;
+        let _ = tokio::time::timeout(timeout, self.ws.flush()).await;
+    }
+}
+
+fn into_io(e: WsError) -> std::io::Error {
+    match e {
+        WsError::Io(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    }
+}

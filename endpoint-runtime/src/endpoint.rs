@@ -1,0 +1,150 @@
+//! The [`Endpoint`] trait: what `#[server_endpoint]` implements, and what a user may implement
+//! by hand.
+//!
+//! The runtime makes one endpoint value per connection and calls its hooks strictly one at a
+//! time (`&mut self`): `on_open` first and to completion, then `on_message` once per message,
+//! `on_error` whenever something goes wrong, and `on_close` exactly once, last, on every ending
+//! path (peer close, protocol error, handler panic, I/O error, server shutdown).
+//!
+//! # Examples
+//!
+//! The echo endpoint, written by hand (this is roughly what the macro generates):
+//!
+//! ```
+//! use endpoint_runtime::{Endpoint, EndpointConfig, EndpointError, Message, Session};
+//!
+//! #[derive(Default)]
+//! struct Echo;
+//!
+//! impl Endpoint for Echo {
+//!     fn config() -> EndpointConfig {
+//!         EndpointConfig::new("/echo.do")
+//!     }
+//!
+//!     async fn on_message(
+//!         &mut self,
+//!         _session: &Session,
+//!         message: Message,
+//!     ) -> Result<Option<Message>, EndpointError> {
+//!         Ok(Some(message))
+//!     }
+//! }
+//!
+//! let server = endpoint_runtime::Server::new().endpoint::<Echo>();
+//! # drop(server);
+//! ```
+
+use std::future::Future;
+
+use crate::error::EndpointError;
+use crate::handshake::Handshake;
+use crate::message::{CloseReason, Message, PayloadKind};
+use crate::session::Session;
+
+/// What a hook returns: a message to send back to the peer (if any), or an error for `on_error`.
+pub type HookResult = Result<Option<Message>, EndpointError>;
+
+/// Static description of an endpoint: its URI template and options, as given to
+/// `#[server_endpoint(...)]`.
+///
+/// ```
+/// # use endpoint_runtime::EndpointConfig;
+/// let config = EndpointConfig::new("/chat/{room}")
+///     .subprotocols(&["v2.chat", "v1.chat"])
+///     .max_message_size(64 * 1024);
+/// assert_eq!(config.path(), "/chat/{room}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub(crate) path: &'static str,
+    pub(crate) subprotocols: &'static [&'static str],
+    pub(crate) max_message_size: Option<usize>,
+}
+
+impl EndpointConfig {
+    /// An endpoint served at `path`, a level-1 URI template such as `/chat/{room}`.
+    pub const fn new(path: &'static str) -> Self {
+        EndpointConfig { path, subprotocols: &[], max_message_size: None }
+    }
+
+    /// Subprotocols the endpoint speaks, in the server's order of preference is irrelevant: the
+    /// first protocol of the client's list that appears here is chosen.
+    pub const fn subprotocols(mut self, protocols: &'static [&'static str]) -> Self {
+        self.subprotocols = protocols;
+        self
+    }
+
+    /// The largest message this endpoint accepts (exceeding it closes with 1009). Without it the
+    /// server default ([`Limits::max_message_size`](crate::Limits::max_message_size)) applies.
+    pub const fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// The URI template.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+}
+
+/// A WebSocket endpoint: lifecycle hooks the runtime calls for one connection.
+///
+/// Implemented by `#[server_endpoint]`; implement it by hand to use the runtime without the
+/// macro (see the [module docs](self)). Every hook but [`on_message`](Endpoint::on_message) has
+/// a default that does nothing (the default `on_error` logs the error with `tracing`).
+pub trait Endpoint: Send + 'static {
+    /// The endpoint's URI template and options.
+    fn config() -> EndpointConfig
+    where
+        Self: Sized;
+
+    /// Called once, before any message, when the handshake has completed.
+    fn on_open<'a>(
+        &'a mut self,
+        session: &'a Session,
+        handshake: &'a Handshake,
+    ) -> impl Future<Output = HookResult> + Send + 'a {
+        let _ = (session, handshake);
+        std::future::ready(Ok(None))
+    }
+
+    /// Called for every complete message (text, binary, pong). Return
+    /// `Err(EndpointError::Unsupported(kind))` for kinds the endpoint does not accept: the session
+    /// is closed with 1003, as Jakarta does.
+    fn on_message<'a>(
+        &'a mut self,
+        session: &'a Session,
+        message: Message,
+    ) -> impl Future<Output = HookResult> + Send + 'a;
+
+    /// Called when a hook fails or the connection breaks. Whether the session stays open is
+    /// decided by [`EndpointError::close_code`], not by this hook (it may also call
+    /// [`Session::close`]).
+    fn on_error<'a>(
+        &'a mut self,
+        session: &'a Session,
+        error: EndpointError,
+    ) -> impl Future<Output = HookResult> + Send + 'a {
+        tracing::warn!(session = %session.id(), %error, "unhandled endpoint error");
+        std::future::ready(Ok(None))
+    }
+
+    /// Called exactly once, last, however the session ended.
+    fn on_close<'a>(
+        &'a mut self,
+        session: &'a Session,
+        reason: CloseReason,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        let _ = (session, reason);
+        std::future::ready(())
+    }
+
+    /// The kinds of message `on_message` handles; used to answer with 1003 early and to keep
+    /// pongs away from endpoints that do not want them. Defaults to text and binary.
+    fn accepts(kind: PayloadKind) -> bool
+    where
+        Self: Sized,
+    {
+        matches!(kind, PayloadKind::Text | PayloadKind::Binary)
+    }
+}

@@ -1,0 +1,329 @@
+//! The opening handshake (RFC 6455 section 4.2): validation of the upgrade request, the
+//! refusals it can end in, and the [`Handshake`] view handed to `on_open` and factories.
+//!
+//! | request | answer |
+//! |---|---|
+//! | path matches no endpoint | `404 Not Found` |
+//! | endpoint path, method other than `GET` | `405 Method Not Allowed` (`Allow: GET`) |
+//! | endpoint path, no `Upgrade: websocket` / `Connection: upgrade` (a plain HTTP request) | `426 Upgrade Required` with `Sec-WebSocket-Version: 13` |
+//! | `Sec-WebSocket-Version` missing or not `13` | `426 Upgrade Required` with `Sec-WebSocket-Version: 13` |
+//! | `Sec-WebSocket-Key` missing or not the base64 of 16 bytes, `Host` missing | `400 Bad Request` |
+//! | the server is at [`Limits::max_connections`](crate::Limits::max_connections) | `503 Service Unavailable` |
+//!
+//! Every refusal has a `text/plain` body saying why, and is logged with `tracing` at `debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::Full;
+
+use crate::session::{Properties, Session};
+
+/// What `on_open` (and an endpoint factory) can read of the opening handshake: the request URI,
+/// headers, query, path variables, the chosen subprotocol, and the per-connection properties.
+///
+/// ```
+/// # fn demo(handshake: &endpoint_runtime::Handshake) {
+/// let token = handshake.query_param("token");
+/// let agent = handshake.headers().get("user-agent");
+/// # let _ = (token, agent);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    session: Session,
+}
+
+impl Handshake {
+    pub(crate) fn new(session: Session) -> Self {
+        Handshake { session }
+    }
+
+    /// The request URI (path and query).
+    pub fn uri(&self) -> &Uri {
+        self.session.request_uri()
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.session.headers()
+    }
+
+    /// The raw query string, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.session.query()
+    }
+
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.session.query_param(name)
+    }
+
+    /// A path variable of the endpoint's URI template, percent-decoded.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.session.path_param(name)
+    }
+
+    /// The peer's socket address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.session.remote_addr()
+    }
+
+    /// The negotiated subprotocol.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.session.subprotocol()
+    }
+
+    /// The per-connection properties (shared with the session).
+    pub fn properties(&self) -> &Properties {
+        self.session.properties()
+    }
+}
+
+/// Why an upgrade request was refused, with the HTTP status it is answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No endpoint (and no fallback) serves this path: 404.
+    NotFound,
+    /// The method is not `GET`: 405.
+    MethodNotAllowed,
+    /// A plain HTTP request, or a WebSocket version other than 13: 426.
+    UpgradeRequired(&'static str),
+    /// A malformed handshake (key, host, HTTP version): 400.
+    BadRequest(&'static str),
+    /// The server is at its connection limit: 503.
+    Overloaded,
+    /// Any status with a body, e.g. from a configurator (401, 403, 429...).
+    Status(StatusCode, String),
+}
+
+impl Rejection {
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::NotFound => StatusCode::NOT_FOUND,
+            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
+            Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Status(s, _) => *s,
+        }
+    }
+
+    /// A short name for counters and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::NotFound => "not_found",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::UpgradeRequired(_) => "upgrade_required",
+            Rejection::BadRequest(_) => "bad_request",
+            Rejection::Overloaded => "overloaded",
+            Rejection::Status(..) => "rejected",
+        }
+    }
+
+    /// The response sent for this refusal.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let body = self.to_string();
+        let mut res = Response::new(Full::new(Bytes::from(body)));
+        *res.status_mut() = status;
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        match self {
+            Rejection::UpgradeRequired(_) => {
+                h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            }
+            Rejection::BadRequest(_) => {
+                h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            }
+            Rejection::MethodNotAllowed => {
+                h.insert(header::ALLOW, HeaderValue::from_static("GET"));
+            }
+            Rejection::Overloaded => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::NotFound => f.write_str("no WebSocket endpoint at this path\n"),
+            Rejection::MethodNotAllowed => f.write_str("a WebSocket handshake must use GET\n"),
+            Rejection::UpgradeRequired(why) => writeln!(f, "{why}"),
+            Rejection::BadRequest(why) => writeln!(f, "{why}"),
+            Rejection::Overloaded => f.write_str("server is at its connection limit\n"),
+            Rejection::Status(_, body) => f.write_str(body),
+        }
+    }
+}
+
+/// A handshake request that passed validation.
+#[derive(Debug)]
+pub(crate) struct ValidUpgrade {
+    pub(crate) accept: String,
+    pub(crate) client_protocols: Vec<String>,
+}
+
+/// Checks an upgrade request to a known endpoint path (RFC 6455 section 4.2.1).
+pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
+    if req.method() != Method::GET {
+        return Err(Rejection::MethodNotAllowed);
+    }
+    let h = req.headers();
+    if !header_has_token(h, header::UPGRADE, "websocket")
+        || !header_has_token(h, header::CONNECTION, "upgrade")
+    {
+        return Err(Rejection::UpgradeRequired(
+            "this is a WebSocket endpoint: send `Upgrade: websocket` and `Connection: Upgrade`",
+        ));
+    }
+    if req.version() < Version::HTTP_11 {
+        return Err(Rejection::BadRequest("a WebSocket handshake needs HTTP/1.1"));
+    }
+    match h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) {
+        Some(b"13") => {}
+        Some(_) => {
+            return Err(Rejection::UpgradeRequired("unsupported Sec-WebSocket-Version: use 13"))
+        }
+        None => return Err(Rejection::UpgradeRequired("missing Sec-WebSocket-Version: use 13")),
+    }
+    if h.get(header::HOST).is_none() {
+        return Err(Rejection::BadRequest("missing Host header"));
+    }
+    let mut keys = h.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(k), None) => k,
+        (None, _) => return Err(Rejection::BadRequest("missing Sec-WebSocket-Key")),
+        (Some(_), Some(_)) => return Err(Rejection::BadRequest("duplicate Sec-WebSocket-Key")),
+    };
+    if !is_valid_key(key.as_bytes()) {
+        return Err(Rejection::BadRequest(
+            "invalid Sec-WebSocket-Key: it must be the base64 encoding of 16 bytes",
+        ));
+    }
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let client_protocols = h
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    Ok(ValidUpgrade { accept, client_protocols })
+}
+
+/// Whether a comma-separated header contains `token` (ASCII case-insensitive).
+fn header_has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    h.get_all(name).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .unwrap_or(false)
+    })
+}
+
+/// A key is 16 bytes in base64: 22 significant characters and `==`. The last significant
+/// character carries 2 bits, so it is one of `A`, `Q`, `g`, `w`.
+pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+    fn b64(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+    }
+    key.len() == 24
+        && key[..21].iter().all(|&c| b64(c))
+        && matches!(key[21], b'A' | b'Q' | b'g' | b'w')
+        && &key[22..] == b"=="
+}
+
+/// The first protocol of the client's list that the server supports.
+pub(crate) fn choose_subprotocol(client: &[String], server: &[&str]) -> Option<String> {
+    client.iter().find(|c| server.iter().any(|s| s == c)).cloned()
+}
+
+/// The `101 Switching Protocols` answer.
+pub(crate) fn switching_protocols(accept: &str, protocol: Option<&str>) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    const OK: &[(&str, &str)] = &[
+        ("host", "h"),
+        ("upgrade", "websocket"),
+        ("connection", "keep-alive, Upgrade"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-protocol", "v2, v1"),
+    ];
+
+    #[test]
+    fn accepts_rfc_example() {
+        let v = validate(&req(OK)).unwrap();
+        assert_eq!(v.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(v.client_protocols, vec!["v2", "v1"]);
+    }
+
+    #[test]
+    fn refusals() {
+        let without = |name: &str| {
+            let h: Vec<_> = OK.iter().copied().filter(|(k, _)| *k != name).collect();
+            validate(&req(&h)).unwrap_err().status().as_u16()
+        };
+        assert_eq!(without("upgrade"), 426);
+        assert_eq!(without("connection"), 426);
+        assert_eq!(without("sec-websocket-version"), 426);
+        assert_eq!(without("sec-websocket-key"), 400);
+        assert_eq!(without("host"), 400);
+        let mut h = OK.to_vec();
+        h[3] = ("sec-websocket-version", "8");
+        assert_eq!(validate(&req(&h)).unwrap_err().status().as_u16(), 426);
+        h[3] = ("sec-websocket-version", "13");
+        h[4] = ("sec-websocket-key", "short");
+        assert_eq!(validate(&req(&h)).unwrap_err().status().as_u16(), 400);
+    }
+
+    #[test]
+    fn keys() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZR=="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25j*Q=="));
+    }
+
+    #[test]
+    fn subprotocol_is_first_of_client_list() {
+        let client = vec!["v3".to_string(), "v1".to_string(), "v2".to_string()];
+        assert_eq!(choose_subprotocol(&client, &["v2", "v1"]).as_deref(), Some("v1"));
+        assert_eq!(choose_subprotocol(&client, &["x"]), None);
+    }
+}

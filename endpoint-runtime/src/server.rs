@@ -1,0 +1,448 @@
+//! [`Server`]: registers endpoints and shared state, binds, accepts, upgrades and shuts down.
+//!
+//! ```no_run
+//! use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Server, Session};
+//!
+//! #[derive(Default)]
+//! struct Echo;
+//!
+//! impl Endpoint for Echo {
+//!     fn config() -> EndpointConfig {
+//!         EndpointConfig::new("/echo.do")
+//!     }
+//!     async fn on_message(&mut self, _: &Session, message: Message) -> HookResult {
+//!         Ok(Some(message))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::new().endpoint::<Echo>().bind("127.0.0.1:8089").await?;
+//!     // Ctrl-C or SIGTERM: every session gets 1001 and its on_close, then run_until returns.
+//!     server.run_until(endpoint_runtime::shutdown_signal()).await
+//! }
+//! ```
+//!
+//! # Shutdown
+//!
+//! [`BoundServer::run_until`] stops accepting when its future completes, sends `1001 Going Away`
+//! to every open session, waits for their `on_close` (at most
+//! [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)), then returns.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::config::Limits;
+use crate::connection;
+use crate::endpoint::{Endpoint, EndpointConfig};
+use crate::handshake::{self, Handshake, Rejection};
+use crate::message::{CloseCode, CloseReason};
+use crate::router::Router;
+use crate::session::{EndpointShared, Properties, RequestInfo, Session};
+use crate::state::{State, StateMap};
+
+/// Server-wide state every session can reach.
+pub(crate) struct Shared {
+    pub(crate) limits: Limits,
+    pub(crate) state: StateMap,
+    pub(crate) shutting_down: AtomicBool,
+    /// Open WebSocket sessions (upgraded, not yet finished).
+    pub(crate) open: AtomicUsize,
+}
+
+/// A registered endpoint with its type erased.
+trait Mount: Send + Sync + 'static {
+    fn config(&self) -> &EndpointConfig;
+    fn shared(&self) -> &Arc<EndpointShared>;
+    fn start(&self, io: TokioIo<hyper::upgrade::Upgraded>, session: Session) -> BoxFuture<'static, ()>;
+}
+
+struct Mounted<E, F> {
+    config: EndpointConfig,
+    shared: Arc<EndpointShared>,
+    factory: Arc<F>,
+    _endpoint: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E, F> Mount for Mounted<E, F>
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    fn shared(&self) -> &Arc<EndpointShared> {
+        &self.shared
+    }
+
+    fn start(&self, io: TokioIo<hyper::upgrade::Upgraded>, session: Session) -> BoxFuture<'static, ()> {
+        let factory = self.factory.clone();
+        let max_message = self.config.max_message_size;
+        Box::pin(async move {
+            let handshake = Handshake::new(session.clone());
+            let endpoint = match connection::catch(|| factory(&handshake)) {
+                Ok(e) => e,
+                Err(panic) => {
+                    warn!(session = %session.id(), %panic, "endpoint factory panicked");
+                    connection::refuse(io, &session, max_message).await;
+                    return;
+                }
+            };
+            connection::run(endpoint, io, session, handshake, max_message).await;
+        })
+    }
+}
+
+/// Builder of a WebSocket server: endpoints, shared state and limits. See the
+/// [module docs](self).
+#[must_use = "a Server does nothing until it is bound and run"]
+pub struct Server {
+    mounts: Vec<Arc<dyn Mount>>,
+    state: StateMap,
+    limits: Limits,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("endpoints", &self.mounts.iter().map(|m| m.config().path()).collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server with no endpoints and default [`Limits`].
+    pub fn new() -> Self {
+        Server { mounts: Vec::new(), state: StateMap::default(), limits: Limits::default() }
+    }
+
+    /// Registers an endpoint type; each connection gets a fresh `E::default()`.
+    pub fn endpoint<E: Endpoint + Default>(self) -> Self {
+        self.endpoint_with(|_: &Handshake| E::default())
+    }
+
+    /// Registers an endpoint type with a factory, called once per connection after the
+    /// handshake (before `on_open`). Use it to hand each endpoint what it needs:
+    ///
+    /// ```
+    /// # use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Server, Session};
+    /// # use std::sync::Arc;
+    /// struct Chat { db: Arc<String> }
+    /// # impl Endpoint for Chat {
+    /// #     fn config() -> EndpointConfig { EndpointConfig::new("/chat") }
+    /// #     async fn on_message(&mut self, _: &Session, m: Message) -> HookResult { Ok(None) }
+    /// # }
+    /// let db = Arc::new("sqlite://chat.db".to_string());
+    /// let server = Server::new().endpoint_with(move |_handshake| Chat { db: db.clone() });
+    /// # drop(server);
+    /// ```
+    pub fn endpoint_with<E, F>(mut self, factory: F) -> Self
+    where
+        E: Endpoint,
+        F: Fn(&Handshake) -> E + Send + Sync + 'static,
+    {
+        let config = E::config();
+        self.mounts.push(Arc::new(Mounted {
+            shared: Arc::new(EndpointShared::new(config.path)),
+            config,
+            factory: Arc::new(factory),
+            _endpoint: std::marker::PhantomData,
+        }));
+        self
+    }
+
+    /// Registers shared state, injected into handlers taking `State<T>` (and reachable with
+    /// [`Session::state`]). Registering a second value of the same type replaces the first.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(Arc::new(value));
+        self
+    }
+
+    /// The registered state of type `T`.
+    pub fn get_state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.state.get::<T>()
+    }
+
+    /// Replaces the server's [`Limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The server's current [`Limits`].
+    pub fn current_limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Binds a TCP listener.
+    ///
+    /// # Errors
+    /// The bind error, or `InvalidInput` when an endpoint path is malformed or two endpoints
+    /// serve the same paths.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<BoundServer> {
+        let listener = TcpListener::bind(addr).await?;
+        self.listen(listener)
+    }
+
+    /// Serves on an already bound listener.
+    ///
+    /// # Errors
+    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    pub fn listen(self, listener: TcpListener) -> io::Result<BoundServer> {
+        let mut router = Router::new();
+        for m in &self.mounts {
+            router
+                .insert(m.config().path(), m.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        let shared = Arc::new(Shared {
+            limits: self.limits,
+            state: self.state,
+            shutting_down: AtomicBool::new(false),
+            open: AtomicUsize::new(0),
+        });
+        let (shutdown_tx, _) = watch::channel(false);
+        Ok(BoundServer {
+            listener,
+            app: Arc::new(App { router, shared, tracker: TaskTracker::new(), shutdown_tx }),
+        })
+    }
+}
+
+struct App {
+    router: Router<Arc<dyn Mount>>,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// A server bound to a socket, ready to [`run`](BoundServer::run).
+#[must_use = "a bound server does nothing until run"]
+pub struct BoundServer {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for BoundServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundServer").field("local_addr", &self.listener.local_addr().ok()).finish()
+    }
+}
+
+impl BoundServer {
+    /// The address the server listens on (useful after binding port 0).
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the process ends.
+    ///
+    /// # Errors
+    /// Never returns in practice; accept errors are logged and retried.
+    pub async fn run(self) -> io::Result<()> {
+        self.run_until(std::future::pending::<()>()).await
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully: stops accepting, sends
+    /// `1001` to every session, waits for every `on_close` (bounded by
+    /// [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)).
+    ///
+    /// # Errors
+    /// None so far; the `Result` leaves room for listener failures.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+        let BoundServer { listener, app } = self;
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, endpoints = ?app.router.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), "listening");
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, remote)) => {
+                        let app2 = app.clone();
+                        app.tracker.spawn(serve_http(app2, stream, remote));
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        app.shutdown().await;
+        Ok(())
+    }
+}
+
+impl App {
+    async fn shutdown(&self) {
+        let shared = &self.shared;
+        shared.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.shutdown_tx.send(true);
+        let mut n = 0;
+        for (_, mount) in self.router.iter() {
+            for session in mount.shared().snapshot() {
+                session.close(CloseReason::new(CloseCode::GOING_AWAY, "server shutting down"));
+                n += 1;
+            }
+        }
+        info!(sessions = n, "shutting down");
+        self.tracker.close();
+        let deadline = shared.limits.shutdown_timeout;
+        if tokio::time::timeout(deadline, self.tracker.wait()).await.is_err() {
+            warn!(?deadline, "shutdown deadline passed with sessions still open");
+        }
+    }
+}
+
+async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let limits = &app.shared.limits;
+    let mut shutdown_rx = app.shutdown_tx.subscribe();
+    let svc_app = app.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let app = svc_app.clone();
+        async move { Ok::<_, Infallible>(handle_request(&app, req, remote)) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.handshake_timeout)
+        .max_buf_size(limits.max_request_head.max(8192));
+    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = async { let _ = shutdown_rx.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%remote, error = %e, "http connection ended with an error");
+    }
+}
+
+fn handle_request(app: &Arc<App>, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    let Some(found) = app.router.find(req.uri().path()) else {
+        return reject(Rejection::NotFound, &req, remote);
+    };
+    let upgrade = match handshake::validate(&req) {
+        Ok(u) => u,
+        Err(r) => return reject(r, &req, remote),
+    };
+    let shared = &app.shared;
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        return reject(Rejection::Overloaded, &req, remote);
+    }
+    let slot = match ConnectionSlot::acquire(shared) {
+        Some(slot) => slot,
+        None => return reject(Rejection::Overloaded, &req, remote),
+    };
+    let mount = found.value.clone();
+    let protocol = handshake::choose_subprotocol(&upgrade.client_protocols, mount.config().subprotocols);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _body) = req.into_parts();
+    let info = RequestInfo {
+        uri: parts.uri,
+        headers: parts.headers,
+        path_params: found.params,
+        remote_addr: Some(remote),
+        subprotocol: protocol.clone(),
+    };
+    let session = Session::new(info, Properties::default(), mount.shared().clone(), shared.clone());
+    app.tracker.spawn(async move {
+        let _slot = slot;
+        match on_upgrade.await {
+            Ok(upgraded) => mount.start(TokioIo::new(upgraded), session).await,
+            Err(e) => debug!(%remote, error = %e, "upgrade failed"),
+        }
+    });
+    handshake::switching_protocols(&upgrade.accept, protocol.as_deref())
+}
+
+fn reject<B>(rejection: Rejection, req: &Request<B>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    debug!(%remote, path = req.uri().path(), status = rejection.status().as_u16(), reason = rejection.reason(), "handshake refused");
+    rejection.into_response()
+}
+
+/// Counts an open session against [`Limits::max_connections`] until dropped.
+struct ConnectionSlot(Arc<Shared>);
+
+impl ConnectionSlot {
+    fn acquire(shared: &Arc<Shared>) -> Option<Self> {
+        let max = shared.limits.max_connections;
+        shared
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| ConnectionSlot(shared.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: pass it to
+/// [`BoundServer::run_until`].
+///
+/// ```no_run
+/// # async fn demo(server: endpoint_runtime::BoundServer) -> std::io::Result<()> {
+/// server.run_until(endpoint_runtime::shutdown_signal()).await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received"),
+        () = term => info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,561 @@
+//! [`Session`]: the handle to one open WebSocket connection.
+//!
+//! A `Session` is cheap to clone (`Arc`), `Send + Sync`, and can be used from any task. Sends go
+//! through a bounded outbound queue (bounded by bytes, [`Limits::outbound_queue_bytes`]) that the
+//! connection's own task drains into the socket, flushing once per batch.
+//!
+//! # Ordering and backpressure
+//!
+//! Messages sent from one task arrive in the order they were sent. Messages sent concurrently
+//! from several tasks are interleaved, each message whole: there is no `TEXT_FULL_WRITING` state
+//! to trip over. [`Session::send`] waits while the queue is full; [`Session::try_send`] never
+//! waits and reports [`SendError::Full`] instead.
+//!
+//! [`Limits::outbound_queue_bytes`]: crate::Limits::outbound_queue_bytes
+
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::task::AtomicWaker;
+use http::{HeaderMap, Uri};
+use tokio::sync::Notify;
+
+use crate::error::{EndpointError, SendError};
+use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::server::Shared;
+use crate::state::State;
+use crate::util::lock;
+
+/// A session identifier, unique within the process. Displays as a decimal number.
+///
+/// ```
+/// # use endpoint_runtime::SessionId;
+/// assert_eq!(SessionId::from_u64(7).to_string(), "7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    pub(crate) fn next() -> SessionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SessionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// An id from a number (for tests and lookups).
+    pub fn from_u64(id: u64) -> Self {
+        SessionId(id)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What the HTTP upgrade request said, kept for the lifetime of the session.
+#[derive(Debug)]
+pub(crate) struct RequestInfo {
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) path_params: Vec<(String, String)>,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) subprotocol: Option<String>,
+}
+
+/// A typed per-connection map, like Jakarta's `Session.getUserProperties()` but keyed by type.
+///
+/// ```
+/// # use endpoint_runtime::Properties;
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct User(String);
+///
+/// let props = Properties::default();
+/// props.insert(User("ada".into()));
+/// assert_eq!(props.get::<User>(), Some(User("ada".into())));
+/// assert!(props.remove::<User>().is_some());
+/// assert!(!props.contains::<User>());
+/// ```
+#[derive(Default)]
+pub struct Properties {
+    map: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl Properties {
+    /// Stores a value, returning the previous value of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(TypeId::of::<T>(), Box::new(value))
+            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+    }
+
+    /// A clone of the stored value of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.with(|v: &T| v.clone())
+    }
+
+    /// Runs `f` on the stored value of type `T` without cloning it.
+    pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()).map(f)
+    }
+
+    /// Removes and returns the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(&TypeId::of::<T>()).and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+    }
+
+    /// Whether a value of type `T` is stored.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.contains_key(&TypeId::of::<T>())
+    }
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.map.read().map(|m| m.len()).unwrap_or(0);
+        f.debug_struct("Properties").field("len", &n).finish()
+    }
+}
+
+/// The outbound side of a session: a byte-bounded queue drained by the connection task.
+pub(crate) struct Outbound {
+    state: Mutex<OutState>,
+    /// Wakes the connection task when something was queued or a close was requested.
+    pub(crate) writer: AtomicWaker,
+    /// Wakes senders waiting for room in the queue.
+    space: Notify,
+    limit: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct OutState {
+    pub(crate) queue: VecDeque<tungstenite::Message>,
+    pub(crate) bytes: usize,
+    /// Set once the session no longer accepts messages.
+    pub(crate) closed: bool,
+    /// A close the connection task should perform (from `Session::close` or an overflow).
+    pub(crate) close: Option<PendingClose>,
+}
+
+/// Why the connection task has been asked to close.
+#[derive(Debug)]
+pub(crate) enum PendingClose {
+    /// The application asked (`Session::close`).
+    Requested(CloseReason),
+    /// A broadcast overflowed the queue.
+    Overflow,
+}
+
+impl Outbound {
+    pub(crate) fn new(limit: usize) -> Self {
+        Outbound {
+            state: Mutex::new(OutState::default()),
+            writer: AtomicWaker::new(),
+            space: Notify::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn fits(&self, st: &OutState, len: usize) -> bool {
+        // A message larger than the whole queue still goes through when the queue is empty;
+        // otherwise it could never be sent.
+        st.bytes == 0 || st.bytes + len <= self.limit
+    }
+
+    /// Queues without waiting; `Err(Full)` when over the limit.
+    pub(crate) fn try_push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
+        let len = msg.len();
+        {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return Err(SendError::Closed);
+            }
+            if !self.fits(&st, len) {
+                return Err(SendError::Full);
+            }
+            st.bytes += len;
+            st.queue.push_back(msg);
+        }
+        self.writer.wake();
+        Ok(())
+    }
+
+    /// Queues for a broadcast: never waits; a session whose queue overflows is closed with 1008.
+    /// Returns whether the message was queued.
+    pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> bool {
+        let len = msg.len();
+        let queued = {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return false;
+            }
+            if self.fits(&st, len) {
+                st.bytes += len;
+                st.queue.push_back(msg);
+                true
+            } else {
+                st.closed = true;
+                st.close = Some(PendingClose::Overflow);
+                false
+            }
+        };
+        self.writer.wake();
+        if !queued {
+            self.space.notify_waiters();
+        }
+        queued
+    }
+
+    /// Queues, waiting for room.
+    pub(crate) async fn push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
+        let len = msg.len();
+        let mut msg = Some(msg);
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = lock(&self.state);
+                if st.closed {
+                    return Err(SendError::Closed);
+                }
+                if self.fits(&st, len) {
+                    st.bytes += len;
+                    st.queue.push_back(msg.take().expect("message is queued once"));
+                    drop(st);
+                    self.writer.wake();
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Moves everything queued into `into` (the connection task's local batch).
+    pub(crate) fn drain_into(&self, into: &mut VecDeque<tungstenite::Message>) -> usize {
+        let mut st = lock(&self.state);
+        let n = st.queue.len();
+        if n > 0 {
+            if into.is_empty() {
+                std::mem::swap(into, &mut st.queue);
+            } else {
+                into.extend(st.queue.drain(..));
+            }
+        }
+        n
+    }
+
+    /// Frees `bytes` of queue room after messages went to the socket.
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let mut st = lock(&self.state);
+        st.bytes = st.bytes.saturating_sub(bytes);
+        drop(st);
+        self.space.notify_waiters();
+    }
+
+    pub(crate) fn take_close(&self) -> Option<PendingClose> {
+        lock(&self.state).close.take()
+    }
+
+    pub(crate) fn request_close(&self, close: PendingClose) {
+        {
+            let mut st = lock(&self.state);
+            if st.close.is_none() && !st.closed {
+                st.close = Some(close);
+            }
+            st.closed = true;
+        }
+        self.writer.wake();
+        self.space.notify_waiters();
+    }
+
+    /// Stops accepting messages and drops whatever is still queued.
+    pub(crate) fn shut(&self) {
+        {
+            let mut st = lock(&self.state);
+            st.closed = true;
+            st.queue = VecDeque::new();
+            st.bytes = 0;
+        }
+        self.space.notify_waiters();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    pub(crate) fn queued_bytes(&self) -> usize {
+        lock(&self.state).bytes
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) id: SessionId,
+    pub(crate) out: Outbound,
+    pub(crate) open: AtomicBool,
+    pub(crate) request: RequestInfo,
+    pub(crate) properties: Properties,
+    pub(crate) endpoint: Arc<EndpointShared>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Per-endpoint state shared by its sessions: the registry behind [`Session::open_sessions`].
+pub(crate) struct EndpointShared {
+    pub(crate) path: &'static str,
+    pub(crate) sessions: RwLock<HashMap<SessionId, Session>>,
+}
+
+impl EndpointShared {
+    pub(crate) fn new(path: &'static str) -> Self {
+        EndpointShared { path, sessions: RwLock::new(HashMap::new()) }
+    }
+
+    pub(crate) fn insert(&self, session: &Session) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.id(), session.clone());
+    }
+
+    pub(crate) fn remove(&self, id: SessionId) {
+        self.sessions.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Session> {
+        self.sessions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// One open WebSocket connection, as seen by handlers and by any task holding a clone.
+///
+/// The counterpart of Jakarta's `Session` together with its `RemoteEndpoint`s: sending, closing,
+/// the handshake data, user properties, and the other open sessions of the same endpoint.
+///
+/// # Examples
+///
+/// Sending from a spawned task:
+///
+/// ```
+/// use endpoint_runtime::Session;
+///
+/// fn start_ticker(session: &Session) {
+///     let session = session.clone();
+///     tokio::spawn(async move {
+///         for n in 0..3 {
+///             // waits for room in the queue; fails once the session is closed
+///             if session.send(format!("tick {n}")).await.is_err() {
+///                 break;
+///             }
+///         }
+///     });
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        request: RequestInfo,
+        properties: Properties,
+        endpoint: Arc<EndpointShared>,
+        shared: Arc<Shared>,
+    ) -> Session {
+        let limit = shared.limits.outbound_queue_bytes;
+        Session {
+            inner: Arc::new(SessionInner {
+                id: SessionId::next(),
+                out: Outbound::new(limit),
+                open: AtomicBool::new(true),
+                request,
+                properties,
+                endpoint,
+                shared,
+            }),
+        }
+    }
+
+    /// The session's id, unique within the process.
+    pub fn id(&self) -> SessionId {
+        self.inner.id
+    }
+
+    /// Queues a message for the peer, waiting while the outbound queue is full.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] once the session is closed or closing; [`SendError::Encode`] when
+    /// the value cannot be encoded.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: if the future is dropped before it completes, the message was not queued.
+    pub async fn send(&self, message: impl Encode) -> Result<(), SendError> {
+        let msg = encode(message)?;
+        self.inner.out.push(msg.into_tungstenite()).await
+    }
+
+    /// Queues a message without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when the queue has no room, [`SendError::Closed`] once closed,
+    /// [`SendError::Encode`] when the value cannot be encoded.
+    pub fn try_send(&self, message: impl Encode) -> Result<(), SendError> {
+        let msg = encode(message)?;
+        self.inner.out.try_push(msg.into_tungstenite())
+    }
+
+    /// Sends a ping; the peer's pong reaches an `#[on_message]` handler taking `Pong`.
+    ///
+    /// # Errors
+    /// As [`Session::try_send`]; a payload over 125 bytes is cut to 125.
+    pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
+        let mut payload: bytes::Bytes = payload.into();
+        payload.truncate(125);
+        self.inner.out.try_push(tungstenite::Message::Ping(payload))
+    }
+
+    /// Starts closing the session with `reason`: messages already queued are sent first, then the
+    /// close frame; `on_close` runs once the close handshake ends. Further sends fail.
+    pub fn close(&self, reason: CloseReason) {
+        let reason = if reason.code().is_sendable() {
+            reason
+        } else {
+            CloseReason::new(CloseCode::NORMAL, reason.reason())
+        };
+        self.inner.out.request_close(PendingClose::Requested(reason));
+    }
+
+    /// Whether the session is open: handshake done, no close sent or received.
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire) && !self.inner.out.is_closed()
+    }
+
+    /// The raw (percent-decoded) value of a path variable of the endpoint's URI template.
+    ///
+    /// For `/chat/{room}` and a request to `/chat/rust%20lang`, `path_param("room")` is
+    /// `Some("rust lang")`.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.inner
+            .request
+            .path_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All path variables, in template order.
+    pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inner.request.path_params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The raw query string of the upgrade request, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.inner.request.uri.query()
+    }
+
+    /// The first value of a query parameter, percent-decoded (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::util::query_param(self.query()?, name)
+    }
+
+    /// The request URI of the upgrade request (path and query).
+    pub fn request_uri(&self) -> &Uri {
+        &self.inner.request.uri
+    }
+
+    /// The headers of the upgrade request.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.request.headers
+    }
+
+    /// The peer's socket address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.request.remote_addr
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.inner.request.subprotocol.as_deref()
+    }
+
+    /// Typed per-connection properties (set by a configurator during the handshake, or by
+    /// handlers).
+    pub fn properties(&self) -> &Properties {
+        &self.inner.properties
+    }
+
+    /// Shared state registered with [`Server::state`](crate::Server::state).
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.inner.shared.state.get::<T>()
+    }
+
+    /// A snapshot of the open sessions of the same endpoint (this one included while open), like
+    /// Jakarta's `getOpenSessions()`.
+    pub fn open_sessions(&self) -> Vec<Session> {
+        self.inner.endpoint.snapshot()
+    }
+
+    /// The URI template of the endpoint this session belongs to.
+    pub fn endpoint_path(&self) -> &'static str {
+        self.inner.endpoint.path
+    }
+
+    /// Bytes waiting in the outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.out.queued_bytes()
+    }
+}
+
+fn encode(message: impl Encode) -> Result<Message, SendError> {
+    message.encode().map_err(|e| match e {
+        EndpointError::Encode(e) => SendError::Encode(e.to_string()),
+        other => SendError::Encode(other.to_string()),
+    })
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .field("uri", &self.inner.request.uri)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Session {}
+
+impl std::hash::Hash for Session {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id.hash(state);
+    }
+}

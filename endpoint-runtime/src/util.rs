@@ -1,0 +1,43 @@
+//! Small helpers shared by several modules.
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The first value of `name` in a query string, percent-decoded (`+` as space).
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// At most `max` bytes of `s` (on a char boundary), with `...` when cut.
+pub(crate) fn ellipsize(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_param_decodes() {
+        assert_eq!(query_param("name=J%C3%BCrgen+K&x=1", "name").as_deref(), Some("Jürgen K"));
+        assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
+        assert_eq!(query_param("a=1", "b"), None);
+    }
+
+    #[test]
+    fn ellipsize_respects_char_boundaries() {
+        assert_eq!(ellipsize("héllo", 2), "h...");
+        assert_eq!(ellipsize("abc", 5), "abc");
+    }
+}
