@@ -10,6 +10,9 @@
 //! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
 //! | [`max_request_head`](Limits::max_request_head) | 16 KiB | `431`/connection dropped by hyper |
 //! | [`max_connections`](Limits::max_connections) | 10,000 | `503` before the upgrade |
+//! | [`idle_timeout`](Limits::idle_timeout) | none | close 1001 after that long without a message either way ([`Session::set_idle_timeout`](crate::Session::set_idle_timeout) per session) |
+//! | [`ping_interval`](Limits::ping_interval) | 30 s | a ping is sent after that long without hearing from the peer |
+//! | [`pong_timeout`](Limits::pong_timeout) | 30 s | no answer to the ping in that time: the connection is dropped, `on_close` gets 1006 |
 //! | [`close_timeout`](Limits::close_timeout) | 5 s | the TCP connection is dropped without waiting for the peer's close frame |
 //! | [`shutdown_timeout`](Limits::shutdown_timeout) | 10 s | `run_until` returns; unfinished sessions are dropped |
 //!
@@ -46,6 +49,14 @@ pub struct Limits {
     pub max_request_head: usize,
     /// Most WebSocket sessions open at once; further upgrades get `503`.
     pub max_connections: usize,
+    /// Close a session (1001) after this long without a message in either direction; `None`
+    /// never. Pings and pongs do not count as messages.
+    pub idle_timeout: Option<Duration>,
+    /// Send a keep-alive ping after this long without any frame from the peer; `None` disables
+    /// keep-alive.
+    pub ping_interval: Option<Duration>,
+    /// How long to wait for any frame after a keep-alive ping before dropping the connection.
+    pub pong_timeout: Duration,
     /// How long a closing session waits for the peer's close frame.
     pub close_timeout: Duration,
     /// How long `run_until` waits for sessions to end after shutdown began.
@@ -63,6 +74,9 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             max_request_head: 16 * 1024,
             max_connections: 10_000,
+            idle_timeout: None,
+            ping_interval: Some(Duration::from_secs(30)),
+            pong_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
         }

@@ -15,9 +15,13 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::{Instant, Sleep};
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -32,6 +36,7 @@ use crate::error::EndpointError;
 use crate::handshake::Handshake;
 use crate::message::{CloseCode, CloseReason, Message};
 use crate::session::{PendingClose, Session};
+use crate::stats;
 
 type Io = TokioIo<Upgraded>;
 
@@ -66,7 +71,9 @@ fn ws_config(session: &Session, max_message: Option<usize>) -> WebSocketConfig {
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
 pub(crate) async fn refuse(io: Io, session: &Session, max_message: Option<usize>) {
-    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, max_message))).await;
+    let mut ws =
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, max_message)))
+            .await;
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let timeout = session.inner.shared.limits.close_timeout;
     let _ = tokio::time::timeout(timeout, ws.close(Some(reason.to_frame()))).await;
@@ -96,6 +103,11 @@ pub(crate) async fn run<E: Endpoint>(
             batch: VecDeque::new(),
             dirty: false,
             broken: false,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now() + FAR)),
+            timer_at: None,
+            last_seen: Instant::now(),
+            last_data: Instant::now(),
+            ping_sent: None,
         };
         driver.life(endpoint, &handshake).await;
     }
@@ -132,7 +144,19 @@ struct Driver {
     dirty: bool,
     /// Whether writing failed (the transport is gone).
     broken: bool,
+    /// Wakes the driver for the idle timeout and keep-alive.
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    /// Last frame of any kind from the peer.
+    last_seen: Instant,
+    /// Last data message in either direction (for the idle timeout).
+    last_data: Instant,
+    /// When the unanswered keep-alive ping went out.
+    ping_sent: Option<Instant>,
 }
+
+/// A deadline far enough away to mean "never".
+const FAR: Duration = Duration::from_secs(86400 * 365);
 
 impl Driver {
     async fn life<E: Endpoint>(&mut self, mut endpoint: E, handshake: &Handshake) {
@@ -140,7 +164,10 @@ impl Driver {
         let shared = session.inner.endpoint.clone();
         shared.insert(&session);
         if session.inner.shared.shutting_down.load(Ordering::SeqCst) {
-            session.close(CloseReason::new(CloseCode::GOING_AWAY, "server shutting down"));
+            session.close(CloseReason::new(
+                CloseCode::GOING_AWAY,
+                "server shutting down",
+            ));
         }
         debug!("open");
 
@@ -171,12 +198,16 @@ impl Driver {
                     Some(Ending::Close(reason, true))
                 }
                 Event::CloseRequested(PendingClose::Overflow) => {
+                    stats::add(&session.inner.shared.counters.slow_consumers, 1);
                     let limit = session.inner.out.limit();
-                    self.error(&mut endpoint, EndpointError::SlowConsumer { limit }).await
+                    self.error(&mut endpoint, EndpointError::SlowConsumer { limit })
+                        .await
                 }
                 Event::Failed(error) => self.error(&mut endpoint, error).await,
                 Event::Gone(err) => {
-                    let why = err.map(|e| e.to_string()).unwrap_or_else(|| "connection reset".into());
+                    let why = err
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| "connection reset".into());
                     Some(Ending::Abnormal(why))
                 }
             };
@@ -201,20 +232,31 @@ impl Driver {
             }
         };
         shared.remove(session.id());
-        debug!(code = reason.code().as_u16(), reason = reason.reason(), "closed");
+        session.leave_all_rooms();
+        debug!(
+            code = reason.code().as_u16(),
+            reason = reason.reason(),
+            "closed"
+        );
         if let Err(panic) = self.hook(endpoint.on_close(&session, reason)).await {
             warn!(%panic, "on_close panicked");
         }
     }
 
     /// Turns a hook's result into the next step: send the reply, or report the error.
-    async fn outcome<E: Endpoint>(&mut self, endpoint: &mut E, result: HookResult) -> Option<Ending> {
+    async fn outcome<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        result: HookResult,
+    ) -> Option<Ending> {
         match result {
             Ok(None) => None,
             Ok(Some(reply)) => {
                 // Replies wait for queue room like `Session::send`, while the queue drains.
                 let session = self.session.clone();
-                let pushed = self.hook(session.inner.out.push(reply.into_tungstenite())).await;
+                let pushed = self
+                    .hook(session.inner.out.push(reply.into_tungstenite()))
+                    .await;
                 match pushed {
                     Ok(Ok(())) | Ok(Err(_)) => None,
                     Err(panic) => Some(Ending::Abnormal(panic)),
@@ -225,7 +267,11 @@ impl Driver {
     }
 
     /// Hands an error to `on_error`, then closes if the error calls for it.
-    async fn error<E: Endpoint>(&mut self, endpoint: &mut E, error: EndpointError) -> Option<Ending> {
+    async fn error<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        error: EndpointError,
+    ) -> Option<Ending> {
         let code = error.close_code();
         let close_reason = code.map(|c| CloseReason::new(c, error.to_string()));
         match &error {
@@ -250,27 +296,39 @@ impl Driver {
         }
         match close_reason {
             None => None,
-            Some(r) if r.code() == CloseCode::ABNORMAL => Some(Ending::Abnormal(r.reason().to_owned())),
+            Some(r) if r.code() == CloseCode::ABNORMAL => {
+                Some(Ending::Abnormal(r.reason().to_owned()))
+            }
             Some(r) => Some(Ending::Close(r, false)),
         }
     }
 
-    async fn panicked<E: Endpoint>(&mut self, endpoint: &mut E, hook: &str, panic: String) -> Option<Ending> {
+    async fn panicked<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        hook: &str,
+        panic: String,
+    ) -> Option<Ending> {
         warn!(hook, %panic, "handler panicked");
+        stats::add(&self.session.inner.shared.counters.panics, 1);
         self.error(endpoint, EndpointError::Panic(panic)).await
     }
 
     /// Polls `fut` to completion while writing the outbound queue; a panic becomes `Err`.
     async fn hook<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, String> {
         let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
-        poll_fn(|cx| {
+        let result = poll_fn(|cx| {
             if let Poll::Ready(r) = fut.as_mut().poll(cx) {
                 return Poll::Ready(r.map_err(panic_message));
             }
             self.pump_or_break(cx);
             Poll::Pending
         })
-        .await
+        .await;
+        // Nothing was read while the hook ran: do not hold that time against the peer.
+        self.last_seen = Instant::now();
+        self.ping_sent = None;
+        result
     }
 
     fn pump_or_break(&mut self, cx: &mut Context<'_>) {
@@ -314,6 +372,12 @@ impl Driver {
                 }
                 let msg = self.batch.pop_front().expect("batch is not empty");
                 released += msg.len();
+                if msg.is_text() || msg.is_binary() {
+                    self.last_data = Instant::now();
+                }
+                let counters = &self.session.inner.shared.counters;
+                stats::add(&counters.messages_out, 1);
+                stats::add(&counters.bytes_out, msg.len() as u64);
                 self.dirty = true;
                 if let Err(e) = self.ws.start_send_unpin(msg) {
                     out.release(released);
@@ -339,16 +403,37 @@ impl Driver {
             }
             loop {
                 return match self.ws.poll_next_unpin(cx) {
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => match self.poll_timer(cx) {
+                        Poll::Ready(event) => Poll::Ready(event),
+                        Poll::Pending => Poll::Pending,
+                    },
                     Poll::Ready(None) => Poll::Ready(Event::Gone(None)),
-                    Poll::Ready(Some(Ok(msg))) => Poll::Ready(match msg {
-                        tungstenite::Message::Text(t) => Event::Message(Message::Text(t)),
-                        tungstenite::Message::Binary(b) => Event::Message(Message::Binary(b)),
-                        tungstenite::Message::Pong(b) => Event::Message(Message::Pong(b)),
-                        tungstenite::Message::Close(frame) => Event::PeerClose(frame),
-                        // Pings are answered by tungstenite; raw frames are never read.
-                        tungstenite::Message::Ping(_) | tungstenite::Message::Frame(_) => continue,
-                    }),
+                    Poll::Ready(Some(Ok(msg))) => {
+                        let now = Instant::now();
+                        if !msg.is_ping() && !msg.is_close() {
+                            let counters = &self.session.inner.shared.counters;
+                            stats::add(&counters.messages_in, 1);
+                            stats::add(&counters.bytes_in, msg.len() as u64);
+                        }
+                        self.last_seen = now;
+                        self.ping_sent = None;
+                        Poll::Ready(match msg {
+                            tungstenite::Message::Text(t) => {
+                                self.last_data = now;
+                                Event::Message(Message::Text(t))
+                            }
+                            tungstenite::Message::Binary(b) => {
+                                self.last_data = now;
+                                Event::Message(Message::Binary(b))
+                            }
+                            tungstenite::Message::Pong(b) => Event::Message(Message::Pong(b)),
+                            tungstenite::Message::Close(frame) => Event::PeerClose(frame),
+                            // Pings are answered by tungstenite; raw frames are never read.
+                            tungstenite::Message::Ping(_) | tungstenite::Message::Frame(_) => {
+                                continue
+                            }
+                        })
+                    }
                     Poll::Ready(Some(Err(e))) => Poll::Ready(self.read_error(e)),
                 };
             }
@@ -356,10 +441,66 @@ impl Driver {
         .await
     }
 
+    /// Idle timeout and keep-alive: sends pings when due, reports expiry.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        let limits = &self.session.inner.shared.limits;
+        loop {
+            let now = Instant::now();
+            let idle = self
+                .session
+                .idle_timeout()
+                .map(|t| (self.last_data + t, true));
+            let keep_alive = match (self.ping_sent, limits.ping_interval) {
+                (Some(sent), _) => Some((sent + limits.pong_timeout, false)),
+                (None, Some(interval)) => Some((self.last_seen + interval, false)),
+                (None, None) => None,
+            };
+            let next = match (idle, keep_alive) {
+                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            };
+            let Some((at, is_idle)) = next else {
+                return Poll::Pending;
+            };
+            if at <= now {
+                if is_idle {
+                    let t = self.session.idle_timeout().unwrap_or_default();
+                    return Poll::Ready(Event::Failed(EndpointError::Timeout(format!(
+                        "idle for {t:?}"
+                    ))));
+                }
+                if self.ping_sent.is_some() {
+                    return Poll::Ready(Event::Failed(EndpointError::NoPong(limits.pong_timeout)));
+                }
+                // Keep-alive ping: through the queue, so it is ordered with other frames. A full
+                // queue means the peer is not reading; the pong deadline then catches it.
+                let _ = self
+                    .session
+                    .inner
+                    .out
+                    .try_push(tungstenite::Message::Ping(Bytes::new()));
+                self.ping_sent = Some(now);
+                continue;
+            }
+            if self.timer_at != Some(at) {
+                self.timer.as_mut().reset(at);
+                self.timer_at = Some(at);
+            }
+            if self.timer.as_mut().poll(cx).is_ready() {
+                self.timer_at = None;
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
     fn read_error(&self, e: WsError) -> Event {
         match e {
             WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                Event::Failed(EndpointError::TooBig { size, max: max_size })
+                Event::Failed(EndpointError::TooBig {
+                    size,
+                    max: max_size,
+                })
             }
             WsError::Capacity(CapacityError::TooManyHeaders) => {
                 Event::Failed(EndpointError::Protocol("too many headers".into()))

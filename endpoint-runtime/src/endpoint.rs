@@ -64,7 +64,11 @@ pub struct EndpointConfig {
 impl EndpointConfig {
     /// An endpoint served at `path`, a level-1 URI template such as `/chat/{room}`.
     pub const fn new(path: &'static str) -> Self {
-        EndpointConfig { path, subprotocols: &[], max_message_size: None }
+        EndpointConfig {
+            path,
+            subprotocols: &[],
+            max_message_size: None,
+        }
     }
 
     /// Subprotocols the endpoint speaks, in the server's order of preference is irrelevant: the

@@ -15,7 +15,8 @@
 //! | [`Protocol`](EndpointError::Protocol) | closed | 1002 |
 //! | [`SlowConsumer`](EndpointError::SlowConsumer) (outbound queue overflowed) | closed | 1008 |
 //! | [`Panic`](EndpointError::Panic) (a handler panicked) | closed | 1011 |
-//! | [`Timeout`](EndpointError::Timeout) (idle timeout / keep-alive) | closed | 1001 / 1006 |
+//! | [`Timeout`](EndpointError::Timeout) (idle timeout) | closed | 1001 |
+//! | [`NoPong`](EndpointError::NoPong) (keep-alive: the peer is dead or half-open) | dropped | 1006 (local) |
 //! | [`Io`](EndpointError::Io) (transport failed) | gone | 1006 (local) |
 
 use std::fmt;
@@ -59,8 +60,12 @@ pub enum EndpointError {
     },
     /// A handler panicked; the panic was caught (closed with 1011).
     Panic(String),
-    /// The session was idle for too long, or a keep-alive pong did not arrive in time.
+    /// The session was idle (no message either way) for longer than its idle timeout
+    /// (closed with 1001).
     Timeout(String),
+    /// A keep-alive ping got no answer in time: the peer is gone or the connection half-open.
+    /// The connection is dropped; `on_close` receives 1006.
+    NoPong(std::time::Duration),
     /// The transport failed (the connection is gone; `on_close` receives 1006).
     Io(std::io::Error),
 }
@@ -98,7 +103,7 @@ impl EndpointError {
             EndpointError::SlowConsumer { .. } => Some(CloseCode::POLICY_VIOLATION),
             EndpointError::Panic(_) => Some(CloseCode::INTERNAL_ERROR),
             EndpointError::Timeout(_) => Some(CloseCode::GOING_AWAY),
-            EndpointError::Io(_) => Some(CloseCode::ABNORMAL),
+            EndpointError::Io(_) | EndpointError::NoPong(_) => Some(CloseCode::ABNORMAL),
         }
     }
 
@@ -115,14 +120,20 @@ impl fmt::Display for EndpointError {
             EndpointError::Handler(e) => write!(f, "handler error: {e}"),
             EndpointError::Encode(e) => write!(f, "encode error: {e}"),
             EndpointError::MissingState(t) => {
-                write!(f, "state `{t}` is not registered on the server (Server::state)")
+                write!(
+                    f,
+                    "state `{t}` is not registered on the server (Server::state)"
+                )
             }
             EndpointError::Unsupported(k) => {
                 write!(f, "this endpoint does not accept {} messages", k.name())
             }
             EndpointError::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
             EndpointError::TooBig { size, max } => {
-                write!(f, "message of {size} bytes exceeds the limit of {max} bytes")
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the limit of {max} bytes"
+                )
             }
             EndpointError::Protocol(e) => write!(f, "protocol error: {e}"),
             EndpointError::SlowConsumer { limit } => write!(
@@ -131,6 +142,7 @@ impl fmt::Display for EndpointError {
             ),
             EndpointError::Panic(m) => write!(f, "handler panicked: {m}"),
             EndpointError::Timeout(m) => write!(f, "timeout: {m}"),
+            EndpointError::NoPong(d) => write!(f, "no pong within {d:?} of a keep-alive ping"),
             EndpointError::Io(e) => write!(f, "i/o error: {e}"),
         }
     }
@@ -168,7 +180,9 @@ pub struct DecodeError {
 impl DecodeError {
     /// A decode error with a message.
     pub fn new(message: impl fmt::Display) -> Self {
-        DecodeError { message: message.to_string() }
+        DecodeError {
+            message: message.to_string(),
+        }
     }
 
     pub(crate) fn wrong_kind(expected: PayloadKind, got: PayloadKind) -> Self {

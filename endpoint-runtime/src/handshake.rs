@@ -132,15 +132,24 @@ impl Rejection {
         let mut res = Response::new(Full::new(Bytes::from(body)));
         *res.status_mut() = status;
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         match self {
             Rejection::UpgradeRequired(_) => {
-                h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
                 h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
                 h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             }
             Rejection::BadRequest(_) => {
-                h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
             }
             Rejection::MethodNotAllowed => {
                 h.insert(header::ALLOW, HeaderValue::from_static("GET"));
@@ -188,14 +197,22 @@ pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
         ));
     }
     if req.version() < Version::HTTP_11 {
-        return Err(Rejection::BadRequest("a WebSocket handshake needs HTTP/1.1"));
+        return Err(Rejection::BadRequest(
+            "a WebSocket handshake needs HTTP/1.1",
+        ));
     }
     match h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) {
         Some(b"13") => {}
         Some(_) => {
-            return Err(Rejection::UpgradeRequired("unsupported Sec-WebSocket-Version: use 13"))
+            return Err(Rejection::UpgradeRequired(
+                "unsupported Sec-WebSocket-Version: use 13",
+            ))
         }
-        None => return Err(Rejection::UpgradeRequired("missing Sec-WebSocket-Version: use 13")),
+        None => {
+            return Err(Rejection::UpgradeRequired(
+                "missing Sec-WebSocket-Version: use 13",
+            ))
+        }
     }
     if h.get(header::HOST).is_none() {
         return Err(Rejection::BadRequest("missing Host header"));
@@ -220,7 +237,10 @@ pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect();
-    Ok(ValidUpgrade { accept, client_protocols })
+    Ok(ValidUpgrade {
+        accept,
+        client_protocols,
+    })
 }
 
 /// Whether a comma-separated header contains `token` (ASCII case-insensitive).
@@ -246,7 +266,10 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 
 /// The first protocol of the client's list that the server supports.
 pub(crate) fn choose_subprotocol(client: &[String], server: &[&str]) -> Option<String> {
-    client.iter().find(|c| server.iter().any(|s| s == c)).cloned()
+    client
+        .iter()
+        .find(|c| server.iter().any(|s| s == c))
+        .cloned()
 }
 
 /// The `101 Switching Protocols` answer.
@@ -323,7 +346,10 @@ mod tests {
     #[test]
     fn subprotocol_is_first_of_client_list() {
         let client = vec!["v3".to_string(), "v1".to_string(), "v2".to_string()];
-        assert_eq!(choose_subprotocol(&client, &["v2", "v1"]).as_deref(), Some("v1"));
+        assert_eq!(
+            choose_subprotocol(&client, &["v2", "v1"]).as_deref(),
+            Some("v1")
+        );
         assert_eq!(choose_subprotocol(&client, &["x"]), None);
     }
 }

@@ -337,7 +337,10 @@ impl CloseReason {
             }
             reason.truncate(end);
         }
-        CloseReason { code: code.into(), reason }
+        CloseReason {
+            code: code.into(),
+            reason,
+        }
     }
 
     /// A normal closure (1000) without a reason.
@@ -473,7 +476,9 @@ macro_rules! decode_from_str {
         }
     )*};
 }
-decode_from_str!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char);
+decode_from_str!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char
+);
 
 /// Turns a value into a message: the counterpart of Jakarta's `Encoder`.
 ///

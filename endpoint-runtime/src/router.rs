@@ -67,7 +67,11 @@ impl UriTemplate {
     /// assert!(UriTemplate::parse("a").is_err());
     /// ```
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
-        let err = |m: String| Err(TemplateError(format!("invalid path template `{template}`: {m}")));
+        let err = |m: String| {
+            Err(TemplateError(format!(
+                "invalid path template `{template}`: {m}"
+            )))
+        };
         let Some(rest) = template.strip_prefix('/') else {
             return err("it must start with `/`".into());
         };
@@ -86,7 +90,10 @@ impl UriTemplate {
                             "`{{{inner}}}`: a variable name is a letter or `_` followed by letters, digits or `_`"
                         ));
                     }
-                    if segments.iter().any(|s| matches!(s, Segment::Var(v) if v == inner)) {
+                    if segments
+                        .iter()
+                        .any(|s| matches!(s, Segment::Var(v) if v == inner))
+                    {
                         return err(format!("variable `{inner}` appears twice"));
                     }
                     segments.push(Segment::Var(inner.to_owned()));
@@ -95,11 +102,16 @@ impl UriTemplate {
                         "segment `{seg}`: a variable must fill a whole segment, like `/{{name}}`"
                     ));
                 } else {
-                    segments.push(Segment::Literal(decode(seg).unwrap_or_else(|| seg.to_owned())));
+                    segments.push(Segment::Literal(
+                        decode(seg).unwrap_or_else(|| seg.to_owned()),
+                    ));
                 }
             }
         }
-        Ok(UriTemplate { raw: template.to_owned(), segments })
+        Ok(UriTemplate {
+            raw: template.to_owned(),
+            segments,
+        })
     }
 
     /// The template as written.
@@ -145,17 +157,23 @@ impl UriTemplate {
 
     /// For precedence: literal (true) or variable (false) per segment.
     fn shape(&self) -> impl Iterator<Item = bool> + '_ {
-        self.segments.iter().map(|s| matches!(s, Segment::Literal(_)))
+        self.segments
+            .iter()
+            .map(|s| matches!(s, Segment::Literal(_)))
     }
 
     /// Whether both templates match exactly the same paths.
     fn equivalent(&self, other: &UriTemplate) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|(a, b)| match (a, b) {
-                (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                (Segment::Var(_), Segment::Var(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| match (a, b) {
+                    (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                    (Segment::Var(_), Segment::Var(_)) => true,
+                    _ => false,
+                })
     }
 }
 
@@ -169,7 +187,10 @@ fn decode(seg: &str) -> Option<String> {
     if !seg.contains('%') {
         return Some(seg.to_owned());
     }
-    percent_encoding::percent_decode_str(seg).decode_utf8().ok().map(|c| c.into_owned())
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// A set of templates, each with a value; finds the best match for a path.
@@ -228,7 +249,11 @@ impl<T> Router<T> {
                     Some(b) => tpl.shape().gt(b.template.shape()),
                 };
                 if better {
-                    best = Some(Match { value, template: tpl, params });
+                    best = Some(Match {
+                        value,
+                        template: tpl,
+                        params,
+                    });
                 }
             }
         }
@@ -288,13 +313,18 @@ mod tests {
     fn params_are_decoded() {
         let r = router(&["/u/{name}/{id}"]);
         let m = r.find("/u/J%C3%BCrgen/42").unwrap();
-        assert_eq!(m.params, vec![("name".into(), "Jürgen".into()), ("id".into(), "42".into())]);
+        assert_eq!(
+            m.params,
+            vec![("name".into(), "Jürgen".into()), ("id".into(), "42".into())]
+        );
         assert!(r.find("/u/%FF/1").is_none(), "invalid UTF-8 does not match");
     }
 
     #[test]
     fn malformed_templates() {
-        for bad in ["", "a", "/a//b", "/a/", "/{}", "/{1x}", "/a{b}", "/{a}/{a}", "/a?b", "/{a-b}"] {
+        for bad in [
+            "", "a", "/a//b", "/a/", "/{}", "/{1x}", "/a{b}", "/{a}/{a}", "/a?b", "/{a-b}",
+        ] {
             assert!(UriTemplate::parse(bad).is_err(), "{bad} should be rejected");
         }
         assert!(UriTemplate::parse("/").is_ok());

@@ -56,6 +56,7 @@ use crate::message::{CloseCode, CloseReason};
 use crate::router::Router;
 use crate::session::{EndpointShared, Properties, RequestInfo, Session};
 use crate::state::{State, StateMap};
+use crate::stats::{Counters, Stats};
 
 /// Server-wide state every session can reach.
 pub(crate) struct Shared {
@@ -64,13 +65,18 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Open WebSocket sessions (upgraded, not yet finished).
     pub(crate) open: AtomicUsize,
+    pub(crate) counters: Counters,
 }
 
 /// A registered endpoint with its type erased.
 trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
     fn shared(&self) -> &Arc<EndpointShared>;
-    fn start(&self, io: TokioIo<hyper::upgrade::Upgraded>, session: Session) -> BoxFuture<'static, ()>;
+    fn start(
+        &self,
+        io: TokioIo<hyper::upgrade::Upgraded>,
+        session: Session,
+    ) -> BoxFuture<'static, ()>;
 }
 
 struct Mounted<E, F> {
@@ -93,7 +99,11 @@ where
         &self.shared
     }
 
-    fn start(&self, io: TokioIo<hyper::upgrade::Upgraded>, session: Session) -> BoxFuture<'static, ()> {
+    fn start(
+        &self,
+        io: TokioIo<hyper::upgrade::Upgraded>,
+        session: Session,
+    ) -> BoxFuture<'static, ()> {
         let factory = self.factory.clone();
         let max_message = self.config.max_message_size;
         Box::pin(async move {
@@ -129,7 +139,14 @@ impl Default for Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("endpoints", &self.mounts.iter().map(|m| m.config().path()).collect::<Vec<_>>())
+            .field(
+                "endpoints",
+                &self
+                    .mounts
+                    .iter()
+                    .map(|m| m.config().path())
+                    .collect::<Vec<_>>(),
+            )
             .field("limits", &self.limits)
             .finish()
     }
@@ -138,7 +155,11 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A server with no endpoints and default [`Limits`].
     pub fn new() -> Self {
-        Server { mounts: Vec::new(), state: StateMap::default(), limits: Limits::default() }
+        Server {
+            mounts: Vec::new(),
+            state: StateMap::default(),
+            limits: Limits::default(),
+        }
     }
 
     /// Registers an endpoint type; each connection gets a fresh `E::default()`.
@@ -225,11 +246,18 @@ impl Server {
             state: self.state,
             shutting_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
+            counters: Counters::default(),
         });
         let (shutdown_tx, _) = watch::channel(false);
         Ok(BoundServer {
             listener,
-            app: Arc::new(App { router, shared, tracker: TaskTracker::new(), shutdown_tx }),
+            app: Arc::new(App {
+                router,
+                shared,
+                tracker: TaskTracker::new(),
+                shutdown_tx,
+                stop: tokio::sync::Notify::new(),
+            }),
         })
     }
 }
@@ -239,6 +267,46 @@ struct App {
     shared: Arc<Shared>,
     tracker: TaskTracker,
     shutdown_tx: watch::Sender<bool>,
+    /// Signalled by [`ServerHandle::shutdown`].
+    stop: tokio::sync::Notify,
+}
+
+/// A handle to a bound or running server: counters, rooms, shutdown. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// A snapshot of the server's counters.
+    pub fn stats(&self) -> Stats {
+        let open: usize = self.app.router.iter().map(|(_, m)| m.shared().len()).sum();
+        self.app.shared.counters.snapshot(open as u64)
+    }
+
+    /// The rooms of the endpoint registered at `path` (its URI template as written), for
+    /// broadcasting from outside a session, e.g. a background task.
+    pub fn rooms(&self, path: &str) -> Option<crate::room::Rooms> {
+        self.app
+            .router
+            .iter()
+            .find(|(t, _)| t.as_str() == path)
+            .map(|(_, m)| crate::room::Rooms {
+                endpoint: m.shared().clone(),
+            })
+    }
+
+    /// Starts a graceful shutdown, as if the future given to
+    /// [`run_until`](BoundServer::run_until) had completed.
+    pub fn shutdown(&self) {
+        self.app.stop.notify_one();
+    }
 }
 
 /// A server bound to a socket, ready to [`run`](BoundServer::run).
@@ -250,7 +318,9 @@ pub struct BoundServer {
 
 impl std::fmt::Debug for BoundServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundServer").field("local_addr", &self.listener.local_addr().ok()).finish()
+        f.debug_struct("BoundServer")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish()
     }
 }
 
@@ -263,7 +333,14 @@ impl BoundServer {
         self.listener.local_addr()
     }
 
-    /// Serves until the process ends.
+    /// A handle for counters, rooms and shutdown, usable while the server runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            app: self.app.clone(),
+        }
+    }
+
+    /// Serves until the process ends (or [`ServerHandle::shutdown`]).
     ///
     /// # Errors
     /// Never returns in practice; accept errors are logged and retried.
@@ -287,6 +364,7 @@ impl BoundServer {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                () = app.stop.notified() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
                         let app2 = app.clone();
@@ -314,15 +392,24 @@ impl App {
         let mut n = 0;
         for (_, mount) in self.router.iter() {
             for session in mount.shared().snapshot() {
-                session.close(CloseReason::new(CloseCode::GOING_AWAY, "server shutting down"));
+                session.close(CloseReason::new(
+                    CloseCode::GOING_AWAY,
+                    "server shutting down",
+                ));
                 n += 1;
             }
         }
         info!(sessions = n, "shutting down");
         self.tracker.close();
         let deadline = shared.limits.shutdown_timeout;
-        if tokio::time::timeout(deadline, self.tracker.wait()).await.is_err() {
-            warn!(?deadline, "shutdown deadline passed with sessions still open");
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                ?deadline,
+                "shutdown deadline passed with sessions still open"
+            );
         }
     }
 }
@@ -341,7 +428,9 @@ async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.handshake_timeout)
         .max_buf_size(limits.max_request_head.max(8192));
-    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -355,24 +444,29 @@ async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
     }
 }
 
-fn handle_request(app: &Arc<App>, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+fn handle_request(
+    app: &Arc<App>,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Full<Bytes>> {
     let Some(found) = app.router.find(req.uri().path()) else {
-        return reject(Rejection::NotFound, &req, remote);
+        return reject(app, Rejection::NotFound, &req, remote);
     };
     let upgrade = match handshake::validate(&req) {
         Ok(u) => u,
-        Err(r) => return reject(r, &req, remote),
+        Err(r) => return reject(app, r, &req, remote),
     };
     let shared = &app.shared;
     if shared.shutting_down.load(Ordering::SeqCst) {
-        return reject(Rejection::Overloaded, &req, remote);
+        return reject(app, Rejection::Overloaded, &req, remote);
     }
     let slot = match ConnectionSlot::acquire(shared) {
         Some(slot) => slot,
-        None => return reject(Rejection::Overloaded, &req, remote),
+        None => return reject(app, Rejection::Overloaded, &req, remote),
     };
     let mount = found.value.clone();
-    let protocol = handshake::choose_subprotocol(&upgrade.client_protocols, mount.config().subprotocols);
+    let protocol =
+        handshake::choose_subprotocol(&upgrade.client_protocols, mount.config().subprotocols);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _body) = req.into_parts();
     let info = RequestInfo {
@@ -382,7 +476,13 @@ fn handle_request(app: &Arc<App>, mut req: Request<Incoming>, remote: SocketAddr
         remote_addr: Some(remote),
         subprotocol: protocol.clone(),
     };
-    let session = Session::new(info, Properties::default(), mount.shared().clone(), shared.clone());
+    let session = Session::new(
+        info,
+        Properties::default(),
+        mount.shared().clone(),
+        shared.clone(),
+    );
+    shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
     app.tracker.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
@@ -393,7 +493,13 @@ fn handle_request(app: &Arc<App>, mut req: Request<Incoming>, remote: SocketAddr
     handshake::switching_protocols(&upgrade.accept, protocol.as_deref())
 }
 
-fn reject<B>(rejection: Rejection, req: &Request<B>, remote: SocketAddr) -> Response<Full<Bytes>> {
+fn reject<B>(
+    app: &App,
+    rejection: Rejection,
+    req: &Request<B>,
+    remote: SocketAddr,
+) -> Response<Full<Bytes>> {
+    app.shared.counters.reject(rejection.reason());
     debug!(%remote, path = req.uri().path(), status = rejection.status().as_u16(), reason = rejection.reason(), "handshake refused");
     rejection.into_response()
 }
@@ -406,7 +512,9 @@ impl ConnectionSlot {
         let max = shared.limits.max_connections;
         shared
             .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| ConnectionSlot(shared.clone()))
     }

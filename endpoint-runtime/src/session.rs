@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use futures::task::AtomicWaker;
 use http::{HeaderMap, Uri};
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::error::{EndpointError, SendError};
 use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::room::{fan_out, Delivery, Room, RoomTable, Rooms};
 use crate::server::Shared;
 use crate::state::State;
 use crate::util::lock;
@@ -106,13 +108,16 @@ impl Properties {
     /// Runs `f` on the stored value of type `T` without cloning it.
     pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()).map(f)
+        map.get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .map(f)
     }
 
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&TypeId::of::<T>()).and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+        map.remove(&TypeId::of::<T>())
+            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// Whether a value of type `T` is stored.
@@ -147,6 +152,16 @@ pub(crate) struct OutState {
     pub(crate) closed: bool,
     /// A close the connection task should perform (from `Session::close` or an overflow).
     pub(crate) close: Option<PendingClose>,
+}
+
+/// What a broadcast push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// The queue overflowed: the session is being closed with 1008.
+    Overflowed,
+    /// The session was already closed.
+    Closed,
 }
 
 /// Why the connection task has been asked to close.
@@ -197,29 +212,28 @@ impl Outbound {
     }
 
     /// Queues for a broadcast: never waits; a session whose queue overflows is closed with 1008.
-    /// Returns whether the message was queued.
-    pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> bool {
+    pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> Pushed {
         let len = msg.len();
-        let queued = {
+        let pushed = {
             let mut st = lock(&self.state);
             if st.closed {
-                return false;
+                return Pushed::Closed;
             }
             if self.fits(&st, len) {
                 st.bytes += len;
                 st.queue.push_back(msg);
-                true
+                Pushed::Queued
             } else {
                 st.closed = true;
                 st.close = Some(PendingClose::Overflow);
-                false
+                Pushed::Overflowed
             }
         };
         self.writer.wake();
-        if !queued {
+        if pushed == Pushed::Overflowed {
             self.space.notify_waiters();
         }
-        queued
+        pushed
     }
 
     /// Queues, waiting for room.
@@ -237,7 +251,8 @@ impl Outbound {
                 }
                 if self.fits(&st, len) {
                     st.bytes += len;
-                    st.queue.push_back(msg.take().expect("message is queued once"));
+                    st.queue
+                        .push_back(msg.take().expect("message is queued once"));
                     drop(st);
                     self.writer.wake();
                     return Ok(());
@@ -316,17 +331,27 @@ pub(crate) struct SessionInner {
     pub(crate) properties: Properties,
     pub(crate) endpoint: Arc<EndpointShared>,
     pub(crate) shared: Arc<Shared>,
+    /// Idle timeout in milliseconds; 0 = none.
+    pub(crate) idle_timeout_ms: AtomicU64,
+    /// The rooms this session is in; `None` once it closed (joining is refused from then on).
+    pub(crate) rooms: Mutex<Option<Vec<Arc<str>>>>,
 }
 
-/// Per-endpoint state shared by its sessions: the registry behind [`Session::open_sessions`].
+/// Per-endpoint state shared by its sessions: the registry behind [`Session::open_sessions`],
+/// and the endpoint's rooms.
 pub(crate) struct EndpointShared {
     pub(crate) path: &'static str,
     pub(crate) sessions: RwLock<HashMap<SessionId, Session>>,
+    pub(crate) rooms: RoomTable,
 }
 
 impl EndpointShared {
     pub(crate) fn new(path: &'static str) -> Self {
-        EndpointShared { path, sessions: RwLock::new(HashMap::new()) }
+        EndpointShared {
+            path,
+            sessions: RwLock::new(HashMap::new()),
+            rooms: RoomTable::default(),
+        }
     }
 
     pub(crate) fn insert(&self, session: &Session) {
@@ -337,15 +362,26 @@ impl EndpointShared {
     }
 
     pub(crate) fn remove(&self, id: SessionId) {
-        self.sessions.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Session> {
-        self.sessions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.sessions.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }
 
@@ -386,6 +422,7 @@ impl Session {
         shared: Arc<Shared>,
     ) -> Session {
         let limit = shared.limits.outbound_queue_bytes;
+        let idle = shared.limits.idle_timeout.map_or(0, duration_ms);
         Session {
             inner: Arc::new(SessionInner {
                 id: SessionId::next(),
@@ -395,6 +432,8 @@ impl Session {
                 properties,
                 endpoint,
                 shared,
+                rooms: Mutex::new(Some(Vec::new())),
+                idle_timeout_ms: AtomicU64::new(idle),
             }),
         }
     }
@@ -445,7 +484,9 @@ impl Session {
         } else {
             CloseReason::new(CloseCode::NORMAL, reason.reason())
         };
-        self.inner.out.request_close(PendingClose::Requested(reason));
+        self.inner
+            .out
+            .request_close(PendingClose::Requested(reason));
     }
 
     /// Whether the session is open: handshake done, no close sent or received.
@@ -468,7 +509,11 @@ impl Session {
 
     /// All path variables, in template order.
     pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.inner.request.path_params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.inner
+            .request
+            .path_params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The raw query string of the upgrade request, without `?`.
@@ -523,10 +568,105 @@ impl Session {
         self.inner.endpoint.path
     }
 
+    /// Joins a room of this endpoint; returns `false` when already a member or closed. The
+    /// session leaves all its rooms when it closes. See [`room`](crate::room).
+    pub fn join(&self, room: &str) -> bool {
+        let mut mine = lock(&self.inner.rooms);
+        let Some(mine) = mine.as_mut() else {
+            return false;
+        };
+        if mine.iter().any(|r| &**r == room) {
+            return false;
+        }
+        let name: Arc<str> = room.into();
+        self.inner.endpoint.rooms.add(&name, self);
+        mine.push(name);
+        true
+    }
+
+    /// Leaves a room; returns `false` when not a member.
+    pub fn leave(&self, room: &str) -> bool {
+        let mut mine = lock(&self.inner.rooms);
+        let Some(mine) = mine.as_mut() else {
+            return false;
+        };
+        let Some(i) = mine.iter().position(|r| &**r == room) else {
+            return false;
+        };
+        mine.swap_remove(i);
+        self.inner.endpoint.rooms.remove(room, self.id())
+    }
+
+    /// The rooms this session is in, in joining order (not kept after a `leave`).
+    pub fn rooms(&self) -> Vec<String> {
+        lock(&self.inner.rooms)
+            .as_ref()
+            .map(|r| r.iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A room of this session's endpoint (whether or not this session is in it).
+    pub fn room(&self, name: &str) -> Room {
+        Room::new(self.inner.endpoint.clone(), name)
+    }
+
+    /// The rooms of this session's endpoint, for broadcasting to all its sessions.
+    pub fn endpoint_rooms(&self) -> Rooms {
+        Rooms {
+            endpoint: self.inner.endpoint.clone(),
+        }
+    }
+
+    /// Sends `message` to every open session of this endpoint (this one included). See
+    /// [`room`](crate::room) for what happens to slow consumers.
+    ///
+    /// # Errors
+    /// [`EndpointError::Encode`] when the message cannot be encoded.
+    pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        fan_out(self.inner.endpoint.snapshot(), message, None)
+    }
+
+    /// Sends `message` to every open session of this endpoint except this one.
+    ///
+    /// # Errors
+    /// As [`Session::broadcast`].
+    pub fn broadcast_others(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        fan_out(self.inner.endpoint.snapshot(), message, Some(self.id()))
+    }
+
+    /// Leaves every room and refuses further joins (the session closed).
+    pub(crate) fn leave_all_rooms(&self) {
+        let rooms = lock(&self.inner.rooms).take().unwrap_or_default();
+        for room in rooms {
+            self.inner.endpoint.rooms.remove(&room, self.id());
+        }
+    }
+
+    /// Closes the session (1001, "idle timeout") after `timeout` without a message in either
+    /// direction; `None` disables it. Like Jakarta's `setMaxIdleTimeout`. Takes effect at once.
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) {
+        self.inner
+            .idle_timeout_ms
+            .store(timeout.map_or(0, duration_ms), Ordering::Relaxed);
+        self.inner.out.writer.wake();
+    }
+
+    /// The idle timeout in force.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        match self.inner.idle_timeout_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
     /// Bytes waiting in the outbound queue.
     pub fn queued_bytes(&self) -> usize {
         self.inner.out.queued_bytes()
     }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 fn encode(message: impl Encode) -> Result<Message, SendError> {

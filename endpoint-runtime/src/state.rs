@@ -57,12 +57,17 @@ impl StateMap {
     }
 
     pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
-        self.map.get(&TypeId::of::<T>()).and_then(|a| a.clone().downcast::<T>().ok()).map(State)
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|a| a.clone().downcast::<T>().ok())
+            .map(State)
     }
 }
 
 impl fmt::Debug for StateMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMap").field("len", &self.map.len()).finish()
+        f.debug_struct("StateMap")
+            .field("len", &self.map.len())
+            .finish()
     }
 }

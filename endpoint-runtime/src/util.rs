@@ -9,7 +9,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The first value of `name` in a query string, percent-decoded (`+` as space).
 pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// At most `max` bytes of `s` (on a char boundary), with `...` when cut.
@@ -30,7 +32,10 @@ mod tests {
 
     #[test]
     fn query_param_decodes() {
-        assert_eq!(query_param("name=J%C3%BCrgen+K&x=1", "name").as_deref(), Some("Jürgen K"));
+        assert_eq!(
+            query_param("name=J%C3%BCrgen+K&x=1", "name").as_deref(),
+            Some("Jürgen K")
+        );
         assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
         assert_eq!(query_param("a=1", "b"), None);
     }

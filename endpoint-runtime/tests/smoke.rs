@@ -18,15 +18,26 @@ impl Endpoint for Echo {
 
 #[tokio::test]
 async fn hand_written_endpoint_echoes() {
-    let server = Server::new().endpoint::<Echo>().bind("127.0.0.1:0").await.unwrap();
+    let server = Server::new()
+        .endpoint::<Echo>()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async { let _ = stop_rx.await; }));
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo.do")).await.unwrap();
+    let task = tokio::spawn(server.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo.do"))
+        .await
+        .unwrap();
     ws.send(WsMessage::text("hello")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), WsMessage::text("hello"));
     ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), WsMessage::binary(vec![1u8, 2, 3]));
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        WsMessage::binary(vec![1u8, 2, 3])
+    );
     stop_tx.send(()).unwrap();
     match ws.next().await.unwrap().unwrap() {
         WsMessage::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),

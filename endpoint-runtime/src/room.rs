@@ -1,0 +1,230 @@
+//! Rooms and broadcast: named groups of sessions of one endpoint, and fan-out to them.
+//!
+//! A session joins rooms with [`Session::join`] and leaves them with [`Session::leave`]; it
+//! leaves all of them when it closes, however it closes. Rooms belong to an endpoint: two
+//! endpoints may each have a room called `lobby`, and they are different rooms.
+//!
+//! # Fan-out
+//!
+//! [`Room::broadcast`] (and [`Session::broadcast`] for every session of the endpoint) encodes the
+//! message once; every recipient's queue receives a clone that shares the same bytes. No lock is
+//! held while queueing: the members are copied out first.
+//!
+//! # Slow consumers
+//!
+//! A broadcast never waits. Each session's outbound queue is bounded by bytes
+//! ([`Limits::outbound_queue_bytes`](crate::Limits::outbound_queue_bytes)); a session whose queue
+//! would overflow is closed with `1008 Policy Violation` ("outbound queue exceeded ..."), its
+//! `on_error` receives [`EndpointError::SlowConsumer`](crate::EndpointError::SlowConsumer) and its
+//! `on_close` runs. Nothing is dropped silently: each recipient either gets the message, in
+//! order, or is closed. (Compare `tokio::sync::broadcast`, whose receivers *lag* and silently
+//! lose messages.)
+//!
+//! # Ordering
+//!
+//! Broadcasts made one after the other from one task reach every recipient in that order.
+//!
+//! # Examples
+//!
+//! ```
+//! use endpoint_runtime::{EndpointError, Session};
+//!
+//! fn join_and_greet(session: &Session, room: &str) -> Result<(), EndpointError> {
+//!     session.join(room);
+//!     let delivery = session.room(room).broadcast_except(format!("{} joined", session.id()), session)?;
+//!     tracing::debug!(delivered = delivery.delivered, "greeted");
+//!     Ok(())
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::error::EndpointError;
+use crate::message::Encode;
+use crate::session::{EndpointShared, Pushed, Session, SessionId};
+
+/// The rooms of one endpoint: room name -> members.
+#[derive(Default)]
+pub(crate) struct RoomTable {
+    rooms: RwLock<HashMap<Arc<str>, HashMap<SessionId, Session>>>,
+}
+
+impl RoomTable {
+    pub(crate) fn add(&self, room: &Arc<str>, session: &Session) -> bool {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .entry(room.clone())
+            .or_default()
+            .insert(session.id(), session.clone())
+            .is_none()
+    }
+
+    pub(crate) fn remove(&self, room: &str, id: SessionId) -> bool {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let Some(members) = rooms.get_mut(room) else {
+            return false;
+        };
+        let removed = members.remove(&id).is_some();
+        if members.is_empty() {
+            rooms.remove(room);
+        }
+        removed
+    }
+
+    pub(crate) fn members(&self, room: &str) -> Vec<Session> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .get(room)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn len(&self, room: &str) -> usize {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.get(room).map_or(0, |m| m.len())
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.keys().map(|k| k.to_string()).collect()
+    }
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "a Delivery says how many sessions were closed as slow consumers"]
+pub struct Delivery {
+    /// Sessions whose queue received the message.
+    pub delivered: usize,
+    /// Sessions closed with 1008 because their queue overflowed.
+    pub overflowed: usize,
+}
+
+/// A room of an endpoint, by name. Cheap to create; holds no members itself.
+///
+/// Get one with [`Session::room`] (the session's endpoint) or [`Rooms::room`].
+#[derive(Clone)]
+pub struct Room {
+    endpoint: Arc<EndpointShared>,
+    name: Arc<str>,
+}
+
+impl fmt::Debug for Room {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Room")
+            .field("endpoint", &self.endpoint.path)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Room {
+    pub(crate) fn new(endpoint: Arc<EndpointShared>, name: &str) -> Self {
+        Room {
+            endpoint,
+            name: name.into(),
+        }
+    }
+
+    /// The room's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A snapshot of the members on this server.
+    pub fn members(&self) -> Vec<Session> {
+        self.endpoint.rooms.members(&self.name)
+    }
+
+    /// How many sessions are in the room.
+    pub fn len(&self) -> usize {
+        self.endpoint.rooms.len(&self.name)
+    }
+
+    /// Whether the room has no member.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends `message` to every member. See the [module docs](self) for slow consumers.
+    ///
+    /// # Errors
+    /// [`EndpointError::Encode`] when the message cannot be encoded (nothing was sent).
+    pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        fan_out(self.members(), message, None)
+    }
+
+    /// Sends `message` to every member but `except` (usually the sender).
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub fn broadcast_except(
+        &self,
+        message: impl Encode,
+        except: &Session,
+    ) -> Result<Delivery, EndpointError> {
+        fan_out(self.members(), message, Some(except.id()))
+    }
+}
+
+/// The rooms of one endpoint, reachable without a session (e.g. from a background task).
+#[derive(Clone)]
+pub struct Rooms {
+    pub(crate) endpoint: Arc<EndpointShared>,
+}
+
+impl fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rooms")
+            .field("endpoint", &self.endpoint.path)
+            .finish()
+    }
+}
+
+impl Rooms {
+    /// A room by name.
+    pub fn room(&self, name: &str) -> Room {
+        Room::new(self.endpoint.clone(), name)
+    }
+
+    /// Names of the rooms that have members.
+    pub fn names(&self) -> Vec<String> {
+        self.endpoint.rooms.names()
+    }
+
+    /// A snapshot of the endpoint's open sessions.
+    pub fn sessions(&self) -> Vec<Session> {
+        self.endpoint.snapshot()
+    }
+
+    /// Sends `message` to every open session of the endpoint.
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        fan_out(self.endpoint.snapshot(), message, None)
+    }
+}
+
+/// Encodes once, queues a shared clone on every recipient.
+pub(crate) fn fan_out(
+    recipients: Vec<Session>,
+    message: impl Encode,
+    except: Option<SessionId>,
+) -> Result<Delivery, EndpointError> {
+    let message = message.encode()?.into_tungstenite();
+    let mut delivery = Delivery::default();
+    for session in recipients {
+        if Some(session.id()) == except {
+            continue;
+        }
+        match session.inner.out.push_or_overflow(message.clone()) {
+            Pushed::Queued => delivery.delivered += 1,
+            Pushed::Overflowed => delivery.overflowed += 1,
+            Pushed::Closed => {}
+        }
+    }
+    Ok(delivery)
+}

@@ -1,0 +1,99 @@
+//! Counters users can read: [`ServerHandle::stats`](crate::server::ServerHandle::stats).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the server's counters since it started.
+///
+/// ```
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = endpoint_runtime::Server::new().bind("127.0.0.1:0").await?;
+/// let stats = server.handle().stats();
+/// assert_eq!(stats.open_sessions, 0);
+/// assert_eq!(stats.accepted, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sessions open now.
+    pub open_sessions: u64,
+    /// Handshakes that ended in `101 Switching Protocols`.
+    pub accepted: u64,
+    /// Refused handshakes, by reason: `not_found`, `method_not_allowed`, `upgrade_required`,
+    /// `bad_request`, `overloaded`, `rejected` (by a configurator or origin check).
+    pub rejected: Vec<(&'static str, u64)>,
+    /// Messages received (text, binary, pong).
+    pub messages_in: u64,
+    /// Messages handed to the socket (text, binary, ping, pong).
+    pub messages_out: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Payload bytes handed to the socket.
+    pub bytes_out: u64,
+    /// Sessions closed because their outbound queue overflowed (1008).
+    pub slow_consumers: u64,
+    /// Handler panics caught.
+    pub panics: u64,
+}
+
+impl Stats {
+    /// Refusals for one reason.
+    pub fn rejected(&self, reason: &str) -> u64 {
+        self.rejected
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+pub(crate) const REJECT_REASONS: [&str; 6] = [
+    "not_found",
+    "method_not_allowed",
+    "upgrade_required",
+    "bad_request",
+    "overloaded",
+    "rejected",
+];
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) rejected: [AtomicU64; 6],
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) slow_consumers: AtomicU64,
+    pub(crate) panics: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn reject(&self, reason: &str) {
+        if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
+            self.rejected[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self, open_sessions: u64) -> Stats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            open_sessions,
+            accepted: get(&self.accepted),
+            rejected: REJECT_REASONS
+                .iter()
+                .zip(&self.rejected)
+                .map(|(r, n)| (*r, get(n)))
+                .collect(),
+            messages_in: get(&self.messages_in),
+            messages_out: get(&self.messages_out),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            slow_consumers: get(&self.slow_consumers),
+            panics: get(&self.panics),
+        }
+    }
+}
+
+pub(crate) fn add(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
