@@ -107,10 +107,35 @@ pub(crate) fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStr
         eprintln!(
             "// #[server_endpoint] expansion for `{}`\n{}",
             endpoint.self_ty.to_token_stream(),
-            generated
+            pretty(&generated)
         );
     }
     out
+}
+
+/// Formats generated code with `rustfmt` when it is installed (debug output only), else prints
+/// the raw tokens.
+fn pretty(tokens: &TokenStream) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let raw = tokens.to_string();
+    let formatted = (|| {
+        let mut child = Command::new("rustfmt")
+            .args(["--edition", "2021", "--emit", "stdout"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(raw.as_bytes()).ok()?;
+        let output = child.wait_with_output().ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8(output.stdout).ok())
+            .flatten()
+    })();
+    formatted.unwrap_or(raw)
 }
 
 /// The standalone `#[on_open]` (etc.): only valid inside a `#[server_endpoint]` impl, which
