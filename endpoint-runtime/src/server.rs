@@ -128,6 +128,7 @@ pub struct Server {
     mounts: Vec<Arc<dyn Mount>>,
     state: StateMap,
     limits: Limits,
+    fallback: Option<Fallback>,
 }
 
 impl Default for Server {
@@ -159,6 +160,7 @@ impl Server {
             mounts: Vec::new(),
             state: StateMap::default(),
             limits: Limits::default(),
+            fallback: None,
         }
     }
 
@@ -209,6 +211,34 @@ impl Server {
         self.state.get::<T>()
     }
 
+    /// Answers plain HTTP requests that are not WebSocket upgrades to an endpoint: requests to
+    /// other paths, and requests without `Upgrade` to endpoint paths. Without a fallback they
+    /// get `404` (other paths) or `426` (endpoint paths).
+    ///
+    /// ```
+    /// use endpoint_runtime::server::{HttpRequest, HttpResponse};
+    /// use endpoint_runtime::{Bytes, Server};
+    ///
+    /// let server = Server::new().fallback(|req: HttpRequest| async move {
+    ///     if req.uri().path() == "/" {
+    ///         HttpResponse::new(Bytes::from_static(b"<h1>hello</h1>").into())
+    ///     } else {
+    ///         let mut res = HttpResponse::new(Bytes::from_static(b"not found").into());
+    ///         *res.status_mut() = http::StatusCode::NOT_FOUND;
+    ///         res
+    ///     }
+    /// });
+    /// # drop(server);
+    /// ```
+    pub fn fallback<F, Fut>(mut self, service: F) -> Self
+    where
+        F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResponse> + Send + 'static,
+    {
+        self.fallback = Some(Arc::new(move |req| Box::pin(service(req))));
+        self
+    }
+
     /// Replaces the server's [`Limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -257,6 +287,7 @@ impl Server {
                 tracker: TaskTracker::new(),
                 shutdown_tx,
                 stop: tokio::sync::Notify::new(),
+                fallback: self.fallback,
             }),
         })
     }
@@ -269,7 +300,15 @@ struct App {
     shutdown_tx: watch::Sender<bool>,
     /// Signalled by [`ServerHandle::shutdown`].
     stop: tokio::sync::Notify,
+    fallback: Option<Fallback>,
 }
+
+/// The plain-HTTP request a [`Server::fallback`] service receives.
+pub type HttpRequest = Request<Incoming>;
+/// The response a [`Server::fallback`] service returns.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+type Fallback = Arc<dyn Fn(HttpRequest) -> BoxFuture<'static, HttpResponse> + Send + Sync>;
 
 /// A handle to a bound or running server: counters, rooms, shutdown. Cheap to clone.
 #[derive(Clone)]
@@ -421,7 +460,16 @@ async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
     let svc_app = app.clone();
     let service = hyper::service::service_fn(move |req| {
         let app = svc_app.clone();
-        async move { Ok::<_, Infallible>(handle_request(&app, req, remote)) }
+        async move {
+            let response = match handle_request(&app, req, remote) {
+                Handled::Response(r) => r,
+                Handled::Fallback(req) => match &app.fallback {
+                    Some(f) => f(req).await,
+                    None => reject(&app, Rejection::NotFound, &req, remote),
+                },
+            };
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -444,14 +492,31 @@ async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
     }
 }
 
-fn handle_request(
+/// What the upgrade logic made of a request.
+enum Handled {
+    Response(Response<Full<Bytes>>),
+    /// Not for an endpoint: the fallback service (or 404) answers.
+    Fallback(Request<Incoming>),
+}
+
+fn handle_request(app: &Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Handled {
+    let Some(found) = app.router.find(req.uri().path()) else {
+        return Handled::Fallback(req);
+    };
+    // A plain (non-upgrade) request to an endpoint path also goes to the fallback when there
+    // is one: a page and its WebSocket may share a path.
+    if app.fallback.is_some() && !req.headers().contains_key(http::header::UPGRADE) {
+        return Handled::Fallback(req);
+    }
+    Handled::Response(upgrade(app, req, found, remote))
+}
+
+fn upgrade(
     app: &Arc<App>,
     mut req: Request<Incoming>,
+    found: crate::router::Match<'_, Arc<dyn Mount>>,
     remote: SocketAddr,
 ) -> Response<Full<Bytes>> {
-    let Some(found) = app.router.find(req.uri().path()) else {
-        return reject(app, Rejection::NotFound, &req, remote);
-    };
     let upgrade = match handshake::validate(&req) {
         Ok(u) => u,
         Err(r) => return reject(app, r, &req, remote),
