@@ -33,8 +33,8 @@ fn check_one_handler_per_kind(cx: &Ctxt, endpoint: &Endpoint) {
             continue;
         };
         for dup in of_kind {
-            cx.error_at(
-                dup.attr_span,
+            cx.error_spanned_by(
+                &dup.attr,
                 format!(
                     "duplicate `#[{0}]` handler: `{1}` is already the `#[{0}]` handler of this \
                      endpoint; an endpoint has at most one",

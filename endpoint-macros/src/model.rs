@@ -4,8 +4,6 @@
 //! Building the model also strips our attributes from the user's impl, so that the impl can be
 //! re-emitted unchanged otherwise.
 
-use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Type};
 
 use crate::ctxt::Ctxt;
@@ -30,8 +28,8 @@ pub(crate) struct Endpoint {
 pub(crate) struct Handler {
     /// Which attribute.
     pub(crate) kind: HandlerKind,
-    /// The attribute itself (for "first defined here" spans).
-    pub(crate) attr_span: Span,
+    /// The attribute itself (for spans).
+    pub(crate) attr: syn::Attribute,
     /// The method name.
     pub(crate) ident: syn::Ident,
     /// The whole signature (for spans).
@@ -493,7 +491,7 @@ impl Handler {
 
         Some(Handler {
             kind,
-            attr_span: attr.span(),
+            attr: attr.clone(),
             ident: sig.ident.clone(),
             is_async: sig.asyncness.is_some(),
             max_message_size: handler_args.max_message_size,

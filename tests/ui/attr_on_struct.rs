@@ -1,0 +1,9 @@
+#![allow(unused_variables)]
+
+use endpoint::prelude::*;
+
+#[server_endpoint("/echo")]
+#[derive(Default)]
+struct Echo;
+
+fn main() {}

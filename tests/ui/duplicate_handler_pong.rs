@@ -1,0 +1,17 @@
+#![allow(unused_variables)]
+
+use endpoint::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[server_endpoint("/echo")]
+impl Echo {
+    #[on_message]
+    fn pong(&mut self, pong: Pong) {}
+
+    #[on_message]
+    async fn pong_again(&mut self, session: &Session, pong: Pong) {}
+}
+
+fn main() {}
