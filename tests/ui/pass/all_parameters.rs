@@ -40,7 +40,11 @@ impl Chat {
     }
 
     #[on_message(max_message_size = 1024)]
-    async fn binary(&self, data: &[u8], #[path_param] room: String) -> Result<Vec<u8>, std::io::Error> {
+    async fn binary(
+        &self,
+        data: &[u8],
+        #[path_param] room: String,
+    ) -> Result<Vec<u8>, std::io::Error> {
         let _ = room;
         Ok(data.to_vec())
     }

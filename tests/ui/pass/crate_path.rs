@@ -9,7 +9,7 @@ mod framework {
     }
 }
 
-use endpoint::{server_endpoint, on_open, Endpoint, PayloadKind, Session};
+use endpoint::{on_open, server_endpoint, Endpoint, PayloadKind, Session};
 
 #[derive(Default)]
 struct Silent;

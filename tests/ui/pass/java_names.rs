@@ -16,7 +16,11 @@ impl Echo {
     }
 
     #[on_message]
-    async fn on_message(&mut self, text: String, session: &Session) -> Result<String, EndpointError> {
+    async fn on_message(
+        &mut self,
+        text: String,
+        session: &Session,
+    ) -> Result<String, EndpointError> {
         let _ = session;
         Ok(text)
     }
