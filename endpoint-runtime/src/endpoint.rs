@@ -36,6 +36,7 @@
 
 use std::future::Future;
 
+use crate::configurator::Configurator;
 use crate::error::EndpointError;
 use crate::handshake::Handshake;
 use crate::message::{CloseReason, Message, PayloadKind};
@@ -141,6 +142,15 @@ pub trait Endpoint: Send + 'static {
     ) -> impl Future<Output = ()> + Send + 'a {
         let _ = (session, reason);
         std::future::ready(())
+    }
+
+    /// The endpoint's handshake hooks (`configurator = T` in `#[server_endpoint]`); `None` by
+    /// default. Called once, when the endpoint is registered.
+    fn configurator() -> Option<Box<dyn Configurator>>
+    where
+        Self: Sized,
+    {
+        None
     }
 
     /// The kinds of message `on_message` handles; used to answer with 1003 early and to keep

@@ -14,6 +14,7 @@
 //! | [`server`] | [`Server`] builder, binding, accept loop, graceful shutdown |
 //! | [`router`] | URI-template routing |
 //! | [`handshake`] | upgrade validation, refusals and their HTTP statuses, [`Handshake`] |
+//! | [`configurator`] | [`Configurator`]: origin checks, handshake inspection/refusal, subprotocol choice |
 //! | `connection` | the per-connection driver (hooks one at a time, coalesced writes) |
 //! | [`session`] | [`Session`], its bounded outbound queue, [`Properties`] |
 //! | [`room`] | rooms, broadcast, slow consumers ([`Room`], [`Rooms`], [`Delivery`]) |
@@ -23,6 +24,7 @@
 //! | [`state`] | [`State<T>`] shared state |
 
 pub mod config;
+pub mod configurator;
 mod connection;
 pub mod endpoint;
 pub mod error;
@@ -40,6 +42,7 @@ mod util;
 
 pub use bytes::Bytes;
 pub use config::Limits;
+pub use configurator::{Configurator, HandshakeRequest};
 pub use endpoint::{Endpoint, EndpointConfig, HookResult};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
 pub use handshake::{Handshake, Rejection};
@@ -59,8 +62,9 @@ pub mod prelude {
     #[cfg(feature = "json")]
     pub use crate::Json;
     pub use crate::{
-        Bytes, CloseCode, CloseReason, Decode, Encode, EndpointError, Handshake, Message, Pong,
-        Server, Session, State,
+        Bytes, CloseCode, CloseReason, Configurator, Decode, DecodeError, Encode, EndpointError,
+        Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection, Room, Server,
+        Session, State,
     };
 }
 
@@ -68,8 +72,9 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{
-        Bytes, CloseReason, Decode, DecodeError, Endpoint, EndpointConfig, EndpointError,
-        Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session, State,
+        Bytes, CloseReason, Configurator, Decode, DecodeError, Endpoint, EndpointConfig,
+        EndpointError, Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session,
+        State,
     };
     pub use core::future::Future;
 

@@ -49,6 +49,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
+use crate::configurator::{Configurator, HandshakeRequest};
 use crate::connection;
 use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::handshake::{self, Handshake, Rejection};
@@ -71,6 +72,7 @@ pub(crate) struct Shared {
 /// A registered endpoint with its type erased.
 trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
+    fn configurator(&self) -> Option<&dyn Configurator>;
     fn shared(&self) -> &Arc<EndpointShared>;
     fn start(
         &self,
@@ -81,6 +83,7 @@ trait Mount: Send + Sync + 'static {
 
 struct Mounted<E, F> {
     config: EndpointConfig,
+    configurator: Option<Box<dyn Configurator>>,
     shared: Arc<EndpointShared>,
     factory: Arc<F>,
     _endpoint: std::marker::PhantomData<fn() -> E>,
@@ -93,6 +96,10 @@ where
 {
     fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    fn configurator(&self) -> Option<&dyn Configurator> {
+        self.configurator.as_deref()
     }
 
     fn shared(&self) -> &Arc<EndpointShared> {
@@ -129,6 +136,8 @@ pub struct Server {
     state: StateMap,
     limits: Limits,
     fallback: Option<Fallback>,
+    context_path: String,
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl Default for Server {
@@ -161,6 +170,8 @@ impl Server {
             state: StateMap::default(),
             limits: Limits::default(),
             fallback: None,
+            context_path: String::new(),
+            allowed_origins: None,
         }
     }
 
@@ -191,6 +202,7 @@ impl Server {
     {
         let config = E::config();
         self.mounts.push(Arc::new(Mounted {
+            configurator: E::configurator(),
             shared: Arc::new(EndpointShared::new(config.path)),
             config,
             factory: Arc::new(factory),
@@ -236,6 +248,48 @@ impl Server {
         Fut: Future<Output = HttpResponse> + Send + 'static,
     {
         self.fallback = Some(Arc::new(move |req| Box::pin(service(req))));
+        self
+    }
+
+    /// Serves every endpoint under a prefix, like a servlet container's web-application context:
+    /// with `context_path("/myChat")`, `#[server_endpoint("/echo.do")]` answers at
+    /// `ws://host/myChat/echo.do` (and no longer at `/echo.do`). Requests outside the prefix go
+    /// to the fallback (or get `404`).
+    ///
+    /// ```
+    /// # use endpoint_runtime::Server;
+    /// let server = Server::new().context_path("/myChat");
+    /// # drop(server);
+    /// ```
+    pub fn context_path(mut self, prefix: &str) -> Self {
+        self.context_path = prefix.trim_end_matches('/').to_owned();
+        if !self.context_path.is_empty() && !self.context_path.starts_with('/') {
+            self.context_path.insert(0, '/');
+        }
+        self
+    }
+
+    /// Accepts browser handshakes only from these origins (`scheme://host[:port]`, compared
+    /// ASCII case-insensitively); others get `403 Forbidden`. Requests without an `Origin`
+    /// header (non-browser clients) are not affected. This is the defence against cross-site
+    /// WebSocket hijacking; see [`configurator`](crate::configurator).
+    ///
+    /// ```
+    /// # use endpoint_runtime::Server;
+    /// let server = Server::new().allowed_origins(["https://chat.example", "http://localhost:8089"]);
+    /// # drop(server);
+    /// ```
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(
+            origins
+                .into_iter()
+                .map(|o| o.into().trim_end_matches('/').to_owned())
+                .collect(),
+        );
         self
     }
 
@@ -288,6 +342,8 @@ impl Server {
                 shutdown_tx,
                 stop: tokio::sync::Notify::new(),
                 fallback: self.fallback,
+                context_path: self.context_path,
+                allowed_origins: self.allowed_origins,
             }),
         })
     }
@@ -301,6 +357,8 @@ struct App {
     /// Signalled by [`ServerHandle::shutdown`].
     stop: tokio::sync::Notify,
     fallback: Option<Fallback>,
+    context_path: String,
+    allowed_origins: Option<Vec<String>>,
 }
 
 /// The plain-HTTP request a [`Server::fallback`] service receives.
@@ -500,7 +558,17 @@ enum Handled {
 }
 
 fn handle_request(app: &Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Handled {
-    let Some(found) = app.router.find(req.uri().path()) else {
+    let path = req.uri().path();
+    let path = if app.context_path.is_empty() {
+        path
+    } else {
+        match path.strip_prefix(app.context_path.as_str()) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => return Handled::Fallback(req),
+        }
+    };
+    let Some(found) = app.router.find(path) else {
         return Handled::Fallback(req);
     };
     // A plain (non-upgrade) request to an endpoint path also goes to the fallback when there
@@ -525,25 +593,75 @@ fn upgrade(
     if shared.shutting_down.load(Ordering::SeqCst) {
         return reject(app, Rejection::Overloaded, &req, remote);
     }
-    let slot = match ConnectionSlot::acquire(shared) {
-        Some(slot) => slot,
-        None => return reject(app, Rejection::Overloaded, &req, remote),
-    };
     let mount = found.value.clone();
-    let protocol =
-        handshake::choose_subprotocol(&upgrade.client_protocols, mount.config().subprotocols);
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("\u{fffd}"));
+    if let (Some(allowed), Some(origin)) = (&app.allowed_origins, origin) {
+        let origin = origin.trim_end_matches('/');
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            let why = format!("origin `{origin}` is not allowed\n");
+            return reject(
+                app,
+                Rejection::Status(http::StatusCode::FORBIDDEN, why),
+                &req,
+                remote,
+            );
+        }
+    }
+    let configurator = mount.configurator();
+    if let Some(c) = configurator {
+        if !c.check_origin(origin) {
+            let why = "origin refused by the endpoint's configurator\n".to_owned();
+            return reject(
+                app,
+                Rejection::Status(http::StatusCode::FORBIDDEN, why),
+                &req,
+                remote,
+            );
+        }
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _body) = req.into_parts();
-    let info = RequestInfo {
+    let mut request = HandshakeRequest {
+        method: parts.method,
         uri: parts.uri,
         headers: parts.headers,
         path_params: found.params,
         remote_addr: Some(remote),
+        requested_protocols: upgrade.client_protocols,
+        properties: Properties::default(),
+        response_headers: http::HeaderMap::new(),
+    };
+    let supported = mount.config().subprotocols;
+    let protocol = match configurator {
+        Some(c) => {
+            if let Err(rejection) = c.modify_handshake(&mut request) {
+                app.shared.counters.reject(rejection.reason());
+                debug!(%remote, path = request.uri.path(), status = rejection.status().as_u16(), "handshake refused by configurator");
+                return rejection.into_response();
+            }
+            c.select_subprotocol(&request.requested_protocols, supported)
+        }
+        None => handshake::choose_subprotocol(&request.requested_protocols, supported),
+    };
+    let Some(slot) = ConnectionSlot::acquire(shared) else {
+        app.shared.counters.reject(Rejection::Overloaded.reason());
+        debug!(%remote, "handshake refused: at max_connections");
+        return Rejection::Overloaded.into_response();
+    };
+    let info = RequestInfo {
+        uri: request.uri,
+        headers: request.headers,
+        path_params: request.path_params,
+        remote_addr: Some(remote),
         subprotocol: protocol.clone(),
     };
+    let extra_headers = request.response_headers;
     let session = Session::new(
         info,
-        Properties::default(),
+        request.properties,
         mount.shared().clone(),
         shared.clone(),
     );
@@ -555,7 +673,9 @@ fn upgrade(
             Err(e) => debug!(%remote, error = %e, "upgrade failed"),
         }
     });
-    handshake::switching_protocols(&upgrade.accept, protocol.as_deref())
+    let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
+    response.headers_mut().extend(extra_headers);
+    response
 }
 
 fn reject<B>(
