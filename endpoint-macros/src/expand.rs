@@ -222,6 +222,17 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         .as_ref()
         .map(|expr| quote_spanned!(expr.span()=> .max_message_size(#expr)));
 
+    let configurator = endpoint.args.configurator.as_ref().map(|ty| {
+        let boxed = quote_spanned! {ty.span()=>
+            ::std::boxed::Box::new(<#ty as ::core::default::Default>::default())
+        };
+        quote! {
+            fn configurator() -> ::core::option::Option<::std::boxed::Box<dyn #p::Configurator>> {
+                ::core::option::Option::Some(#boxed)
+            }
+        }
+    });
+
     let handler = |kind| endpoint.handlers.iter().find(|h| h.kind == kind);
     let on_open = handler(HandlerKind::Open).map(|h| {
         let body = call_handler(&p, h, &Fail::Return);
@@ -303,6 +314,8 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
                 fn config() -> #p::EndpointConfig {
                     #p::EndpointConfig::new(#path) #subprotocols #max_size
                 }
+
+                #configurator
 
                 #on_open
 
@@ -390,7 +403,7 @@ fn kind_asserts(p: &TokenStream, handlers: &[&Handler]) -> Vec<TokenStream> {
 fn call_handler(p: &TokenStream, handler: &Handler, fail: &Fail) -> TokenStream {
     let bail = |err: TokenStream| match fail {
         Fail::Return => quote!(return ::core::result::Result::Err(#err)),
-        Fail::Skip => quote!({ let _ = #err; return; }),
+        Fail::Skip => quote!({ #p::report_close_error(__session, #err); return; }),
     };
     let mut bindings = Vec::new();
     let mut args = Vec::new();
@@ -457,7 +470,10 @@ fn call_handler(p: &TokenStream, handler: &Handler, fail: &Fail) -> TokenStream 
     };
     let finish = match fail {
         Fail::Return => quote_spanned!(ret_span=> #p::IntoReply::into_reply(__ret)),
-        Fail::Skip => quote!(let _ = __ret;),
+        Fail::Skip => quote_spanned!(ret_span=> #p::report_close_error_of(
+            __session,
+            #p::IntoReply::into_reply(__ret),
+        );),
     };
     quote! {
         #(#bindings)*

@@ -19,9 +19,12 @@ pub(crate) struct EndpointArgs {
     pub(crate) max_message_size: Option<Expr>,
     /// `crate = ::some::path`: where `__private` lives; `::endpoint` by default.
     pub(crate) crate_path: Option<syn::Path>,
+    /// `configurator = MyConfigurator`: a `Default + Configurator` type.
+    pub(crate) configurator: Option<syn::Type>,
 }
 
-const ENDPOINT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, `crate = path`";
+const ENDPOINT_ARGS: &str =
+    "`subprotocols = [\"..\"]`, `max_message_size = N`, `configurator = Type`, `crate = path`";
 
 impl EndpointArgs {
     /// Parses the attribute's arguments, recording every problem in `cx` and skipping past it.
@@ -31,6 +34,7 @@ impl EndpointArgs {
             subprotocols: Vec::new(),
             max_message_size: None,
             crate_path: None,
+            configurator: None,
         };
         let parser = |input: ParseStream| -> syn::Result<()> {
             if input.peek(LitStr) {
@@ -95,12 +99,8 @@ impl EndpointArgs {
                         }
                     }
                     "configurator" => {
-                        cx.error_spanned_by(
-                            &name,
-                            "`configurator` is not supported by #[server_endpoint] yet; register \
-                             the configurator on the server instead",
-                        );
-                        skip_argument(input)?;
+                        input.parse::<Token![=]>()?;
+                        out.configurator = Some(input.parse::<syn::Type>()?);
                     }
                     _ => {
                         cx.error_spanned_by(

@@ -64,6 +64,11 @@ use crate::util;
 ///
 /// Every method has a default: accept every origin, change nothing, and choose the first
 /// subprotocol of the client's list that the endpoint supports.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a configurator",
+    label = "`configurator = ...` needs a type implementing `Configurator`",
+    note = "implement `endpoint::Configurator` for `{Self}` (every method has a default) and derive `Default`"
+)]
 pub trait Configurator: Send + Sync + 'static {
     /// Whether to accept a handshake from this `Origin` (`None`: no `Origin` header, i.e. not a
     /// browser). Returning `false` refuses with `403 Forbidden`.

@@ -96,6 +96,19 @@ pub mod __private {
         })
     }
 
+    /// Logs an error `on_close` has nowhere to report (a missing path parameter or state, or an
+    /// `Err` the close handler returned).
+    pub fn report_close_error(session: &Session, error: EndpointError) {
+        tracing::warn!(session = %session.id(), %error, "on_close handler failed");
+    }
+
+    /// Logs the `Err` of a close handler's return value.
+    pub fn report_close_error_of(session: &Session, result: HookResult) {
+        if let Err(error) = result {
+            report_close_error(session, error);
+        }
+    }
+
     /// Looks up shared state for a `State<T>` parameter.
     pub fn state<T: Send + Sync + 'static>(session: &Session) -> Result<State<T>, EndpointError> {
         session

@@ -387,7 +387,7 @@ impl fmt::Display for CloseReason {
 ///
 /// A type implementing `Decode` can be the payload parameter of an `#[on_message]` handler. When
 /// decoding fails, the error reaches `on_error` as [`EndpointError::Decode`] and the session stays
-/// open. Implemented for `String`, `Vec<u8>`, [`Bytes`], [`Pong`], [`Message`], the primitive
+/// open. Implemented for `String`, `Vec<u8>`, [`Bytes`], [`Pong`], [`Utf8Bytes`], the primitive
 /// numbers and `bool` (parsed from text, like Java's boxed types), and `Json<T>`.
 ///
 /// See the [module docs](self) for an example.
