@@ -132,9 +132,10 @@ impl Configurator for AuthConfigurator {
             ));
         };
         request.properties().insert(User(user.to_owned()));
-        request
-            .response_headers_mut()
-            .insert("x-authenticated-user", user.parse().expect("ascii user name"));
+        request.response_headers_mut().insert(
+            "x-authenticated-user",
+            user.parse().expect("ascii user name"),
+        );
         Ok(())
     }
 }

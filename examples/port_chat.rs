@@ -92,7 +92,9 @@ impl ChatServer {
 
 /// The server of the port: the endpoint under the `/myChat` web-app context.
 pub(crate) fn server() -> Server {
-    Server::new().context_path("/myChat").endpoint::<ChatServer>()
+    Server::new()
+        .context_path("/myChat")
+        .endpoint::<ChatServer>()
 }
 
 #[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
