@@ -31,9 +31,7 @@ pub use endpoint_runtime::*;
 
 /// Everything an endpoint definition usually needs: `use endpoint::prelude::*;`.
 pub mod prelude {
-    pub use endpoint_macros::{
-        on_close, on_error, on_message, on_open, server_endpoint,
-    };
+    pub use endpoint_macros::{on_close, on_error, on_message, on_open, server_endpoint};
     pub use endpoint_runtime::prelude::*;
 }
 

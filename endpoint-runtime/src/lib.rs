@@ -38,6 +38,8 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod util;
 
 pub use bytes::Bytes;

@@ -138,6 +138,8 @@ pub struct Server {
     fallback: Option<Fallback>,
     context_path: String,
     allowed_origins: Option<Vec<String>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Server {
@@ -172,6 +174,8 @@ impl Server {
             fallback: None,
             context_path: String::new(),
             allowed_origins: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -293,6 +297,13 @@ impl Server {
         self
     }
 
+    /// Serves `wss://` (TLS) instead of `ws://` (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Replaces the server's [`Limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -344,6 +355,8 @@ impl Server {
                 fallback: self.fallback,
                 context_path: self.context_path,
                 allowed_origins: self.allowed_origins,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         })
     }
@@ -359,6 +372,8 @@ struct App {
     fallback: Option<Fallback>,
     context_path: String,
     allowed_origins: Option<Vec<String>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The plain-HTTP request a [`Server::fallback`] service receives.
@@ -465,7 +480,7 @@ impl BoundServer {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
                         let app2 = app.clone();
-                        app.tracker.spawn(serve_http(app2, stream, remote));
+                        app.tracker.spawn(serve_tcp(app2, stream, remote));
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -511,15 +526,33 @@ impl App {
     }
 }
 
-async fn serve_http(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
+async fn serve_tcp(app: Arc<App>, stream: TcpStream, remote: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &app.tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+        let timeout = app.shared.limits.handshake_timeout;
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_http(app, stream, remote, true).await,
+            Ok(Err(e)) => debug!(%remote, error = %e, "TLS handshake failed"),
+            Err(_) => debug!(%remote, "TLS handshake timed out"),
+        }
+        return;
+    }
+    serve_http(app, stream, remote, false).await;
+}
+
+async fn serve_http<S>(app: Arc<App>, stream: S, remote: SocketAddr, secure: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let limits = &app.shared.limits;
     let mut shutdown_rx = app.shutdown_tx.subscribe();
     let svc_app = app.clone();
     let service = hyper::service::service_fn(move |req| {
         let app = svc_app.clone();
         async move {
-            let response = match handle_request(&app, req, remote) {
+            let response = match handle_request(&app, req, remote, secure) {
                 Handled::Response(r) => r,
                 Handled::Fallback(req) => match &app.fallback {
                     Some(f) => f(req).await,
@@ -557,7 +590,12 @@ enum Handled {
     Fallback(Request<Incoming>),
 }
 
-fn handle_request(app: &Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Handled {
+fn handle_request(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    secure: bool,
+) -> Handled {
     let path = req.uri().path();
     let path = if app.context_path.is_empty() {
         path
@@ -576,7 +614,7 @@ fn handle_request(app: &Arc<App>, req: Request<Incoming>, remote: SocketAddr) ->
     if app.fallback.is_some() && !req.headers().contains_key(http::header::UPGRADE) {
         return Handled::Fallback(req);
     }
-    Handled::Response(upgrade(app, req, found, remote))
+    Handled::Response(upgrade(app, req, found, remote, secure))
 }
 
 fn upgrade(
@@ -584,6 +622,7 @@ fn upgrade(
     mut req: Request<Incoming>,
     found: crate::router::Match<'_, Arc<dyn Mount>>,
     remote: SocketAddr,
+    secure: bool,
 ) -> Response<Full<Bytes>> {
     let upgrade = match handshake::validate(&req) {
         Ok(u) => u,
@@ -657,6 +696,7 @@ fn upgrade(
         path_params: request.path_params,
         remote_addr: Some(remote),
         subprotocol: protocol.clone(),
+        secure,
     };
     let extra_headers = request.response_headers;
     let session = Session::new(

@@ -72,6 +72,8 @@ pub(crate) struct RequestInfo {
     pub(crate) path_params: Vec<(String, String)>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) subprotocol: Option<String>,
+    /// Whether the connection is TLS (`wss://`).
+    pub(crate) secure: bool,
 }
 
 /// A typed per-connection map, like Jakarta's `Session.getUserProperties()` but keyed by type.
@@ -544,6 +546,11 @@ impl Session {
     /// The negotiated subprotocol, if any.
     pub fn subprotocol(&self) -> Option<&str> {
         self.inner.request.subprotocol.as_deref()
+    }
+
+    /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.
+    pub fn is_secure(&self) -> bool {
+        self.inner.request.secure
     }
 
     /// Typed per-connection properties (set by a configurator during the handshake, or by
