@@ -17,12 +17,14 @@
 //! | [`configurator`] | [`Configurator`]: origin checks, handshake inspection/refusal, subprotocol choice |
 //! | `connection` | the per-connection driver (hooks one at a time, coalesced writes) |
 //! | [`session`] | [`Session`], its bounded outbound queue, [`Properties`] |
+//! | [`broker`] | [`Broker`](broker::Broker): rooms across processes (Redis with the `redis` feature) |
 //! | [`room`] | rooms, broadcast, slow consumers ([`Room`], [`Rooms`], [`Delivery`]) |
 //! | [`message`] | [`Message`], [`CloseCode`], [`CloseReason`], [`Decode`], [`Encode`] |
 //! | [`error`] | [`EndpointError`] and which errors close with which code |
 //! | [`config`] | [`Limits`] and their defaults |
 //! | [`state`] | [`State<T>`] shared state |
 
+pub mod broker;
 pub mod config;
 pub mod configurator;
 mod connection;

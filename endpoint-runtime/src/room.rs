@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use crate::broker::{Member, Topic};
 use crate::error::EndpointError;
 use crate::message::Encode;
 use crate::session::{EndpointShared, Pushed, Session, SessionId};
@@ -152,8 +153,14 @@ impl Room {
     ///
     /// # Errors
     /// [`EndpointError::Encode`] when the message cannot be encoded (nothing was sent).
+    ///
+    /// With a [`Broker`](crate::broker::Broker), the message also goes to the room's members on
+    /// the other nodes.
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
-        fan_out(self.members(), message, None)
+        let message = message.encode()?;
+        let delivery = fan_out(self.members(), message.clone(), None)?;
+        self.publish(&message);
+        Ok(delivery)
     }
 
     /// Sends `message` to every member but `except` (usually the sender).
@@ -165,7 +172,33 @@ impl Room {
         message: impl Encode,
         except: &Session,
     ) -> Result<Delivery, EndpointError> {
-        fan_out(self.members(), message, Some(except.id()))
+        let message = message.encode()?;
+        let delivery = fan_out(self.members(), message.clone(), Some(except.id()))?;
+        self.publish(&message);
+        Ok(delivery)
+    }
+
+    /// The members on every node: asks the [`Broker`](crate::broker::Broker) when there is one
+    /// (falling back to this node's members when it cannot answer), else this node's members.
+    /// Sorted by name.
+    pub async fn members_everywhere(&self) -> Vec<Member> {
+        if let Some(link) = self.endpoint.broker.get() {
+            let topic = Topic::new(self.endpoint.path, &self.name);
+            if let Some(mut members) = link.broker.members(&topic).await {
+                members.sort_by(|a, b| a.name.cmp(&b.name).then(a.session.cmp(&b.session)));
+                return members;
+            }
+        }
+        let mut members: Vec<Member> = self.members().iter().map(Session::member).collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name).then(a.session.cmp(&b.session)));
+        members
+    }
+
+    fn publish(&self, message: &crate::Message) {
+        if let Some(link) = self.endpoint.broker.get() {
+            link.broker
+                .publish(&Topic::new(self.endpoint.path, &self.name), message);
+        }
     }
 }
 

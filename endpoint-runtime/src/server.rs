@@ -48,6 +48,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::broker::{Broker, BrokerLink, Inbox};
 use crate::config::Limits;
 use crate::configurator::{Configurator, HandshakeRequest};
 use crate::connection;
@@ -140,6 +141,8 @@ pub struct Server {
     allowed_origins: Option<Vec<String>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    broker: Option<Arc<dyn Broker>>,
+    node_id: Option<String>,
 }
 
 impl Default for Server {
@@ -176,6 +179,8 @@ impl Server {
             allowed_origins: None,
             #[cfg(feature = "tls")]
             tls: None,
+            broker: None,
+            node_id: None,
         }
     }
 
@@ -304,6 +309,19 @@ impl Server {
         self
     }
 
+    /// Carries room broadcasts and presence to the other server processes (see
+    /// [`broker`](crate::broker)); without one, rooms span this process only.
+    pub fn broker(mut self, broker: impl Broker) -> Self {
+        self.broker = Some(Arc::new(broker));
+        self
+    }
+
+    /// This node's name in cluster-wide presence; by default `hostname-pid-random`.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
     /// Replaces the server's [`Limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -343,6 +361,17 @@ impl Server {
             open: AtomicUsize::new(0),
             counters: Counters::default(),
         });
+        let broker = self.broker.map(|broker| {
+            let node = self.node_id.unwrap_or_else(default_node_id);
+            let link = Arc::new(BrokerLink {
+                broker,
+                node: node.into(),
+            });
+            for m in &self.mounts {
+                let _ = m.shared().broker.set(link.clone());
+            }
+            link
+        });
         let (shutdown_tx, _) = watch::channel(false);
         Ok(BoundServer {
             listener,
@@ -357,6 +386,7 @@ impl Server {
                 allowed_origins: self.allowed_origins,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
+                broker,
             }),
         })
     }
@@ -374,6 +404,7 @@ struct App {
     allowed_origins: Option<Vec<String>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    broker: Option<Arc<BrokerLink>>,
 }
 
 /// The plain-HTTP request a [`Server::fallback`] service receives.
@@ -399,7 +430,9 @@ impl ServerHandle {
     /// A snapshot of the server's counters.
     pub fn stats(&self) -> Stats {
         let open: usize = self.app.router.iter().map(|(_, m)| m.shared().len()).sum();
-        self.app.shared.counters.snapshot(open as u64)
+        let mut stats = self.app.shared.counters.snapshot(open as u64);
+        stats.broker = self.app.broker.as_ref().map(|l| l.broker.stats());
+        stats
     }
 
     /// The rooms of the endpoint registered at `path` (its URI template as written), for
@@ -470,6 +503,14 @@ impl BoundServer {
         let BoundServer { listener, app } = self;
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, endpoints = ?app.router.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), "listening");
+        }
+        if let Some(link) = &app.broker {
+            let endpoints = app
+                .router
+                .iter()
+                .map(|(_, m)| Arc::downgrade(m.shared()))
+                .collect();
+            link.broker.start(Inbox { endpoints });
         }
         tokio::pin!(shutdown);
         loop {
@@ -749,6 +790,19 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// `hostname-pid-xxxx`: distinct for every process, readable in presence listings.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{host}-{}-{:04x}", std::process::id(), nanos & 0xffff)
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: pass it to

@@ -18,13 +18,14 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures::task::AtomicWaker;
 use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
+use crate::broker::{BrokerLink, Member, Topic};
 use crate::error::{EndpointError, SendError};
 use crate::message::{CloseCode, CloseReason, Encode, Message};
 use crate::room::{fan_out, Delivery, Room, RoomTable, Rooms};
@@ -333,6 +334,8 @@ pub(crate) struct SessionInner {
     pub(crate) properties: Properties,
     pub(crate) endpoint: Arc<EndpointShared>,
     pub(crate) shared: Arc<Shared>,
+    /// Display name for cluster-wide presence.
+    pub(crate) name: Mutex<Option<Arc<str>>>,
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU64,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
@@ -345,6 +348,8 @@ pub(crate) struct EndpointShared {
     pub(crate) path: &'static str,
     pub(crate) sessions: RwLock<HashMap<SessionId, Session>>,
     pub(crate) rooms: RoomTable,
+    /// The server's broker, set when the server is bound.
+    pub(crate) broker: OnceLock<Arc<BrokerLink>>,
 }
 
 impl EndpointShared {
@@ -353,6 +358,7 @@ impl EndpointShared {
             path,
             sessions: RwLock::new(HashMap::new()),
             rooms: RoomTable::default(),
+            broker: OnceLock::new(),
         }
     }
 
@@ -435,6 +441,7 @@ impl Session {
                 endpoint,
                 shared,
                 rooms: Mutex::new(Some(Vec::new())),
+                name: Mutex::new(None),
                 idle_timeout_ms: AtomicU64::new(idle),
             }),
         }
@@ -587,6 +594,10 @@ impl Session {
         }
         let name: Arc<str> = room.into();
         self.inner.endpoint.rooms.add(&name, self);
+        if let Some(link) = self.inner.endpoint.broker.get() {
+            link.broker
+                .joined(&Topic::new(self.inner.endpoint.path, room), &self.member());
+        }
         mine.push(name);
         true
     }
@@ -601,6 +612,10 @@ impl Session {
             return false;
         };
         mine.swap_remove(i);
+        if let Some(link) = self.inner.endpoint.broker.get() {
+            link.broker
+                .left(&Topic::new(self.inner.endpoint.path, room), &self.member());
+        }
         self.inner.endpoint.rooms.remove(room, self.id())
     }
 
@@ -644,8 +659,42 @@ impl Session {
     /// Leaves every room and refuses further joins (the session closed).
     pub(crate) fn leave_all_rooms(&self) {
         let rooms = lock(&self.inner.rooms).take().unwrap_or_default();
+        let link = self.inner.endpoint.broker.get();
+        let member = link.map(|_| self.member());
         for room in rooms {
             self.inner.endpoint.rooms.remove(&room, self.id());
+            if let (Some(link), Some(member)) = (link, &member) {
+                link.broker
+                    .left(&Topic::new(self.inner.endpoint.path, &room), member);
+            }
+        }
+    }
+
+    /// Sets the display name this session has in cluster-wide presence
+    /// ([`Room::members_everywhere`]); by default its id. Set it before joining rooms: brokers
+    /// announce a member when it joins.
+    pub fn set_name(&self, name: impl Into<String>) {
+        *lock(&self.inner.name) = Some(name.into().into());
+    }
+
+    /// The display name set with [`Session::set_name`].
+    pub fn name(&self) -> Option<String> {
+        lock(&self.inner.name).as_ref().map(|n| n.to_string())
+    }
+
+    /// This session as a presence [`Member`].
+    pub(crate) fn member(&self) -> Member {
+        let name = lock(&self.inner.name).clone();
+        let node = self
+            .inner
+            .endpoint
+            .broker
+            .get()
+            .map_or("local", |l| &l.node);
+        Member {
+            node: node.to_owned(),
+            session: self.id().as_u64(),
+            name: name.map_or_else(|| self.id().to_string(), |n| n.to_string()),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Stats {
     pub slow_consumers: u64,
     /// Handler panics caught.
     pub panics: u64,
+    /// The broker's health and traffic, when the server has one.
+    pub broker: Option<crate::broker::BrokerStats>,
 }
 
 impl Stats {
@@ -90,6 +92,7 @@ impl Counters {
             bytes_out: get(&self.bytes_out),
             slow_consumers: get(&self.slow_consumers),
             panics: get(&self.panics),
+            broker: None,
         }
     }
 }
