@@ -190,3 +190,38 @@ async fn tungstenite_client_sees_the_refusal_status() {
         other => panic!("expected an HTTP error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn missing_host_is_400() {
+    let server = echo_server().await;
+    let res = http(server.addr, &upgrade_request("/echo.do", &["Host"], &[])).await;
+    assert_eq!(res.status, 400, "{res:#?}");
+}
+
+#[tokio::test]
+async fn over_max_connections_is_503_until_a_session_ends() {
+    let mut limits = fast_limits();
+    limits.max_connections = 1;
+    let server = start(Server::new().limits(limits).endpoint::<Echo>()).await;
+    let mut first = server.connect("/echo.do").await;
+    assert_eq!(roundtrip(&mut first, "one").await, "one");
+    let res = http(server.addr, &upgrade_request("/echo.do", &[], &[])).await;
+    assert_eq!(res.status, 503, "{res:#?}");
+
+    send_close(&mut first, 1000, "").await;
+    drain_until_end(&mut first).await;
+    // The slot is released once the session has fully ended.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let res = http(server.addr, &upgrade_request("/echo.do", &[], &[])).await;
+        if res.status == 101 {
+            break;
+        }
+        assert_eq!(res.status, 503, "{res:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
