@@ -1,0 +1,88 @@
+//! A chat server: rooms, a browser page, and history that survives restarts.
+//!
+//! ```text
+//! cargo run --release --example chat                         # http://127.0.0.1:8089/
+//! cargo run --release --example chat -- --addr 0.0.0.0:9000 --db /var/lib/chat.db
+//! cargo run --release --example chat -- --db :memory:        # history only while it runs
+//! ```
+//!
+//! Open `http://127.0.0.1:8089/` in two browser tabs, or `/?room=rust&name=ada` to go straight
+//! to a room. The WebSocket endpoint is `ws://127.0.0.1:8089/chat/{room}?name=NICK`; the
+//! protocol is described in `examples/chat/README.md`.
+//!
+//! The Java original it mirrors is the classic `@ServerEndpoint("/chat/{room}")` with a
+//! `static Set<Session>` per room; here the rooms, the fan-out and the slow-consumer handling
+//! are the framework's, and the shared state is injected, not `static`.
+
+mod app;
+
+use std::path::PathBuf;
+
+use endpoint::shutdown_signal;
+
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--db PATH]
+  --addr HOST:PORT  where to listen (default 127.0.0.1:8089)
+  --db PATH         SQLite file for the history (default chat.db; `:memory:` keeps nothing)
+  -h, --help        this help";
+
+struct Args {
+    addr: String,
+    db: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = parse_args();
+    let store = app::Store::open(&args.db)
+        .map_err(|e| std::io::Error::other(format!("cannot open {}: {e}", args.db.display())))?;
+    let server = app::server(app::Hub::new(store)).bind(&args.addr).await?;
+    println!(
+        "chat: http://{}/  (history in {})",
+        server.local_addr()?,
+        args.db.display()
+    );
+    // Ctrl-C / SIGTERM: every session gets 1001 and its on_close (which tells the rooms who
+    // left), then run_until returns. Every message was committed before it was broadcast, so
+    // nothing stored is lost; the database is closed when the server (and its Hub) is dropped.
+    server.run_until(shutdown_signal()).await?;
+    println!("chat: stopped");
+    Ok(())
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        addr: "127.0.0.1:8089".to_owned(),
+        db: PathBuf::from("chat.db"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| it.next()).unwrap_or_else(|| {
+                eprintln!("{name} needs a value\n{USAGE}");
+                std::process::exit(2);
+            })
+        };
+        match flag.as_str() {
+            "--addr" => args.addr = value("--addr"),
+            "--db" => args.db = PathBuf::from(value("--db")),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => {
+                eprintln!("unknown argument `{other}`\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    args
+}
