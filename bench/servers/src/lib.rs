@@ -1,0 +1,27 @@
+//! Shared bits of the benchmark servers.
+//!
+//! Every server listens on `127.0.0.1:PORT` (the port is the first argument) and serves:
+//!
+//! - `/echo`: every text and binary message is sent back as is.
+//! - `/room`: the first text message is `sub` or `pub`, answered with the text `ok`. A `sub`
+//!   connection has joined the one room; every binary message a `pub` connection sends is
+//!   broadcast as is to every subscriber (the payload carries a sequence number and the
+//!   client's send timestamp, which the load generator uses for latency).
+
+/// The port from the first command-line argument.
+pub fn port_arg() -> u16 {
+    let arg = std::env::args().nth(1).unwrap_or_else(|| {
+        eprintln!(
+            "usage: {} PORT",
+            std::env::args().next().unwrap_or_default()
+        );
+        std::process::exit(2)
+    });
+    arg.parse().unwrap_or_else(|_| {
+        eprintln!("bad port `{arg}`");
+        std::process::exit(2)
+    })
+}
+
+/// The room's name.
+pub const ROOM: &str = "bench";
