@@ -61,7 +61,7 @@ async fn main() -> std::io::Result<()> {
     let addr = addr_arg();
     let server = Server::new().endpoint::<Echo>().bind(&addr).await?;
     println!("echo: ws://{}/echo.do", server.local_addr()?);
-    server.run_until(endpoint::shutdown_signal()).await
+    server.run_until_signal().await
 }
 
 /// `--addr HOST:PORT`, default `127.0.0.1:8089`.

@@ -18,6 +18,7 @@
 //! | `connection` | the per-connection driver (hooks one at a time, coalesced writes) |
 //! | [`session`] | [`Session`], its bounded outbound queue, [`Properties`] |
 //! | [`broker`] | [`Broker`](broker::Broker): rooms across processes (Redis with the `redis` feature) |
+//! | `redis` | `RedisBroker`: Redis pub/sub rooms and presence across nodes (feature `redis`) |
 //! | [`room`] | rooms, broadcast, slow consumers ([`Room`], [`Rooms`], [`Delivery`]) |
 //! | [`message`] | [`Message`], [`CloseCode`], [`CloseReason`], [`Decode`], [`Encode`] |
 //! | [`error`] | [`EndpointError`] and which errors close with which code |
@@ -34,6 +35,8 @@ pub mod handshake;
 #[cfg(feature = "json")]
 mod json;
 pub mod message;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod room;
 pub mod router;
 pub mod server;

@@ -448,7 +448,8 @@ impl ServerHandle {
     }
 
     /// Starts a graceful shutdown, as if the future given to
-    /// [`run_until`](BoundServer::run_until) had completed.
+    /// [`run_until`](BoundServer::run_until) had completed; called again during the drain, it
+    /// forces the end.
     pub fn shutdown(&self) {
         self.app.stop.notify_one();
     }
@@ -493,9 +494,30 @@ impl BoundServer {
         self.run_until(std::future::pending::<()>()).await
     }
 
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully like
+    /// [`run_until`](BoundServer::run_until); a second signal during the drain forces the end.
+    ///
+    /// # Errors
+    /// As [`run_until`](BoundServer::run_until).
+    pub async fn run_until_signal(self) -> io::Result<()> {
+        let handle = self.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.shutdown();
+            shutdown_signal().await;
+            warn!("second signal: forcing shutdown");
+            handle.shutdown();
+        });
+        let result = self.run().await;
+        signals.abort();
+        result
+    }
+
     /// Serves until `shutdown` completes, then shuts down gracefully: stops accepting, sends
-    /// `1001` to every session, waits for every `on_close` (bounded by
-    /// [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)).
+    /// `1001` to every session, waits for every `on_close` and returns. The drain ends early
+    /// at [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout), or when
+    /// [`ServerHandle::shutdown`] is called (again); sessions still open then are dropped
+    /// without their `on_close`.
     ///
     /// # Errors
     /// None so far; the `Result` leaves room for listener failures.
@@ -555,14 +577,14 @@ impl App {
         info!(sessions = n, "shutting down");
         self.tracker.close();
         let deadline = shared.limits.shutdown_timeout;
-        if tokio::time::timeout(deadline, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                ?deadline,
-                "shutdown deadline passed with sessions still open"
-            );
+        tokio::select! {
+            () = self.tracker.wait() => info!("all sessions closed"),
+            () = tokio::time::sleep(deadline) => {
+                warn!(?deadline, open = self.tracker.len(), "shutdown deadline passed; leaving sessions behind");
+            }
+            () = self.stop.notified() => {
+                warn!(open = self.tracker.len(), "shutdown forced; leaving sessions behind");
+            }
         }
     }
 }
