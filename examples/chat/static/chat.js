@@ -71,6 +71,7 @@
   function showMessage(m, force) {
     if (seen.has(m.id)) return;
     seen.add(m.id);
+    el.messages.querySelector('.empty')?.remove();
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
     li.dataset.id = String(m.id);
@@ -108,9 +109,10 @@
         attempt = 0;
         seen.clear();
         el.messages.replaceChildren();
-        if (ev.messages.length === 0) showSystem(`No messages in ${ev.room} yet. Say hi!`);
+        if (ev.messages.length === 0) showSystem(`No messages in ${ev.room} yet. Say hi!`, 'empty');
         for (const m of ev.messages) showMessage(m, true);
         setStatus('open', `connected as ${me}`);
+        el.chatView.classList.remove('offline');
         setComposer(true);
         el.text.focus();
         break;
@@ -152,6 +154,7 @@
       if (ws !== sock) return; // we left on purpose
       ws = null;
       setComposer(false);
+      el.chatView.classList.add('offline'); // presence is stale until we are back
       if (e.code === 1008) { // refused (e.g. a bad room name): retrying would not help
         setStatus('closed', 'refused: ' + (e.reason || 'policy violation'));
         return;
