@@ -213,23 +213,22 @@ async fn main() -> std::io::Result<()> {
     server.run_until(endpoint::shutdown_signal()).await
 }
 
-/// `--addr HOST:PORT`, default `127.0.0.1:8089`.
+/// `--addr HOST:PORT` (or `--addr=HOST:PORT`), default `127.0.0.1:8089`.
 #[allow(dead_code)]
 fn addr_arg(name: &str) -> String {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => return args.next().expect("--addr needs HOST:PORT"),
-            s if s.starts_with("--addr=") => return s["--addr=".len()..].to_owned(),
-            "-h" | "--help" => {
-                println!("usage: {name} [--addr HOST:PORT]   (default 127.0.0.1:8089)");
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown argument `{other}`; usage: {name} [--addr HOST:PORT]");
-                std::process::exit(2);
-            }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] => "127.0.0.1:8089".to_owned(),
+        ["--addr", addr] => (*addr).to_owned(),
+        [arg] if arg.starts_with("--addr=") => arg["--addr=".len()..].to_owned(),
+        ["-h" | "--help", ..] => {
+            println!("usage: {name} [--addr HOST:PORT]   (default 127.0.0.1:8089)");
+            std::process::exit(0);
+        }
+        other => {
+            eprintln!("unexpected arguments {other:?}; usage: {name} [--addr HOST:PORT]");
+            std::process::exit(2);
         }
     }
-    "127.0.0.1:8089".to_owned()
 }
