@@ -338,7 +338,6 @@ impl NoPongHandler {
 }
 
 #[tokio::test]
-#[ignore = "bug: a pong to an endpoint without a Pong handler closes the session with 1003"]
 async fn pongs_to_an_endpoint_without_a_pong_handler_are_ignored() {
     let server = start(
         Server::new()

@@ -351,9 +351,6 @@ fn seq_of(payload: &[u8]) -> usize {
 /// get all 48 MiB; its queue never exceeds the limit, and the process's memory stays bounded.
 /// When it reads again it gets an in-order prefix of the feed, then the close frame or the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: an overflow does not wake a connection task blocked on a full socket \
-            (connection.rs:350 registers the writer waker only when the batch is empty), so \
-            the 1008 close, on_error and on_close wait for the next keep-alive tick"]
 async fn stalled_reader_is_closed_1008_others_get_everything_memory_bounded() {
     let _heavy = HEAVY.lock().await;
     let mut limits = fast_limits();
@@ -848,8 +845,6 @@ async fn keep_alive_drops_a_peer_that_never_answers_pings() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the pong answering a keep-alive ping closes an endpoint without a pong \
-            handler with 1003 (connection.rs:183-186 treats it as an unsupported message)"]
 async fn keep_alive_spares_a_peer_that_reads_and_answers_pings() {
     let (server, log) = lab_server(keep_alive_limits()).await;
     let mut ws = server.connect("/lab?name=alive").await;

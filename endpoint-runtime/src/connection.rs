@@ -34,7 +34,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use crate::endpoint::{Endpoint, HookResult};
 use crate::error::EndpointError;
 use crate::handshake::Handshake;
-use crate::message::{CloseCode, CloseReason, Message};
+use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::session::{PendingClose, Session};
 use crate::stats;
 
@@ -178,6 +178,9 @@ impl Driver {
 
         while ending.is_none() {
             ending = match self.next_event().await {
+                // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
+                // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
+                Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
                 Event::Message(message) => {
                     let kind = message.kind();
                     let result = if E::accepts(kind) {
@@ -252,11 +255,18 @@ impl Driver {
         match result {
             Ok(None) => None,
             Ok(Some(reply)) => {
-                // Replies wait for queue room like `Session::send`, while the queue drains.
+                // Fast path: straight into this task's batch, behind what the handler queued.
                 let session = self.session.clone();
-                let pushed = self
-                    .hook(session.inner.out.push(reply.into_tungstenite()))
-                    .await;
+                let reply = match session
+                    .inner
+                    .out
+                    .push_local(reply.into_tungstenite(), &mut self.batch)
+                {
+                    Ok(()) => return None,
+                    Err(reply) => reply,
+                };
+                // Replies wait for queue room like `Session::send`, while the queue drains.
+                let pushed = self.hook(session.inner.out.push(reply)).await;
                 match pushed {
                     Ok(Ok(())) | Ok(Err(_)) => None,
                     Err(panic) => Some(Ending::Abnormal(panic)),
@@ -347,15 +357,14 @@ impl Driver {
     fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         let out = &self.session.inner.out;
         loop {
-            if self.batch.is_empty() {
-                out.writer.register(cx.waker());
-                if out.drain_into(&mut self.batch) == 0 {
-                    if self.dirty {
-                        futures::ready!(self.ws.poll_flush_unpin(cx))?;
-                        self.dirty = false;
-                    }
-                    return Poll::Ready(Ok(()));
+            // Registered on every pass: a wake-up may have been spent while the socket was full.
+            out.writer.register(cx.waker());
+            if self.batch.is_empty() && out.drain_into(&mut self.batch) == 0 {
+                if self.dirty {
+                    futures::ready!(self.ws.poll_flush_unpin(cx))?;
+                    self.dirty = false;
                 }
+                return Poll::Ready(Ok(()));
             }
             let mut released = 0;
             while !self.batch.is_empty() {
@@ -391,6 +400,7 @@ impl Driver {
     /// Waits for the next inbound message or close request, writing the queue meanwhile.
     async fn next_event(&mut self) -> Event {
         poll_fn(|cx| {
+            self.session.inner.out.writer.register(cx.waker());
             if let Some(close) = self.session.inner.out.take_close() {
                 return Poll::Ready(Event::CloseRequested(close));
             }
@@ -482,7 +492,9 @@ impl Driver {
                 self.ping_sent = Some(now);
                 continue;
             }
-            if self.timer_at != Some(at) {
+            // Deadlines mostly move later (every frame pushes them back): keep the armed timer
+            // and re-check when it fires, instead of re-arming it for every message.
+            if self.timer_at.is_none_or(|armed| at < armed) {
                 self.timer.as_mut().reset(at);
                 self.timer_at = Some(at);
             }

@@ -265,6 +265,28 @@ impl Outbound {
         }
     }
 
+    /// For the connection task's own replies: moves what is queued into `batch`, then appends
+    /// `msg`, counted like a queued message; no wake-up needed. `Err(msg)` when there is no
+    /// room (or the session is closed): the caller waits like `push`.
+    pub(crate) fn push_local(
+        &self,
+        msg: tungstenite::Message,
+        batch: &mut VecDeque<tungstenite::Message>,
+    ) -> Result<(), tungstenite::Message> {
+        let len = msg.len();
+        let mut st = lock(&self.state);
+        if st.closed || !self.fits(&st, len) {
+            return Err(msg);
+        }
+        st.bytes += len;
+        if !st.queue.is_empty() {
+            batch.extend(st.queue.drain(..));
+        }
+        drop(st);
+        batch.push_back(msg);
+        Ok(())
+    }
+
     /// Moves everything queued into `into` (the connection task's local batch).
     pub(crate) fn drain_into(&self, into: &mut VecDeque<tungstenite::Message>) -> usize {
         let mut st = lock(&self.state);
