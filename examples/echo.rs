@@ -66,11 +66,12 @@ async fn main() -> std::io::Result<()> {
 
 /// `--addr HOST:PORT`, default `127.0.0.1:8089`.
 fn addr_arg() -> String {
+    let mut addr = "127.0.0.1:8089".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--addr" => return args.next().expect("--addr needs HOST:PORT"),
-            s if s.starts_with("--addr=") => return s["--addr=".len()..].to_owned(),
+            "--addr" => addr = args.next().expect("--addr needs HOST:PORT"),
+            s if s.starts_with("--addr=") => addr = s["--addr=".len()..].to_owned(),
             "-h" | "--help" => {
                 println!("usage: echo [--addr HOST:PORT]   (default 127.0.0.1:8089)");
                 std::process::exit(0);
@@ -81,5 +82,5 @@ fn addr_arg() -> String {
             }
         }
     }
-    "127.0.0.1:8089".to_owned()
+    addr
 }

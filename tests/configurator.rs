@@ -685,7 +685,6 @@ async fn keep_alive_drops_a_peer_that_never_answers_pings_with_1006() {
 /// answer. Currently the runtime hands the pong to `on_message`, the macro's `accepts` says no,
 /// and the session is closed with 1003 (CANNOT_ACCEPT) at the first answered keep-alive ping.
 #[tokio::test]
-#[ignore = "runtime bug: an answered keep-alive ping closes endpoints without a Pong handler with 1003"]
 async fn keep_alive_pongs_do_not_close_endpoints_without_a_pong_handler() {
     let rec = Recorder::new();
     let mut limits = fast_limits();

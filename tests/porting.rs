@@ -794,7 +794,6 @@ async fn remote_send_pong() {
 /// `pong_message_parameter`. Without a pong handler, Java ignores the peer's pong; here the
 /// pong currently closes the session with 1003.
 #[tokio::test]
-#[ignore = "runtime bug: the answer to Session::ping closes endpoints without a Pong handler with 1003"]
 async fn remote_send_ping_without_a_pong_handler() {
     let rec = Recorder::new();
     let server = start(jakarta(&rec)).await;
