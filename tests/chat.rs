@@ -316,3 +316,16 @@ async fn the_page_is_served_on_the_same_port() {
     assert_eq!(http_get(server.addr, "/chat/rust").await.0, 426);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn binary_frames_and_oversized_frames_close_the_connection() {
+    let server = ChatServer::start(":memory:".as_ref()).await;
+    let (mut ada, _) = Client::join(server.addr, "r", "ada").await;
+    ada.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(ada.expect_close().await.0, 1003);
+
+    let (mut bob, _) = Client::join(server.addr, "r", "bob").await;
+    bob.send_raw(&"x".repeat(65 * 1024)).await;
+    assert_eq!(bob.expect_close().await.0, 1009);
+    server.stop().await;
+}

@@ -93,7 +93,7 @@ impl ChatServer {
     pub async fn start_on(addr: SocketAddr, db: &Path) -> ChatServer {
         let store = app::Store::open(db).unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
         let mut limits = Limits::default();
-        limits.close_timeout = Duration::from_secs(1);
+        limits.close_timeout = Duration::from_millis(500);
         limits.shutdown_timeout = Duration::from_secs(3);
         let deadline = Instant::now() + TIMEOUT;
         let listener = loop {
@@ -176,6 +176,13 @@ impl Client {
     /// Sends a text frame.
     pub async fn send_raw(&mut self, text: &str) {
         bounded("send", self.ws.send(WsMessage::text(text)))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        bounded("send", self.ws.send(WsMessage::binary(data)))
             .await
             .expect("send");
     }
