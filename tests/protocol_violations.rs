@@ -83,6 +83,7 @@ async fn violation(what: &str, frames: &[Frame], code: u16) {
 
 #[tokio::test]
 async fn a_well_formed_exchange_is_echoed() {
+    let _serial = serial().await;
     // The baseline the other cases deviate from: masked, fragmented and control frames.
     let (server, closes) = probe_server().await;
     let mut ws = RawWs::connect(server.addr, "/probe").await;
@@ -110,12 +111,14 @@ async fn a_well_formed_exchange_is_echoed() {
 
 #[tokio::test]
 async fn unmasked_client_frame_is_1002() {
+    let _serial = serial().await;
     violation("unmasked text", &[Frame::text("hi").unmasked()], 1002).await;
     violation("unmasked ping", &[Frame::new(PING, "hi").unmasked()], 1002).await;
 }
 
 #[tokio::test]
 async fn reserved_bits_are_1002() {
+    let _serial = serial().await;
     for (name, rsv) in [
         ("RSV1", 0b100),
         ("RSV2", 0b010),
@@ -129,6 +132,7 @@ async fn reserved_bits_are_1002() {
 
 #[tokio::test]
 async fn unknown_opcodes_are_1002() {
+    let _serial = serial().await;
     for opcode in [0x3, 0x7, 0xB, 0xF] {
         violation(
             &format!("opcode {opcode:#x}"),
@@ -141,6 +145,7 @@ async fn unknown_opcodes_are_1002() {
 
 #[tokio::test]
 async fn control_frame_over_125_bytes_is_1002() {
+    let _serial = serial().await;
     violation(
         "ping of 126 bytes",
         &[Frame::new(PING, vec![b'p'; 126])],
@@ -160,6 +165,7 @@ async fn control_frame_over_125_bytes_is_1002() {
 
 #[tokio::test]
 async fn fragmented_control_frame_is_1002() {
+    let _serial = serial().await;
     violation("ping with FIN=0", &[Frame::new(PING, "a").fin(false)], 1002).await;
     violation(
         "close with FIN=0",
@@ -171,6 +177,7 @@ async fn fragmented_control_frame_is_1002() {
 
 #[tokio::test]
 async fn continuation_without_start_is_1002() {
+    let _serial = serial().await;
     violation("lone final continuation", &[Frame::new(CONT, "x")], 1002).await;
     violation(
         "lone continuation, FIN=0",
@@ -189,6 +196,7 @@ async fn continuation_without_start_is_1002() {
 
 #[tokio::test]
 async fn new_message_inside_a_fragmented_one_is_1002() {
+    let _serial = serial().await;
     violation(
         "text inside text",
         &[Frame::text("a").fin(false), Frame::text("b")],
@@ -205,6 +213,7 @@ async fn new_message_inside_a_fragmented_one_is_1002() {
 
 #[tokio::test]
 async fn invalid_utf8_text_is_1007() {
+    let _serial = serial().await;
     violation("0xFF", &[Frame::text(vec![b'a', 0xFF, b'b'])], 1007).await;
     violation("overlong '/'", &[Frame::text(vec![0xC0, 0xAF])], 1007).await;
     violation("surrogate", &[Frame::text(vec![0xED, 0xA0, 0x80])], 1007).await;
@@ -218,6 +227,7 @@ async fn invalid_utf8_text_is_1007() {
 
 #[tokio::test]
 async fn invalid_utf8_across_fragments_is_1007() {
+    let _serial = serial().await;
     // A 4-byte sequence started in one fragment and broken in the next.
     violation(
         "broken sequence",
@@ -253,6 +263,7 @@ async fn invalid_utf8_across_fragments_is_1007() {
 
 #[tokio::test]
 async fn valid_multibyte_char_split_across_fragments_is_accepted() {
+    let _serial = serial().await;
     let (server, closes) = probe_server().await;
     let mut ws = RawWs::connect(server.addr, "/probe").await;
     let text = "a€b😀c"; // 1 + 3 + 1 + 4 + 1 bytes
@@ -276,6 +287,7 @@ async fn valid_multibyte_char_split_across_fragments_is_accepted() {
 
 #[tokio::test]
 async fn length_header_of_2_pow_40_is_1009_at_once() {
+    let _serial = serial().await;
     let (server, closes) = probe_server().await;
     let mut ws = RawWs::connect(server.addr, "/probe").await;
     ws.echo("warm").await;
@@ -328,6 +340,7 @@ async fn length_header_of_2_pow_40_is_1009_at_once() {
 
 #[tokio::test]
 async fn close_with_an_invalid_code_is_1002() {
+    let _serial = serial().await;
     for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
         violation(
             &format!("close code {code}"),
@@ -340,6 +353,7 @@ async fn close_with_an_invalid_code_is_1002() {
 
 #[tokio::test]
 async fn close_with_a_valid_code_is_echoed() {
+    let _serial = serial().await;
     // The counterpart: codes a peer may send are answered with the same code.
     for code in [1000, 1001, 1003, 1007, 1011, 3000, 3999, 4000, 4999] {
         let (server, closes) = probe_server().await;
@@ -358,11 +372,13 @@ async fn close_with_a_valid_code_is_echoed() {
 
 #[tokio::test]
 async fn close_with_a_1_byte_payload_is_1002() {
+    let _serial = serial().await;
     violation("1-byte close", &[Frame::new(CLOSE, vec![0x03])], 1002).await;
 }
 
 #[tokio::test]
 async fn close_with_an_invalid_utf8_reason_is_1007() {
+    let _serial = serial().await;
     violation("0xFF in reason", &[Frame::close(1000, &[b'a', 0xFF])], 1007).await;
     violation(
         "truncated char in reason",
@@ -374,6 +390,7 @@ async fn close_with_an_invalid_utf8_reason_is_1007() {
 
 #[tokio::test]
 async fn a_violation_does_not_disturb_other_sessions() {
+    let _serial = serial().await;
     let (server, closes) = probe_server().await;
     let mut good = RawWs::connect(server.addr, "/probe").await;
     good.echo("before").await;

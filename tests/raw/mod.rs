@@ -89,18 +89,19 @@ impl Drop for Running {
     }
 }
 
-/// `on_close` codes, by session id, as the server saw them.
+/// `on_close` codes, by session id, as the server saw them: the first code and the number of
+/// calls (no allocation per entry, so a long run does not grow the test's own memory).
 #[derive(Clone, Default, Debug)]
-pub struct Closes(Arc<Mutex<HashMap<u64, Vec<u16>>>>);
+pub struct Closes(Arc<Mutex<HashMap<u64, (u16, u32)>>>);
 
 impl Closes {
     pub fn record(&self, session: u64, code: u16) {
-        self.0
-            .lock()
-            .unwrap()
-            .entry(session)
-            .or_default()
-            .push(code);
+        self.0.lock().unwrap().entry(session).or_insert((code, 0)).1 += 1;
+    }
+
+    /// Makes room for `n` sessions up front.
+    pub fn reserve(&self, n: usize) {
+        self.0.lock().unwrap().reserve(n);
     }
 
     /// Sessions whose `on_close` ran at least once.
@@ -110,11 +111,22 @@ impl Closes {
 
     /// Total `on_close` calls.
     pub fn calls(&self) -> usize {
-        self.0.lock().unwrap().values().map(Vec::len).sum()
+        self.0
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(_, n)| *n as usize)
+            .sum()
     }
 
+    /// Every session's `on_close` codes (the first code, repeated once per call).
     pub fn snapshot(&self) -> HashMap<u64, Vec<u16>> {
-        self.0.lock().unwrap().clone()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, (code, n))| (*id, vec![*code; *n as usize]))
+            .collect()
     }
 
     /// Waits (bounded) until `n` sessions have closed; returns the log.
@@ -147,6 +159,13 @@ impl Closes {
         assert_eq!(codes.len(), 1, "on_close must run exactly once: {codes:?}");
         codes[0]
     }
+}
+
+/// Serializes the tests of one binary that hold it: RSS is per process, so a test that measures
+/// it must not run beside others.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Resident set size of this process, in KiB (`VmRSS` of `/proc/self/status`).
