@@ -434,3 +434,51 @@ async fn panicking_factory_is_1011() {
     assert_eq!(recv_close(&mut ws).await.0, 1011);
     drain_until_end(&mut ws).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A handler's limit overrides the server's, upwards too (Jakarta's @OnMessage(maxMessageSize)).
+
+#[derive(Default)]
+struct BigText;
+
+#[server_endpoint("/big-text")]
+impl BigText {
+    #[on_message(max_message_size = 8192)]
+    fn text(&mut self, text: String) -> String {
+        format!("len={}", text.len())
+    }
+
+    #[on_message]
+    fn binary(&mut self, data: Vec<u8>) -> String {
+        format!("bin={}", data.len())
+    }
+}
+
+#[tokio::test]
+async fn handler_limit_raises_the_server_limit_for_its_kind_only() {
+    let mut limits = fast_limits();
+    limits.max_message_size = 1024;
+    limits.max_frame_size = 1024;
+    let server = start(Server::new().limits(limits).endpoint::<BigText>()).await;
+    let mut ws = server.connect("/big-text").await;
+    // 4 KiB of text: above the server's 1 KiB, within the text handler's 8 KiB, in one frame.
+    assert_eq!(roundtrip(&mut ws, &"a".repeat(4096)).await, "len=4096");
+    // Binary has no handler limit: the server's 1 KiB applies.
+    futures::SinkExt::send(&mut ws, WsMessage::binary(vec![0u8; 1024]))
+        .await
+        .unwrap();
+    assert_eq!(recv_text(&mut ws).await, "bin=1024");
+    futures::SinkExt::send(&mut ws, WsMessage::binary(vec![0u8; 4096]))
+        .await
+        .unwrap();
+    let (code, _) = recv_close(&mut ws).await;
+    assert_eq!(code, 1009);
+    // Text above the handler's own limit: 1009 too.
+    let mut ws = server.connect("/big-text").await;
+    futures::SinkExt::send(&mut ws, WsMessage::text("b".repeat(8193)))
+        .await
+        .unwrap();
+    let (code, _) = recv_close(&mut ws).await;
+    assert_eq!(code, 1009);
+    server.shutdown().await;
+}

@@ -699,3 +699,81 @@ async fn keep_alive_pongs_do_not_close_endpoints_without_a_pong_handler() {
     assert_eq!(roundtrip(&mut ws, "still open").await, "still open");
     assert_eq!(rec.events(), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A refusal with headers, and a configurator reading server state (a token store).
+
+/// Tokens known to the server, registered with `Server::state`.
+struct TokenStore {
+    tokens: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Default)]
+struct StoreAuth;
+
+impl Configurator for StoreAuth {
+    fn modify_handshake(&self, request: &mut HandshakeRequest) -> Result<(), Rejection> {
+        let store = request
+            .state::<TokenStore>()
+            .expect("TokenStore is registered");
+        let tokens = request.query_params("token");
+        let user = tokens
+            .iter()
+            .find_map(|t| store.tokens.iter().find(|(k, _)| k == t).map(|(_, u)| *u));
+        match user {
+            Some(user) => {
+                request.properties().insert(User(user.into()));
+                Ok(())
+            }
+            None => Err(
+                Rejection::Status(StatusCode::UNAUTHORIZED, "unknown token\n".into()).with_header(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer realm=\"chat\""),
+                ),
+            ),
+        }
+    }
+}
+
+#[derive(Default)]
+struct StoreAuthed;
+
+#[server_endpoint("/store", configurator = StoreAuth)]
+impl StoreAuthed {
+    #[on_message]
+    fn text(&mut self, session: &Session, _text: String) -> String {
+        session
+            .properties()
+            .get::<User>()
+            .map(|u| u.0)
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn configurator_reads_server_state_and_refuses_with_headers() {
+    let server = start(
+        Server::new()
+            .state(TokenStore {
+                tokens: vec![("t-1", "carol")],
+            })
+            .endpoint::<StoreAuthed>(),
+    )
+    .await;
+    let refused = handshake(server.addr, "/store?token=nope", &[]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body, "unknown token\n");
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"chat\"")
+    );
+
+    // A repeated parameter: the second value is the known one.
+    let (_, mut ws) = raw_upgrade(server.addr, "/store?token=nope&token=t-1", &[]).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text("who"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await, "carol");
+    drop(ws);
+    server.shutdown().await;
+}

@@ -280,22 +280,20 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         .iter()
         .map(|h| kind_condition(&p, h))
         .collect();
+    // Per-handler limits go into the config: the runtime reads messages of that kind up to the
+    // handler's limit (even above the endpoint's) and closes with 1009 beyond it.
+    let kind_limits: Vec<TokenStream> = message_handlers
+        .iter()
+        .filter_map(|h| {
+            let expr = h.max_message_size.as_ref()?;
+            let kind = kind_expr(&p, h);
+            Some(quote_spanned! {expr.span()=> .message_limit(#kind, #expr)})
+        })
+        .collect();
     let branches = message_handlers.iter().zip(&conditions).map(|(h, cond)| {
-        let size_check = h.max_message_size.as_ref().map(|expr| {
-            quote_spanned! {expr.span()=>
-                let __max: usize = #expr;
-                if __message.len() > __max {
-                    return ::core::result::Result::Err(#p::EndpointError::TooBig {
-                        size: __message.len(),
-                        max: __max,
-                    });
-                }
-            }
-        });
         let body = call_handler(&p, h, &Fail::Return);
         quote! {
             if #cond {
-                #size_check
                 return { #body };
             }
         }
@@ -312,7 +310,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables, unreachable_code)]
             impl #p::Endpoint for #self_ty {
                 fn config() -> #p::EndpointConfig {
-                    #p::EndpointConfig::new(#path) #subprotocols #max_size
+                    #p::EndpointConfig::new(#path) #subprotocols #max_size #(#kind_limits)*
                 }
 
                 #configurator
@@ -358,6 +356,19 @@ fn kind_condition(p: &TokenStream, handler: &Handler) -> TokenStream {
         Some((param, Payload::Decoded(_))) => {
             let ty = &param.ty;
             quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND.same(__kind))
+        }
+        None => unreachable!("checked: every message handler has a payload"),
+    }
+}
+
+/// The payload kind a message handler receives, as an expression.
+fn kind_expr(p: &TokenStream, handler: &Handler) -> TokenStream {
+    match handler.payload() {
+        Some((_, Payload::Str)) => quote!(#p::PayloadKind::Text),
+        Some((_, Payload::Slice)) => quote!(#p::PayloadKind::Binary),
+        Some((param, Payload::Decoded(_))) => {
+            let ty = &param.ty;
+            quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND)
         }
         None => unreachable!("checked: every message handler has a payload"),
     }

@@ -53,11 +53,13 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
 
 use crate::handshake::Rejection;
 use crate::session::Properties;
+use crate::state::{State, StateMap};
 use crate::util;
 
 /// Hooks into an endpoint's opening handshake. See the [module docs](self).
@@ -108,6 +110,7 @@ pub struct HandshakeRequest {
     pub(crate) requested_protocols: Vec<String>,
     pub(crate) properties: Properties,
     pub(crate) response_headers: HeaderMap,
+    pub(crate) state: Arc<StateMap>,
 }
 
 impl HandshakeRequest {
@@ -139,6 +142,21 @@ impl HandshakeRequest {
     /// The first value of a query parameter, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
         util::query_param(self.uri.query()?, name)
+    }
+
+    /// Every value of a repeated query parameter, percent-decoded, in order (Jakarta's
+    /// `getRequestParameterMap().get(name)`).
+    pub fn query_params(&self, name: &str) -> Vec<String> {
+        self.uri
+            .query()
+            .map(|q| util::query_params(q, name))
+            .unwrap_or_default()
+    }
+
+    /// Shared state registered with [`Server::state`](crate::Server::state), e.g. a token store
+    /// the configurator checks against.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.state.get::<T>()
     }
 
     /// A cookie's value from the `Cookie` header(s).
@@ -200,6 +218,7 @@ mod tests {
             requested_protocols: vec![],
             properties: Properties::default(),
             response_headers: HeaderMap::new(),
+            state: Arc::default(),
         };
         assert_eq!(req.cookie("token").as_deref(), Some("xyz"));
         assert_eq!(req.cookie("b").as_deref(), Some("2"));

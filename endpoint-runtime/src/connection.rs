@@ -31,7 +31,7 @@ use tracing::{debug, warn, Instrument};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::endpoint::{Endpoint, HookResult};
+use crate::endpoint::{Endpoint, HookResult, MessageLimits};
 use crate::error::EndpointError;
 use crate::handshake::Handshake;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
@@ -55,9 +55,8 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn ws_config(session: &Session, max_message: Option<usize>) -> WebSocketConfig {
+fn ws_config(session: &Session, message_limits: &MessageLimits) -> WebSocketConfig {
     let limits = &session.inner.shared.limits;
-    let max_message = max_message.unwrap_or(limits.max_message_size);
     let write = limits.write_buffer_size;
     WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_size)
@@ -65,15 +64,14 @@ fn ws_config(session: &Session, max_message: Option<usize>) -> WebSocketConfig {
         // Backpressure comes from our byte-bounded queue; tungstenite only ever holds one
         // batch plus one message beyond `write_buffer_size`.
         .max_write_buffer_size(usize::MAX)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(limits.max_frame_size.min(max_message)))
+        .max_message_size(Some(message_limits.read))
+        .max_frame_size(Some(message_limits.frame))
 }
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
-pub(crate) async fn refuse(io: Io, session: &Session, max_message: Option<usize>) {
+pub(crate) async fn refuse(io: Io, session: &Session, limits: &MessageLimits) {
     let mut ws =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, max_message)))
-            .await;
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, limits))).await;
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let timeout = session.inner.shared.limits.close_timeout;
     let _ = tokio::time::timeout(timeout, ws.close(Some(reason.to_frame()))).await;
@@ -86,7 +84,7 @@ pub(crate) async fn run<E: Endpoint>(
     io: Io,
     session: Session,
     handshake: Handshake,
-    max_message: Option<usize>,
+    limits: MessageLimits,
 ) {
     let span = tracing::debug_span!(
         "ws",
@@ -94,7 +92,7 @@ pub(crate) async fn run<E: Endpoint>(
         path = %session.request_uri().path(),
         peer = ?session.remote_addr(),
     );
-    let config = ws_config(&session, max_message);
+    let config = ws_config(&session, &limits);
     async move {
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let mut driver = Driver {
@@ -103,6 +101,7 @@ pub(crate) async fn run<E: Endpoint>(
             batch: VecDeque::new(),
             dirty: false,
             broken: false,
+            limits,
             timer: Box::pin(tokio::time::sleep_until(Instant::now() + FAR)),
             timer_at: None,
             last_seen: Instant::now(),
@@ -144,6 +143,8 @@ struct Driver {
     dirty: bool,
     /// Whether writing failed (the transport is gone).
     broken: bool,
+    /// Per-kind message limits.
+    limits: MessageLimits,
     /// Wakes the driver for the idle timeout and keep-alive.
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
@@ -183,7 +184,13 @@ impl Driver {
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
                 Event::Message(message) => {
                     let kind = message.kind();
-                    let result = if E::accepts(kind) {
+                    let max = self.limits.for_kind(kind);
+                    let result = if message.len() > max {
+                        Ok(Err(EndpointError::TooBig {
+                            size: message.len(),
+                            max,
+                        }))
+                    } else if E::accepts(kind) {
                         self.hook(endpoint.on_message(&session, message)).await
                     } else {
                         Ok(Err(EndpointError::Unsupported(kind)))

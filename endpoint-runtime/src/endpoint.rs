@@ -60,6 +60,8 @@ pub struct EndpointConfig {
     pub(crate) path: &'static str,
     pub(crate) subprotocols: &'static [&'static str],
     pub(crate) max_message_size: Option<usize>,
+    /// Per-kind limits (text, binary, pong) from `#[on_message(max_message_size = N)]`.
+    pub(crate) kind_limits: [Option<usize>; 3],
 }
 
 impl EndpointConfig {
@@ -69,11 +71,12 @@ impl EndpointConfig {
             path,
             subprotocols: &[],
             max_message_size: None,
+            kind_limits: [None; 3],
         }
     }
 
-    /// Subprotocols the endpoint speaks, in the server's order of preference is irrelevant: the
-    /// first protocol of the client's list that appears here is chosen.
+    /// Subprotocols the endpoint speaks. The first protocol of the *client's* list that appears
+    /// here is chosen (the order here does not matter), as in Jakarta.
     pub const fn subprotocols(mut self, protocols: &'static [&'static str]) -> Self {
         self.subprotocols = protocols;
         self
@@ -86,9 +89,63 @@ impl EndpointConfig {
         self
     }
 
+    /// The largest message of one kind (a handler's `#[on_message(max_message_size = N)]`,
+    /// like Jakarta's `@OnMessage(maxMessageSize)`): it overrides the endpoint's and the
+    /// server's limit for that kind, upwards or downwards. Pings are limited by the protocol.
+    pub const fn message_limit(mut self, kind: PayloadKind, bytes: usize) -> Self {
+        match kind {
+            PayloadKind::Text => self.kind_limits[0] = Some(bytes),
+            PayloadKind::Binary => self.kind_limits[1] = Some(bytes),
+            PayloadKind::Pong => self.kind_limits[2] = Some(bytes),
+            PayloadKind::Ping => {}
+        }
+        self
+    }
+
     /// The URI template.
     pub fn path(&self) -> &'static str {
         self.path
+    }
+
+    /// The limits in force for this endpoint under the server's `limits`: the largest message
+    /// of each kind, and what the socket reads at most (frame and message).
+    pub(crate) fn resolve(&self, limits: &crate::Limits) -> MessageLimits {
+        let base = self.max_message_size.unwrap_or(limits.max_message_size);
+        let per_kind = |i: usize| self.kind_limits[i].unwrap_or(base);
+        let kinds = [per_kind(0), per_kind(1), per_kind(2)];
+        let read = kinds.iter().copied().fold(base, usize::max);
+        let custom =
+            self.max_message_size.is_some() || self.kind_limits.iter().any(Option::is_some);
+        // A message can arrive as one frame (browsers send them so): raising an endpoint's
+        // message limit raises its frame limit with it.
+        let frame = if custom {
+            read
+        } else {
+            limits.max_frame_size.min(read)
+        };
+        MessageLimits { kinds, read, frame }
+    }
+}
+
+/// Resolved message limits of an endpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageLimits {
+    /// Text, binary, pong.
+    pub(crate) kinds: [usize; 3],
+    /// The most tungstenite reads for one message.
+    pub(crate) read: usize,
+    /// The most tungstenite reads for one frame.
+    pub(crate) frame: usize,
+}
+
+impl MessageLimits {
+    pub(crate) fn for_kind(&self, kind: PayloadKind) -> usize {
+        match kind {
+            PayloadKind::Text => self.kinds[0],
+            PayloadKind::Binary => self.kinds[1],
+            PayloadKind::Pong => self.kinds[2],
+            PayloadKind::Ping => 125,
+        }
     }
 }
 

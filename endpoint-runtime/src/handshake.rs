@@ -98,9 +98,53 @@ pub enum Rejection {
     Overloaded,
     /// Any status with a body, e.g. from a configurator (401, 403, 429...).
     Status(StatusCode, String),
+    /// Any status with headers (`WWW-Authenticate`, `Retry-After`...) and a body; build it with
+    /// [`Rejection::with_header`].
+    Custom {
+        /// The status.
+        status: StatusCode,
+        /// Headers of the response (`Content-Type` defaults to `text/plain`).
+        headers: HeaderMap,
+        /// The body.
+        body: String,
+    },
 }
 
 impl Rejection {
+    /// Adds a header to the refusal's response (turning it into [`Rejection::Custom`]).
+    ///
+    /// ```
+    /// use endpoint_runtime::Rejection;
+    /// use http::{header, HeaderValue, StatusCode};
+    ///
+    /// let r = Rejection::Status(StatusCode::UNAUTHORIZED, "token required\n".into())
+    ///     .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    /// let res = r.into_response();
+    /// assert_eq!(res.status(), 401);
+    /// assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    /// ```
+    pub fn with_header(self, name: header::HeaderName, value: HeaderValue) -> Self {
+        let (status, mut headers, body) = match self {
+            Rejection::Custom {
+                status,
+                headers,
+                body,
+            } => (status, headers, body),
+            other => {
+                let status = other.status();
+                let body = other.to_string();
+                let headers = other.into_response().headers().clone();
+                (status, headers, body)
+            }
+        };
+        headers.insert(name, value);
+        Rejection::Custom {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The HTTP status of the refusal.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -109,7 +153,7 @@ impl Rejection {
             Rejection::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Rejection::Status(s, _) => *s,
+            Rejection::Status(s, _) | Rejection::Custom { status: s, .. } => *s,
         }
     }
 
@@ -121,12 +165,27 @@ impl Rejection {
             Rejection::UpgradeRequired(_) => "upgrade_required",
             Rejection::BadRequest(_) => "bad_request",
             Rejection::Overloaded => "overloaded",
-            Rejection::Status(..) => "rejected",
+            Rejection::Status(..) | Rejection::Custom { .. } => "rejected",
         }
     }
 
     /// The response sent for this refusal.
     pub fn into_response(self) -> Response<Full<Bytes>> {
+        if let Rejection::Custom {
+            status,
+            headers,
+            body,
+        } = self
+        {
+            let mut res = Response::new(Full::new(Bytes::from(body)));
+            *res.status_mut() = status;
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            res.headers_mut().extend(headers);
+            return res;
+        }
         let status = self.status();
         let body = self.to_string();
         let mut res = Response::new(Full::new(Bytes::from(body)));
@@ -171,7 +230,7 @@ impl fmt::Display for Rejection {
             Rejection::UpgradeRequired(why) => writeln!(f, "{why}"),
             Rejection::BadRequest(why) => writeln!(f, "{why}"),
             Rejection::Overloaded => f.write_str("server is at its connection limit\n"),
-            Rejection::Status(_, body) => f.write_str(body),
+            Rejection::Status(_, body) | Rejection::Custom { body, .. } => f.write_str(body),
         }
     }
 }

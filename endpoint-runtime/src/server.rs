@@ -63,7 +63,7 @@ use crate::stats::{Counters, Stats};
 /// Server-wide state every session can reach.
 pub(crate) struct Shared {
     pub(crate) limits: Limits,
-    pub(crate) state: StateMap,
+    pub(crate) state: Arc<StateMap>,
     pub(crate) shutting_down: AtomicBool,
     /// Open WebSocket sessions (upgraded, not yet finished).
     pub(crate) open: AtomicUsize,
@@ -113,18 +113,18 @@ where
         session: Session,
     ) -> BoxFuture<'static, ()> {
         let factory = self.factory.clone();
-        let max_message = self.config.max_message_size;
+        let limits = self.config.resolve(&session.inner.shared.limits);
         Box::pin(async move {
             let handshake = Handshake::new(session.clone());
             let endpoint = match connection::catch(|| factory(&handshake)) {
                 Ok(e) => e,
                 Err(panic) => {
                     warn!(session = %session.id(), %panic, "endpoint factory panicked");
-                    connection::refuse(io, &session, max_message).await;
+                    connection::refuse(io, &session, &limits).await;
                     return;
                 }
             };
-            connection::run(endpoint, io, session, handshake, max_message).await;
+            connection::run(endpoint, io, session, handshake, limits).await;
         })
     }
 }
@@ -356,7 +356,7 @@ impl Server {
         }
         let shared = Arc::new(Shared {
             limits: self.limits,
-            state: self.state,
+            state: Arc::new(self.state),
             shutting_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
             counters: Counters::default(),
@@ -735,6 +735,7 @@ fn upgrade(
         requested_protocols: upgrade.client_protocols,
         properties: Properties::default(),
         response_headers: http::HeaderMap::new(),
+        state: shared.state.clone(),
     };
     let supported = mount.config().subprotocols;
     let protocol = match configurator {

@@ -557,6 +557,13 @@ impl Session {
         crate::util::query_param(self.query()?, name)
     }
 
+    /// Every value of a repeated query parameter, percent-decoded, in order.
+    pub fn query_params(&self, name: &str) -> Vec<String> {
+        self.query()
+            .map(|q| crate::util::query_params(q, name))
+            .unwrap_or_default()
+    }
+
     /// The request URI of the upgrade request (path and query).
     pub fn request_uri(&self) -> &Uri {
         &self.inner.request.uri

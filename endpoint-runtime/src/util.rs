@@ -14,6 +14,14 @@ pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Every value of `name` in a query string, percent-decoded, in order.
+pub(crate) fn query_params(query: &str, name: &str) -> Vec<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
 /// At most `max` bytes of `s` (on a char boundary), with `...` when cut.
 pub(crate) fn ellipsize(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -38,6 +46,7 @@ mod tests {
         );
         assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
         assert_eq!(query_param("a=1", "b"), None);
+        assert_eq!(query_params("a=1&b=0&a=2", "a"), vec!["1", "2"]);
     }
 
     #[test]
