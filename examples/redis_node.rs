@@ -1,0 +1,162 @@
+//! A minimal node of a cluster sharing rooms through Redis (feature `redis`); the integration
+//! tests in `tests/redis_broker.rs` run two of them (as processes of the test binary, which
+//! includes this file).
+//!
+//! ```text
+//! cargo run --example redis_node --features redis -- --addr 127.0.0.1:9001 --node a
+//! cargo run --example redis_node --features redis -- --addr 127.0.0.1:9002 --node b
+//! websocat 'ws://127.0.0.1:9001/room/lobby?name=ann'   # and ...:9002/room/lobby?name=bob
+//! curl http://127.0.0.1:9001/stats
+//! ```
+//!
+//! `ws://HOST:PORT/room/{room}?name=NAME` joins `room` under `NAME`. Every text is broadcast to
+//! the room on every node (the sender included), except `who`, answered with
+//! `members:NAME@NODE,...` (cluster-wide presence). `GET /stats` answers the broker's
+//! counters: `connected=true outages=0 published=0 received=0 dropped=0`.
+//!
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:0`; the bound address is printed as
+//! `listening on ADDR`), `--redis URL` (default `redis://127.0.0.1:6379`), `--node ID`,
+//! `--presence-ttl-ms N` (default 15000).
+
+#[cfg(feature = "redis")]
+pub(crate) mod node {
+    use std::sync::{Arc, OnceLock};
+    use std::time::Duration;
+
+    use endpoint::prelude::*;
+    use endpoint::redis::RedisBroker;
+    use endpoint::server::{HttpRequest, HttpResponse};
+    use endpoint::ServerHandle;
+
+    #[derive(Default)]
+    pub(crate) struct Node {
+        room: String,
+    }
+
+    #[server_endpoint("/room/{room}")]
+    impl Node {
+        #[on_open]
+        fn open(&mut self, session: &Session, handshake: &Handshake, #[path_param] room: String) {
+            if let Some(name) = handshake.query_param("name") {
+                session.set_name(name);
+            }
+            session.join(&room);
+            self.room = room;
+        }
+
+        #[on_message]
+        async fn message(
+            &mut self,
+            session: &Session,
+            text: String,
+        ) -> Result<Option<String>, EndpointError> {
+            let room = session.room(&self.room);
+            if text == "who" {
+                let names: Vec<String> = room
+                    .members_everywhere()
+                    .await
+                    .into_iter()
+                    .map(|m| format!("{}@{}", m.name, m.node))
+                    .collect();
+                return Ok(Some(format!("members:{}", names.join(","))));
+            }
+            let _ = room.broadcast(text)?;
+            Ok(None)
+        }
+    }
+
+    fn stats(handle: Option<&ServerHandle>) -> String {
+        match handle.and_then(|h| h.stats().broker) {
+            Some(b) => format!(
+                "connected={} outages={} published={} received={} dropped={}\n",
+                b.connected, b.outages, b.published, b.received, b.dropped
+            ),
+            None => "no broker\n".to_owned(),
+        }
+    }
+
+    /// The command line of a node.
+    pub(crate) struct Args {
+        addr: String,
+        redis: String,
+        node: Option<String>,
+        ttl: Duration,
+    }
+
+    /// Parses the flags (see the module docs).
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Args {
+        let mut out = Args {
+            addr: "127.0.0.1:0".to_owned(),
+            redis: "redis://127.0.0.1:6379".to_owned(),
+            node: None,
+            ttl: Duration::from_secs(15),
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .unwrap_or_else(|| panic!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--addr" => out.addr = value(),
+                "--redis" => out.redis = value(),
+                "--node" => out.node = Some(value()),
+                "--presence-ttl-ms" => {
+                    out.ttl = Duration::from_millis(value().parse().expect("--presence-ttl-ms N"));
+                }
+                other => panic!("unknown flag {other}"),
+            }
+        }
+        out
+    }
+
+    /// Serves until SIGINT or SIGTERM; prints `listening on ADDR` once bound.
+    pub(crate) async fn run(args: Args) -> std::io::Result<()> {
+        let handle: Arc<OnceLock<ServerHandle>> = Arc::default();
+        let fallback = handle.clone();
+        let mut server = Server::new()
+            .endpoint::<Node>()
+            .broker(RedisBroker::new(&args.redis)?.presence_ttl(args.ttl))
+            .fallback(move |req: HttpRequest| {
+                let handle = fallback.clone();
+                async move {
+                    if req.uri().path() == "/stats" {
+                        HttpResponse::new(Bytes::from(stats(handle.get())).into())
+                    } else {
+                        let mut res = HttpResponse::new(Bytes::from_static(b"not found").into());
+                        *res.status_mut() = http::StatusCode::NOT_FOUND;
+                        res
+                    }
+                }
+            });
+        if let Some(node) = args.node {
+            server = server.node_id(node);
+        }
+        let server = server.bind(&args.addr).await?;
+        let _ = handle.set(server.handle());
+        println!("listening on {}", server.local_addr()?);
+        server.run_until(endpoint::shutdown_signal()).await
+    }
+}
+
+#[cfg(feature = "redis")]
+#[allow(dead_code)] // unused when tests/redis_broker.rs includes this file as a module
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    node::run(node::parse(std::env::args().skip(1))).await
+}
+
+#[cfg(not(feature = "redis"))]
+#[allow(dead_code)]
+fn main() {
+    eprintln!(
+        "redis_node needs the redis feature: cargo run --example redis_node --features redis"
+    );
+    std::process::exit(2);
+}
