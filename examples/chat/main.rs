@@ -38,9 +38,14 @@ async fn main() -> std::io::Result<()> {
         )
         .init();
     let args = parse_args();
-    let store = app::Store::open(&args.db)
-        .map_err(|e| std::io::Error::other(format!("cannot open {}: {e}", args.db.display())))?;
-    let server = app::server(app::Hub::new(store)).bind(&args.addr).await?;
+    let store = match app::Store::open(&args.db) {
+        Ok(store) => store,
+        Err(e) => fail(format_args!("cannot open {}: {e}", args.db.display())),
+    };
+    let server = match app::server(app::Hub::new(store)).bind(&args.addr).await {
+        Ok(server) => server,
+        Err(e) => fail(format_args!("cannot listen on {}: {e}", args.addr)),
+    };
     println!(
         "chat: http://{}/  (history in {})",
         server.local_addr()?,
@@ -52,6 +57,11 @@ async fn main() -> std::io::Result<()> {
     server.run_until(shutdown_signal()).await?;
     println!("chat: stopped");
     Ok(())
+}
+
+fn fail(why: std::fmt::Arguments<'_>) -> ! {
+    eprintln!("chat: {why}");
+    std::process::exit(1);
 }
 
 fn parse_args() -> Args {
