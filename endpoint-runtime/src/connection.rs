@@ -24,8 +24,6 @@ use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
 use futures::{FutureExt, SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, warn, Instrument};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
@@ -37,8 +35,10 @@ use crate::handshake::Handshake;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::session::{PendingClose, Session};
 use crate::stats;
+use crate::transport::Transport;
+use hyper::upgrade::Upgraded;
 
-type Io = TokioIo<Upgraded>;
+type Io = Transport;
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
@@ -68,10 +68,15 @@ fn ws_config(session: &Session, message_limits: &MessageLimits) -> WebSocketConf
         .max_frame_size(Some(message_limits.frame))
 }
 
+/// The WebSocket over the upgraded connection, with the bytes hyper read past the request.
+async fn websocket(upgraded: Upgraded, config: WebSocketConfig) -> WebSocketStream<Io> {
+    let (io, read_ahead) = Transport::from_upgraded(upgraded);
+    WebSocketStream::from_partially_read(io, read_ahead, Role::Server, Some(config)).await
+}
+
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
-pub(crate) async fn refuse(io: Io, session: &Session, limits: &MessageLimits) {
-    let mut ws =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(session, limits))).await;
+pub(crate) async fn refuse(upgraded: Upgraded, session: &Session, limits: &MessageLimits) {
+    let mut ws = websocket(upgraded, ws_config(session, limits)).await;
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let timeout = session.inner.shared.limits.close_timeout;
     let _ = tokio::time::timeout(timeout, ws.close(Some(reason.to_frame()))).await;
@@ -81,7 +86,7 @@ pub(crate) async fn refuse(io: Io, session: &Session, limits: &MessageLimits) {
 /// Drives one connection from the completed handshake to `on_close`.
 pub(crate) async fn run<E: Endpoint>(
     endpoint: E,
-    io: Io,
+    upgraded: Upgraded,
     session: Session,
     handshake: Handshake,
     limits: MessageLimits,
@@ -94,7 +99,7 @@ pub(crate) async fn run<E: Endpoint>(
     );
     let config = ws_config(&session, &limits);
     async move {
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let ws = websocket(upgraded, config).await;
         let mut driver = Driver {
             ws,
             session: session.clone(),
@@ -374,33 +379,40 @@ impl Driver {
                 return Poll::Ready(Ok(()));
             }
             let mut released = 0;
+            let mut sent = 0;
+            let mut data = false;
+            let counters = &self.session.inner.shared.counters;
+            let account = |released: usize, sent: u64, data: bool, last_data: &mut Instant| {
+                out.release(released);
+                stats::add(&counters.messages_out, sent);
+                stats::add(&counters.bytes_out, released as u64);
+                if data {
+                    *last_data = Instant::now();
+                }
+            };
             while !self.batch.is_empty() {
                 match self.ws.poll_ready_unpin(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {
-                        out.release(released);
+                        account(released, sent, data, &mut self.last_data);
                         return Poll::Ready(Err(e));
                     }
                     Poll::Pending => {
-                        out.release(released);
+                        account(released, sent, data, &mut self.last_data);
                         return Poll::Pending;
                     }
                 }
                 let msg = self.batch.pop_front().expect("batch is not empty");
                 released += msg.len();
-                if msg.is_text() || msg.is_binary() {
-                    self.last_data = Instant::now();
-                }
-                let counters = &self.session.inner.shared.counters;
-                stats::add(&counters.messages_out, 1);
-                stats::add(&counters.bytes_out, msg.len() as u64);
+                data |= msg.is_text() || msg.is_binary();
+                sent += 1;
                 self.dirty = true;
                 if let Err(e) = self.ws.start_send_unpin(msg) {
-                    out.release(released);
+                    account(released, sent, data, &mut self.last_data);
                     return Poll::Ready(Err(e));
                 }
             }
-            out.release(released);
+            account(released, sent, data, &mut self.last_data);
         }
     }
 

@@ -45,6 +45,7 @@ pub mod state;
 pub mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod transport;
 mod util;
 
 pub use bytes::Bytes;

@@ -60,7 +60,7 @@
 //! index (this node's own members come from memory, so a session sees itself at once after
 //! joining). A node that dies without shutting down (`SIGKILL`, power loss) stops refreshing
 //! its keys: its members disappear from presence within the TTL. A node that shuts down
-//! ([`Broker::stop`]) removes its keys at once. While Redis is unreachable,
+//! ([`Broker::stop`], or the broker dropped with its server) removes its keys at once. While Redis is unreachable,
 //! [`members`](Broker::members) answers `None`, and rooms fall back to this node's members.
 //!
 //! A session's presence name is the one set with [`Session::set_name`](crate::Session::set_name)
@@ -442,6 +442,7 @@ impl Broker for RedisBroker {
         }
         self.shared.stop.notify_one();
         let topics: Vec<Topic> = lock(&self.shared.present).keys().cloned().collect();
+        debug!(rooms = topics.len(), "Redis broker stopping");
         if topics.is_empty() {
             return;
         }
@@ -473,6 +474,14 @@ impl Broker for RedisBroker {
                 "could not remove presence from Redis; it expires within the TTL"
             ),
         }
+    }
+}
+
+/// Dropping the broker (with its server) stops it like [`Broker::stop`]: this node's presence
+/// is removed at once.
+impl Drop for RedisBroker {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -75,11 +75,8 @@ trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
     fn configurator(&self) -> Option<&dyn Configurator>;
     fn shared(&self) -> &Arc<EndpointShared>;
-    fn start(
-        &self,
-        io: TokioIo<hyper::upgrade::Upgraded>,
-        session: Session,
-    ) -> BoxFuture<'static, ()>;
+    fn start(&self, upgraded: hyper::upgrade::Upgraded, session: Session)
+        -> BoxFuture<'static, ()>;
 }
 
 struct Mounted<E, F> {
@@ -109,7 +106,7 @@ where
 
     fn start(
         &self,
-        io: TokioIo<hyper::upgrade::Upgraded>,
+        upgraded: hyper::upgrade::Upgraded,
         session: Session,
     ) -> BoxFuture<'static, ()> {
         let factory = self.factory.clone();
@@ -120,11 +117,11 @@ where
                 Ok(e) => e,
                 Err(panic) => {
                     warn!(session = %session.id(), %panic, "endpoint factory panicked");
-                    connection::refuse(io, &session, &limits).await;
+                    connection::refuse(upgraded, &session, &limits).await;
                     return;
                 }
             };
-            connection::run(endpoint, io, session, handshake, limits).await;
+            connection::run(endpoint, upgraded, session, handshake, limits).await;
         })
     }
 }
@@ -773,7 +770,7 @@ fn upgrade(
     app.tracker.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
-            Ok(upgraded) => mount.start(TokioIo::new(upgraded), session).await,
+            Ok(upgraded) => mount.start(upgraded, session).await,
             Err(e) => debug!(%remote, error = %e, "upgrade failed"),
         }
     });

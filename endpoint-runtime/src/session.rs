@@ -17,7 +17,7 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -145,6 +145,11 @@ pub(crate) struct Outbound {
     /// Wakes senders waiting for room in the queue.
     space: Notify,
     limit: usize,
+    /// Lock-free hints for the connection task's hot path: whether the queue may hold messages,
+    /// whether a close may be pending, how many senders wait for room. Set under the lock.
+    queued: AtomicBool,
+    close_pending: AtomicBool,
+    waiting: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -183,6 +188,9 @@ impl Outbound {
             writer: AtomicWaker::new(),
             space: Notify::new(),
             limit: limit.max(1),
+            queued: AtomicBool::new(false),
+            close_pending: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -209,6 +217,7 @@ impl Outbound {
             }
             st.bytes += len;
             st.queue.push_back(msg);
+            self.queued.store(true, Ordering::Release);
         }
         self.writer.wake();
         Ok(())
@@ -225,10 +234,12 @@ impl Outbound {
             if self.fits(&st, len) {
                 st.bytes += len;
                 st.queue.push_back(msg);
+                self.queued.store(true, Ordering::Release);
                 Pushed::Queued
             } else {
                 st.closed = true;
                 st.close = Some(PendingClose::Overflow);
+                self.close_pending.store(true, Ordering::Release);
                 Pushed::Overflowed
             }
         };
@@ -243,6 +254,15 @@ impl Outbound {
     pub(crate) async fn push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
         let len = msg.len();
         let mut msg = Some(msg);
+        // Counted while waiting (also when the future is dropped), so releases know to notify.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
@@ -256,6 +276,7 @@ impl Outbound {
                     st.bytes += len;
                     st.queue
                         .push_back(msg.take().expect("message is queued once"));
+                    self.queued.store(true, Ordering::Release);
                     drop(st);
                     self.writer.wake();
                     return Ok(());
@@ -289,7 +310,11 @@ impl Outbound {
 
     /// Moves everything queued into `into` (the connection task's local batch).
     pub(crate) fn drain_into(&self, into: &mut VecDeque<tungstenite::Message>) -> usize {
+        if !self.queued.load(Ordering::Acquire) {
+            return 0;
+        }
         let mut st = lock(&self.state);
+        self.queued.store(false, Ordering::Release);
         let n = st.queue.len();
         if n > 0 {
             if into.is_empty() {
@@ -309,10 +334,15 @@ impl Outbound {
         let mut st = lock(&self.state);
         st.bytes = st.bytes.saturating_sub(bytes);
         drop(st);
-        self.space.notify_waiters();
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            self.space.notify_waiters();
+        }
     }
 
     pub(crate) fn take_close(&self) -> Option<PendingClose> {
+        if !self.close_pending.load(Ordering::Acquire) {
+            return None;
+        }
         lock(&self.state).close.take()
     }
 
@@ -321,6 +351,7 @@ impl Outbound {
             let mut st = lock(&self.state);
             if st.close.is_none() && !st.closed {
                 st.close = Some(close);
+                self.close_pending.store(true, Ordering::Release);
             }
             st.closed = true;
         }
