@@ -20,7 +20,7 @@
 
 #[cfg(feature = "redis")]
 pub(crate) mod node {
-    use std::sync::{Arc, OnceLock};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use endpoint::prelude::*;
@@ -112,7 +112,9 @@ pub(crate) mod node {
 
     /// Serves until SIGINT or SIGTERM; prints `listening on ADDR` once bound.
     pub(crate) async fn run(args: Args) -> std::io::Result<()> {
-        let handle: Arc<OnceLock<ServerHandle>> = Arc::default();
+        // The /stats route needs the server's handle, which exists once bound; it is taken out
+        // again after the run, or the server would own itself and never be dropped.
+        let handle: Arc<Mutex<Option<ServerHandle>>> = Arc::default();
         let fallback = handle.clone();
         let mut server = Server::new()
             .endpoint::<Node>()
@@ -121,7 +123,8 @@ pub(crate) mod node {
                 let handle = fallback.clone();
                 async move {
                     if req.uri().path() == "/stats" {
-                        HttpResponse::new(Bytes::from(stats(handle.get())).into())
+                        let handle = handle.lock().unwrap().clone();
+                        HttpResponse::new(Bytes::from(stats(handle.as_ref())).into())
                     } else {
                         let mut res = HttpResponse::new(Bytes::from_static(b"not found").into());
                         *res.status_mut() = http::StatusCode::NOT_FOUND;
@@ -133,9 +136,11 @@ pub(crate) mod node {
             server = server.node_id(node);
         }
         let server = server.bind(&args.addr).await?;
-        let _ = handle.set(server.handle());
+        *handle.lock().unwrap() = Some(server.handle());
         println!("listening on {}", server.local_addr()?);
-        server.run_until(endpoint::shutdown_signal()).await
+        let result = server.run_until(endpoint::shutdown_signal()).await;
+        handle.lock().unwrap().take();
+        result
     }
 }
 

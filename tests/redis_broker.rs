@@ -497,3 +497,45 @@ async fn a_killed_node_leaves_presence_within_the_ttl() {
         "left after {gone:?}"
     );
 }
+
+/// A node shut down gracefully (SIGTERM) removes its presence at once, long before the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shut_down_leaves_presence_at_once() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "a");
+    let mut b = Node::start(&redis, "b");
+    let mut a1 = a.client("lobby", "a1").await;
+    let mut b1 = b.client("lobby", "b1").await;
+    wait_presence(&mut a1, &["a1@a", "b1@b"], Duration::from_secs(10)).await;
+    // b1 reads, so it answers the 1001 close at once.
+    let b1 = tokio::spawn(async move { while let Some(Ok(_)) = b1.next().await {} });
+
+    let pid = b.child.id().to_string();
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .expect("sh -c kill");
+    assert!(status.success(), "kill -TERM {pid}");
+    let sent = Instant::now();
+    let exited = loop {
+        if let Some(status) = b.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "node b still running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(exited.success(), "node b: {exited}");
+    common::bounded("b1's connection closed", b1).await.unwrap();
+    let gone = wait_presence(&mut a1, &["a1@a"], Duration::from_secs(5)).await;
+    println!(
+        "node b exited {:?} after SIGTERM; presence updated {gone:?} later",
+        sent.elapsed()
+    );
+    assert!(
+        gone < Duration::from_millis(100),
+        "presence kept {gone:?} after the shutdown"
+    );
+}
