@@ -208,9 +208,6 @@ async fn a_handler_that_never_finishes_does_not_hold_up_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: after shutdown_timeout, run_until returns but a session stuck in a handler is \
-            not dropped: its task keeps running and its TCP connection stays open (Limits docs: \
-            `unfinished sessions are dropped`)"]
 async fn after_the_shutdown_deadline_a_stuck_session_is_dropped() {
     let shutdown_timeout = Duration::from_secs(1);
     let (mut server, seen) = busy_server(shutdown_timeout).await;

@@ -169,6 +169,9 @@ impl Driver {
         let session = self.session.clone();
         let shared = session.inner.endpoint.clone();
         shared.insert(&session);
+        // Dropped with the task too (e.g. at the end of a shutdown drain): the session then
+        // still leaves the registry and its rooms.
+        let _registered = Registered(session.clone());
         if session.inner.shared.shutting_down.load(Ordering::SeqCst) {
             session.close(CloseReason::new(
                 CloseCode::GOING_AWAY,
@@ -588,6 +591,19 @@ impl Driver {
         }
         let timeout = self.session.inner.shared.limits.close_timeout;
         let _ = tokio::time::timeout(timeout, self.ws.flush()).await;
+    }
+}
+
+/// Unregisters a session when its task ends, however it ends.
+struct Registered(Session);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let session = &self.0;
+        session.inner.open.store(false, Ordering::Release);
+        session.inner.out.shut();
+        session.inner.endpoint.remove(session.id());
+        session.leave_all_rooms();
     }
 }
 

@@ -45,6 +45,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -376,6 +377,7 @@ impl Server {
                 router,
                 shared,
                 tracker: TaskTracker::new(),
+                cancel: CancellationToken::new(),
                 shutdown_tx,
                 stop: tokio::sync::Notify::new(),
                 fallback: self.fallback,
@@ -393,6 +395,8 @@ struct App {
     router: Router<Arc<dyn Mount>>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
+    /// Cancelled when the drain ends: every task still running is dropped.
+    cancel: CancellationToken,
     shutdown_tx: watch::Sender<bool>,
     /// Signalled by [`ServerHandle::shutdown`].
     stop: tokio::sync::Notify,
@@ -540,7 +544,7 @@ impl BoundServer {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
                         let app2 = app.clone();
-                        app.tracker.spawn(serve_tcp(app2, stream, remote));
+                        app.spawn(serve_tcp(app2, stream, remote));
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -557,6 +561,18 @@ impl BoundServer {
 }
 
 impl App {
+    /// Spawns a connection task, tracked for the drain and dropped when the drain ends.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
     async fn shutdown(&self) {
         let shared = &self.shared;
         shared.shutting_down.store(true, Ordering::SeqCst);
@@ -577,12 +593,16 @@ impl App {
         tokio::select! {
             () = self.tracker.wait() => info!("all sessions closed"),
             () = tokio::time::sleep(deadline) => {
-                warn!(?deadline, open = self.tracker.len(), "shutdown deadline passed; leaving sessions behind");
+                warn!(?deadline, open = self.tracker.len(), "shutdown deadline passed; dropping what is left");
             }
             () = self.stop.notified() => {
-                warn!(open = self.tracker.len(), "shutdown forced; leaving sessions behind");
+                warn!(open = self.tracker.len(), "shutdown forced; dropping what is left");
             }
         }
+        // Whatever is left is dropped: sockets close, sessions leave their registries and
+        // rooms (their on_close does not run).
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.wait()).await;
     }
 }
 
@@ -767,7 +787,7 @@ fn upgrade(
         shared.clone(),
     );
     shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-    app.tracker.spawn(async move {
+    app.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => mount.start(upgraded, session).await,
