@@ -60,7 +60,7 @@ pub use message::{
     CloseCode, CloseReason, Decode, Encode, IntoReply, Message, PayloadKind, Pong, Utf8Bytes,
 };
 pub use room::{Delivery, Room, Rooms};
-pub use server::{shutdown_signal, BoundServer, Server, ServerHandle};
+pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
 pub use session::{Properties, Session, SessionId};
 pub use state::State;
 pub use stats::Stats;

@@ -346,6 +346,24 @@ impl Server {
     /// # Errors
     /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
     pub fn listen(self, listener: TcpListener) -> io::Result<BoundServer> {
+        Ok(BoundServer {
+            listener,
+            app: Arc::new(self.build()?),
+        })
+    }
+
+    /// The server as a hyper [`Service`](hyper::service::Service), to mount the endpoints
+    /// beside other routes of your own hyper (or axum, tower) server. See [`EndpointService`].
+    ///
+    /// # Errors
+    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    pub fn into_service(self) -> io::Result<EndpointService> {
+        let app = Arc::new(self.build()?);
+        app.start_broker();
+        Ok(EndpointService { app })
+    }
+
+    fn build(self) -> io::Result<App> {
         let mut router = Router::new();
         for m in &self.mounts {
             router
@@ -371,23 +389,99 @@ impl Server {
             link
         });
         let (shutdown_tx, _) = watch::channel(false);
-        Ok(BoundServer {
-            listener,
-            app: Arc::new(App {
-                router,
-                shared,
-                tracker: TaskTracker::new(),
-                cancel: CancellationToken::new(),
-                shutdown_tx,
-                stop: tokio::sync::Notify::new(),
-                fallback: self.fallback,
-                context_path: self.context_path,
-                allowed_origins: self.allowed_origins,
-                #[cfg(feature = "tls")]
-                tls: self.tls,
-                broker,
-            }),
+        Ok(App {
+            router,
+            shared,
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            shutdown_tx,
+            stop: tokio::sync::Notify::new(),
+            fallback: self.fallback,
+            context_path: self.context_path,
+            allowed_origins: self.allowed_origins,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+            broker,
         })
+    }
+}
+
+/// The endpoints as a hyper service, for mounting beside other routes: from
+/// [`Server::into_service`].
+///
+/// It answers WebSocket upgrades to its endpoints (`101`, or the refusals of the
+/// [`handshake`](crate::handshake) table) and `404` to anything else, so a router in front can
+/// send it the paths it owns. Sessions run on the current tokio runtime; the
+/// [`fallback`](Server::fallback) and [TLS](crate::tls) are for the built-in listener and are not
+/// used here. The peer address is taken from a `SocketAddr` in the request's extensions, if the
+/// outer server puts one there.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use endpoint_runtime::{Bytes, Server};
+/// use http_body_util::Full;
+/// use hyper::service::{service_fn, Service};
+///
+/// # async fn demo(ws: Server, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+/// let endpoints = ws.into_service()?;
+/// let app = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+///     let endpoints = endpoints.clone();
+///     async move {
+///         if req.uri().path() == "/health" {
+///             return Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))));
+///         }
+///         endpoints.call(req).await
+///     }
+/// });
+/// hyper::server::conn::http1::Builder::new()
+///     .serve_connection(hyper_util::rt::TokioIo::new(stream), app)
+///     .with_upgrades()
+///     .await
+///     .ok();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EndpointService {
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for EndpointService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointService").finish_non_exhaustive()
+    }
+}
+
+impl EndpointService {
+    /// Answers one request: a WebSocket upgrade to an endpoint, a refusal, or `404`.
+    pub fn answer<B>(&self, req: Request<B>) -> HttpResponse {
+        let remote = req.extensions().get::<SocketAddr>().copied();
+        match handle_request(&self.app, req, remote, false) {
+            Handled::Response(r) => r,
+            Handled::Fallback(req) => reject(&self.app, Rejection::NotFound, &req, remote),
+        }
+    }
+
+    /// A handle for counters, rooms and shutdown.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            app: self.app.clone(),
+        }
+    }
+
+    /// Graceful shutdown of the sessions this service opened: `1001` to each, then waits for
+    /// their `on_close` (bounded by [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)).
+    pub async fn shutdown(&self) {
+        self.app.shutdown().await;
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for EndpointService {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<HttpResponse, Infallible>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        std::future::ready(Ok(self.answer(req)))
     }
 }
 
@@ -527,14 +621,7 @@ impl BoundServer {
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, endpoints = ?app.router.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), "listening");
         }
-        if let Some(link) = &app.broker {
-            let endpoints = app
-                .router
-                .iter()
-                .map(|(_, m)| Arc::downgrade(m.shared()))
-                .collect();
-            link.broker.start(Inbox { endpoints });
-        }
+        app.start_broker();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -561,6 +648,17 @@ impl BoundServer {
 }
 
 impl App {
+    fn start_broker(&self) {
+        if let Some(link) = &self.broker {
+            let endpoints = self
+                .router
+                .iter()
+                .map(|(_, m)| Arc::downgrade(m.shared()))
+                .collect();
+            link.broker.start(Inbox { endpoints });
+        }
+    }
+
     /// Spawns a connection task, tracked for the drain and dropped when the drain ends.
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let cancel = self.cancel.clone();
@@ -632,11 +730,11 @@ where
     let service = hyper::service::service_fn(move |req| {
         let app = svc_app.clone();
         async move {
-            let response = match handle_request(&app, req, remote, secure) {
+            let response = match handle_request(&app, req, Some(remote), secure) {
                 Handled::Response(r) => r,
                 Handled::Fallback(req) => match &app.fallback {
                     Some(f) => f(req).await,
-                    None => reject(&app, Rejection::NotFound, &req, remote),
+                    None => reject(&app, Rejection::NotFound, &req, Some(remote)),
                 },
             };
             Ok::<_, Infallible>(response)
@@ -664,18 +762,18 @@ where
 }
 
 /// What the upgrade logic made of a request.
-enum Handled {
+enum Handled<B> {
     Response(Response<Full<Bytes>>),
     /// Not for an endpoint: the fallback service (or 404) answers.
-    Fallback(Request<Incoming>),
+    Fallback(Request<B>),
 }
 
-fn handle_request(
+fn handle_request<B>(
     app: &Arc<App>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
+    req: Request<B>,
+    remote: Option<SocketAddr>,
     secure: bool,
-) -> Handled {
+) -> Handled<B> {
     let path = req.uri().path();
     let path = if app.context_path.is_empty() {
         path
@@ -697,11 +795,11 @@ fn handle_request(
     Handled::Response(upgrade(app, req, found, remote, secure))
 }
 
-fn upgrade(
+fn upgrade<B>(
     app: &Arc<App>,
-    mut req: Request<Incoming>,
+    mut req: Request<B>,
     found: crate::router::Match<'_, Arc<dyn Mount>>,
-    remote: SocketAddr,
+    remote: Option<SocketAddr>,
     secure: bool,
 ) -> Response<Full<Bytes>> {
     let upgrade = match handshake::validate(&req) {
@@ -748,7 +846,7 @@ fn upgrade(
         uri: parts.uri,
         headers: parts.headers,
         path_params: found.params,
-        remote_addr: Some(remote),
+        remote_addr: remote,
         requested_protocols: upgrade.client_protocols,
         properties: Properties::default(),
         response_headers: http::HeaderMap::new(),
@@ -759,7 +857,12 @@ fn upgrade(
         Some(c) => {
             if let Err(rejection) = c.modify_handshake(&mut request) {
                 app.shared.counters.reject(rejection.reason());
-                debug!(%remote, path = request.uri.path(), status = rejection.status().as_u16(), "handshake refused by configurator");
+                debug!(
+                    ?remote,
+                    path = request.uri.path(),
+                    status = rejection.status().as_u16(),
+                    "handshake refused by configurator"
+                );
                 return rejection.into_response();
             }
             c.select_subprotocol(&request.requested_protocols, supported)
@@ -768,14 +871,14 @@ fn upgrade(
     };
     let Some(slot) = ConnectionSlot::acquire(shared) else {
         app.shared.counters.reject(Rejection::Overloaded.reason());
-        debug!(%remote, "handshake refused: at max_connections");
+        debug!(?remote, "handshake refused: at max_connections");
         return Rejection::Overloaded.into_response();
     };
     let info = RequestInfo {
         uri: request.uri,
         headers: request.headers,
         path_params: request.path_params,
-        remote_addr: Some(remote),
+        remote_addr: remote,
         subprotocol: protocol.clone(),
         secure,
     };
@@ -791,7 +894,7 @@ fn upgrade(
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => mount.start(upgraded, session).await,
-            Err(e) => debug!(%remote, error = %e, "upgrade failed"),
+            Err(e) => debug!(?remote, error = %e, "upgrade failed"),
         }
     });
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
@@ -803,10 +906,16 @@ fn reject<B>(
     app: &App,
     rejection: Rejection,
     req: &Request<B>,
-    remote: SocketAddr,
+    remote: Option<SocketAddr>,
 ) -> Response<Full<Bytes>> {
     app.shared.counters.reject(rejection.reason());
-    debug!(%remote, path = req.uri().path(), status = rejection.status().as_u16(), reason = rejection.reason(), "handshake refused");
+    debug!(
+        ?remote,
+        path = req.uri().path(),
+        status = rejection.status().as_u16(),
+        reason = rejection.reason(),
+        "handshake refused"
+    );
     rejection.into_response()
 }
 
