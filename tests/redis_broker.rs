@@ -534,8 +534,9 @@ async fn a_node_shut_down_leaves_presence_at_once() {
         "node b exited {:?} after SIGTERM; presence updated {gone:?} later",
         sent.elapsed()
     );
+    // Expiry would take at least TTL - TTL/3 (the last heartbeat was at most TTL/3 ago).
     assert!(
-        gone < Duration::from_millis(100),
-        "presence kept {gone:?} after the shutdown"
+        gone < TTL / 2,
+        "presence kept {gone:?} after the shutdown: left to expire?"
     );
 }

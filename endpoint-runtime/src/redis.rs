@@ -184,8 +184,9 @@ struct Shared {
     /// The publisher connection while connected (cloned for presence queries).
     conn: Mutex<Option<MultiplexedConnection>>,
     inbox: OnceLock<Inbox>,
-    /// This node's members per room, as the background task last applied them (and so the
-    /// keys it may have written).
+    /// This node's members per room, as the background task last applied them, and so the
+    /// keys it may have written: a room left empty stays (with no members) until its removal
+    /// reached Redis, so that `stop` removes it too when that write is cut short.
     present: Mutex<HashMap<Topic, BTreeMap<u64, Member>>>,
 }
 
@@ -675,10 +676,8 @@ impl Worker {
             Command::Left(topic, member) => {
                 let mut present = lock(&self.shared.present);
                 if let Some(members) = present.get_mut(&topic) {
+                    // An emptied room stays, so that reconnecting removes its keys.
                     members.remove(&member.session);
-                    if members.is_empty() {
-                        present.remove(&topic);
-                    }
                 }
             }
         }
@@ -699,15 +698,21 @@ impl Worker {
             for topic in before.keys().filter(|t| !now.contains_key(*t)) {
                 self.remove_topic(&mut pipe, topic);
             }
+            for topic in before.keys() {
+                // Kept (empty) until the removal is written, as in `write`.
+                now.entry(topic.clone()).or_default();
+            }
         }
-        for (topic, members) in &now {
+        for (topic, members) in now.iter().filter(|(_, m)| !m.is_empty()) {
             self.write_topic(&mut pipe, topic, members.values());
         }
         *lock(&self.shared.present) = now;
         if self.stopping() {
             return Ok(());
         }
-        pipe.query_async::<()>(conn).await
+        pipe.query_async::<()>(conn).await?;
+        lock(&self.shared.present).retain(|_, members| !members.is_empty());
+        Ok(())
     }
 
     fn write_topic<'m>(
@@ -830,6 +835,7 @@ impl Worker {
                 self.shared
                     .published
                     .fetch_add(published, Ordering::Relaxed);
+                lock(&self.shared.present).retain(|_, members| !members.is_empty());
                 Ok(())
             }
             Err(e) => {
@@ -875,7 +881,7 @@ impl Worker {
                     let members = present.entry(topic.clone()).or_default();
                     members.remove(&member.session);
                     if members.is_empty() {
-                        present.remove(&topic);
+                        // Forgotten once the removal is written (see `write`).
                         self.remove_topic(&mut pipe, &topic);
                     } else {
                         pipe.cmd("HDEL")
@@ -897,7 +903,11 @@ impl Worker {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let topics: Vec<Topic> = lock(&self.shared.present).keys().cloned().collect();
+        let topics: Vec<Topic> = lock(&self.shared.present)
+            .iter()
+            .filter(|(_, members)| !members.is_empty())
+            .map(|(topic, _)| topic.clone())
+            .collect();
         if !topics.is_empty() {
             let mut pipe = ::redis::pipe();
             for topic in &topics {
