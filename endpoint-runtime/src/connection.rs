@@ -98,7 +98,7 @@ pub(crate) async fn run<E: Endpoint>(
         peer = ?session.remote_addr(),
     );
     let config = ws_config(&session, &limits);
-    async move {
+    let connection = async move {
         let ws = websocket(upgraded, config).await;
         let mut driver = Driver {
             ws,
@@ -114,9 +114,13 @@ pub(crate) async fn run<E: Endpoint>(
             ping_sent: None,
         };
         driver.life(endpoint, &handshake).await;
+    };
+    // Entering a span on every poll costs even when nothing listens: only when it is enabled.
+    if span.is_disabled() {
+        connection.await
+    } else {
+        connection.instrument(span).await
     }
-    .instrument(span)
-    .await
 }
 
 /// What woke the driver up.
@@ -343,9 +347,11 @@ impl Driver {
     async fn hook<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, String> {
         let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
         let result = poll_fn(|cx| {
+            self.session.inner.out.writer.register(cx.waker());
             if let Poll::Ready(r) = fut.as_mut().poll(cx) {
                 return Poll::Ready(r.map_err(panic_message));
             }
+            // The hook waits for something: write (and flush) what it queued meanwhile.
             self.pump_or_break(cx);
             Poll::Pending
         })
@@ -360,22 +366,21 @@ impl Driver {
         if self.broken {
             return;
         }
-        if let Poll::Ready(Err(e)) = self.poll_pump(cx) {
+        if let Poll::Ready(Err(e)) = self.poll_pump(cx, true) {
             debug!(error = %e, "write failed");
             self.broken = true;
             self.session.inner.out.shut();
         }
     }
 
-    /// Moves queued messages into tungstenite and flushes once per batch. `Ready(Ok)` when the
-    /// queue is empty and everything is flushed.
-    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    /// Moves queued messages into tungstenite, then flushes once (when `flush`). `Ready(Ok)` when
+    /// the queue is empty (and, with `flush`, everything is written). The caller registers the
+    /// writer waker first, on every poll: a wake-up may have been spent while the socket was full.
+    fn poll_pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), WsError>> {
         let out = &self.session.inner.out;
         loop {
-            // Registered on every pass: a wake-up may have been spent while the socket was full.
-            out.writer.register(cx.waker());
             if self.batch.is_empty() && out.drain_into(&mut self.batch) == 0 {
-                if self.dirty {
+                if self.dirty && flush {
                     futures::ready!(self.ws.poll_flush_unpin(cx))?;
                     self.dirty = false;
                 }
@@ -426,8 +431,10 @@ impl Driver {
             if let Some(close) = self.session.inner.out.take_close() {
                 return Poll::Ready(Event::CloseRequested(close));
             }
+            // Replies go to tungstenite's buffer but are not flushed while more input is ready:
+            // pipelined messages are answered with one write.
             if !self.broken {
-                if let Poll::Ready(Err(e)) = self.poll_pump(cx) {
+                if let Poll::Ready(Err(e)) = self.poll_pump(cx, false) {
                     self.broken = true;
                     self.session.inner.out.shut();
                     return Poll::Ready(Event::Gone(Some(into_io(e))));
@@ -435,10 +442,20 @@ impl Driver {
             }
             loop {
                 return match self.ws.poll_next_unpin(cx) {
-                    Poll::Pending => match self.poll_timer(cx) {
-                        Poll::Ready(event) => Poll::Ready(event),
-                        Poll::Pending => Poll::Pending,
-                    },
+                    Poll::Pending => {
+                        if self.dirty && !self.broken {
+                            match self.ws.poll_flush_unpin(cx) {
+                                Poll::Ready(Ok(())) => self.dirty = false,
+                                Poll::Ready(Err(e)) => {
+                                    self.broken = true;
+                                    self.session.inner.out.shut();
+                                    return Poll::Ready(Event::Gone(Some(into_io(e))));
+                                }
+                                Poll::Pending => {}
+                            }
+                        }
+                        self.poll_timer(cx)
+                    }
                     Poll::Ready(None) => Poll::Ready(Event::Gone(None)),
                     Poll::Ready(Some(Ok(msg))) => {
                         let now = Instant::now();
@@ -554,7 +571,14 @@ impl Driver {
         let out = &session.inner.out;
         let timeout = session.inner.shared.limits.close_timeout;
         if drain_queue && !self.broken {
-            let drained = tokio::time::timeout(timeout, poll_fn(|cx| self.poll_pump(cx))).await;
+            let drained = tokio::time::timeout(
+                timeout,
+                poll_fn(|cx| {
+                    out.writer.register(cx.waker());
+                    self.poll_pump(cx, true)
+                }),
+            )
+            .await;
             if !matches!(drained, Ok(Ok(()))) {
                 self.broken = true;
             }
