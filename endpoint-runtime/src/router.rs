@@ -102,9 +102,14 @@ impl UriTemplate {
                         "segment `{seg}`: a variable must fill a whole segment, like `/{{name}}`"
                     ));
                 } else {
-                    segments.push(Segment::Literal(
-                        decode(seg).unwrap_or_else(|| seg.to_owned()),
-                    ));
+                    // A literal that does not decode could never equal a (decoded) request
+                    // segment: refuse it rather than register a route that never matches.
+                    let Some(literal) = decode(seg) else {
+                        return err(format!(
+                            "segment `{seg}`: its percent-encoding is not valid UTF-8"
+                        ));
+                    };
+                    segments.push(Segment::Literal(literal));
                 }
             }
         }
@@ -323,7 +328,8 @@ mod tests {
     #[test]
     fn malformed_templates() {
         for bad in [
-            "", "a", "/a//b", "/a/", "/{}", "/{1x}", "/a{b}", "/{a}/{a}", "/a?b", "/{a-b}",
+            "", "a", "/a//b", "/a/", "/{}", "/{1x}", "/a{b}", "/{a}/{a}", "/a?b", "/{a-b}", "/%FF",
+            "/%eed ",
         ] {
             assert!(UriTemplate::parse(bad).is_err(), "{bad} should be rejected");
         }

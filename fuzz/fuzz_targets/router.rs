@@ -34,7 +34,7 @@ fn shape(t: &UriTemplate) -> Vec<bool> {
         .collect()
 }
 
-/// Whether a literal segment's percent-encoding decodes to UTF-8 (see `KNOWN ISSUE` below).
+/// Whether a literal segment's percent-encoding decodes to UTF-8.
 fn literal_decodes(seg: &str) -> bool {
     percent_encoding::percent_decode_str(seg)
         .decode_utf8()
@@ -60,13 +60,8 @@ fn instantiate(t: &UriTemplate, values: &[String]) -> Option<(String, Vec<(Strin
             path.extend(utf8_percent_encode(&value, NON_ALPHANUMERIC));
             params.push((name.to_owned(), value));
         } else {
-            // KNOWN ISSUE (reported): a literal whose percent-encoding does not decode to UTF-8
-            // (`/%FF`) is accepted by `UriTemplate::parse` but can never match any path, since
-            // request segments that do not decode never match. Skipped here until the parser
-            // rejects such templates.
-            if !literal_decodes(seg) {
-                return None;
-            }
+            // A literal that does not decode could never match: the parser refuses it.
+            assert!(literal_decodes(seg), "template with undecodable literal {raw:?} parsed");
             path.push_str(seg);
         }
     }
