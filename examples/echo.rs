@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example echo                        # ws://127.0.0.1:8089/echo.do
 //! cargo run --example echo -- --addr 0.0.0.0:9000
+//! cargo run --example echo --features tls -- --tls-cert cert.pem --tls-key key.pem   # wss://
 //! ```
 //!
 //! The Java original it mirrors:
@@ -58,29 +59,71 @@ async fn main() -> std::io::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = addr_arg();
-    let server = Server::new().endpoint::<Echo>().bind(&addr).await?;
-    println!("echo: ws://{}/echo.do", server.local_addr()?);
+    let args = Args::parse();
+    let server = Server::new().endpoint::<Echo>();
+    let (server, scheme) = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => (server, "ws"),
+        (Some(cert), Some(key)) => (with_tls(server, cert, key)?, "wss"),
+        _ => usage_error("--tls-cert and --tls-key go together"),
+    };
+    let server = server.bind(&args.addr).await?;
+    println!("echo: {scheme}://{}/echo.do", server.local_addr()?);
+    // Ctrl-C / SIGTERM: 1001 to every session, then exit; a second signal exits at once.
     server.run_until_signal().await
 }
 
-/// `--addr HOST:PORT`, default `127.0.0.1:8089`.
-fn addr_arg() -> String {
-    let mut addr = "127.0.0.1:8089".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs HOST:PORT"),
-            s if s.starts_with("--addr=") => addr = s["--addr=".len()..].to_owned(),
-            "-h" | "--help" => {
-                println!("usage: echo [--addr HOST:PORT]   (default 127.0.0.1:8089)");
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown argument `{other}`; usage: echo [--addr HOST:PORT]");
-                std::process::exit(2);
+#[cfg(feature = "tls")]
+fn with_tls(server: Server, cert: &str, key: &str) -> std::io::Result<Server> {
+    Ok(server.tls(endpoint::tls::TlsConfig::from_pem_files(cert, key)?))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: Server, _: &str, _: &str) -> std::io::Result<Server> {
+    usage_error("--tls-cert/--tls-key need the `tls` feature: cargo run --example echo --features tls")
+}
+
+const USAGE: &str = "usage: echo [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8089)
+  --tls-cert PEM     certificate chain for wss:// (with --tls-key; needs --features tls)
+  --tls-key PEM      private key for wss://";
+
+struct Args {
+    addr: String,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+}
+
+impl Args {
+    /// `--addr HOST:PORT` (default `127.0.0.1:8089`), `--tls-cert`, `--tls-key`.
+    fn parse() -> Args {
+        let mut out = Args { addr: "127.0.0.1:8089".to_owned(), tls_cert: None, tls_key: None };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = || {
+                inline.clone().or_else(|| args.next()).unwrap_or_else(|| {
+                    usage_error(&format!("{flag} needs a value"));
+                })
+            };
+            match flag.as_str() {
+                "--addr" => out.addr = value(),
+                "--tls-cert" => out.tls_cert = Some(value()),
+                "--tls-key" => out.tls_key = Some(value()),
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => usage_error(&format!("unknown argument `{other}`")),
             }
         }
+        out
     }
-    addr
+}
+
+fn usage_error(why: &str) -> ! {
+    eprintln!("echo: {why}\n{USAGE}");
+    std::process::exit(2);
 }
