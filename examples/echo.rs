@@ -79,7 +79,9 @@ fn with_tls(server: Server, cert: &str, key: &str) -> std::io::Result<Server> {
 
 #[cfg(not(feature = "tls"))]
 fn with_tls(_: Server, _: &str, _: &str) -> std::io::Result<Server> {
-    usage_error("--tls-cert/--tls-key need the `tls` feature: cargo run --example echo --features tls")
+    usage_error(
+        "--tls-cert/--tls-key need the `tls` feature: cargo run --example echo --features tls",
+    )
 }
 
 const USAGE: &str = "usage: echo [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]
@@ -96,7 +98,11 @@ struct Args {
 impl Args {
     /// `--addr HOST:PORT` (default `127.0.0.1:8089`), `--tls-cert`, `--tls-key`.
     fn parse() -> Args {
-        let mut out = Args { addr: "127.0.0.1:8089".to_owned(), tls_cert: None, tls_key: None };
+        let mut out = Args {
+            addr: "127.0.0.1:8089".to_owned(),
+            tls_cert: None,
+            tls_key: None,
+        };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
