@@ -23,7 +23,7 @@
 //! `std::sync::Mutex<Connection>` locked on the async worker would also do for a small chat,
 //! but it would hold a worker thread for the length of every commit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -120,6 +120,9 @@ impl Decode for ChatInput {
 pub(crate) struct Hub {
     store: Mutex<Store>,
     guests: AtomicU64,
+    /// Rooms span several nodes (`--redis`): `presence` lists every node's members, read from
+    /// the broker after the lock (it awaits Redis).
+    cluster: AtomicBool,
 }
 
 impl Hub {
@@ -127,7 +130,18 @@ impl Hub {
         Arc::new(Hub {
             store: Mutex::new(store),
             guests: AtomicU64::new(1),
+            cluster: AtomicBool::new(false),
         })
+    }
+
+    /// Presence from every node (the server has a broker, see `main.rs --redis`).
+    #[allow(dead_code)] // used by main.rs only with the redis feature
+    pub(crate) fn set_cluster(&self) {
+        self.cluster.store(true, Ordering::Relaxed);
+    }
+
+    fn cluster(&self) -> bool {
+        self.cluster.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with the store locked, on the blocking pool. See the module docs for why
@@ -191,7 +205,9 @@ impl Chat {
             _ => self.hub.next_guest(),
         };
         session.properties().insert(Nick(name.clone()));
+        session.set_name(name.clone()); // the name other nodes see in presence
 
+        let cluster = self.hub.cluster();
         let (s, r, n) = (session.clone(), room.clone(), name.clone());
         let joined = self
             .hub
@@ -214,13 +230,19 @@ impl Chat {
                         ts: now_ms(),
                     },
                 );
-                broadcast(&room, presence(&room));
+                if !cluster {
+                    broadcast(&room, presence(&room));
+                }
                 Ok(())
             })
             .await;
         match joined {
             Ok(()) => {
                 tracing::info!(session = %session.id(), %room, %name, "joined");
+                if cluster {
+                    let room = session.room(&room);
+                    broadcast(&room, presence_everywhere(&room).await);
+                }
                 self.me = Some(Member { room, name });
             }
             Err(e) => {
@@ -288,6 +310,8 @@ impl Chat {
         };
         tracing::info!(session = %session.id(), room = %me.room, name = %me.name, %reason, "left");
         let s = session.clone();
+        let cluster = self.hub.cluster();
+        let name = me.room.clone();
         self.hub
             .locked(move |_store| {
                 let room = s.room(&me.room);
@@ -299,9 +323,15 @@ impl Chat {
                         ts: now_ms(),
                     },
                 );
-                broadcast(&room, presence(&room));
+                if !cluster {
+                    broadcast(&room, presence(&room));
+                }
             })
             .await;
+        if cluster {
+            let room = session.room(&name);
+            broadcast(&room, presence_everywhere(&room).await);
+        }
     }
 }
 
@@ -338,6 +368,23 @@ fn presence(room: &Room) -> Event {
         .iter()
         .filter_map(|s| s.properties().get::<Nick>())
         .map(|n| n.0)
+        .collect();
+    names.sort();
+    Event::Presence {
+        room: room.name().to_owned(),
+        names,
+    }
+}
+
+/// `presence` with the members of every node (with a broker; this node's only without).
+/// Sent after the lock, so with several nodes two presence events can cross: each is a full
+/// list, and the next change sends a fresh one.
+async fn presence_everywhere(room: &Room) -> Event {
+    let mut names: Vec<String> = room
+        .members_everywhere()
+        .await
+        .into_iter()
+        .map(|m| m.name)
         .collect();
     names.sort();
     Event::Presence {

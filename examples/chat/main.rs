@@ -4,7 +4,11 @@
 //! cargo run --release --example chat                         # http://127.0.0.1:8089/
 //! cargo run --release --example chat -- --addr 0.0.0.0:9000 --db /var/lib/chat.db
 //! cargo run --release --example chat -- --db :memory:        # history only while it runs
+//! cargo run --release --example chat --features redis -- --redis redis://127.0.0.1:6379
 //! ```
+//!
+//! With `--redis`, several chat servers share their rooms (see `docs/SCALE_OUT.md`); each keeps
+//! its own history.
 //!
 //! Open `http://127.0.0.1:8089/` in two browser tabs, or `/?room=rust&name=ada` to go straight
 //! to a room. The WebSocket endpoint is `ws://127.0.0.1:8089/chat/{room}?name=NICK`; the
@@ -20,14 +24,17 @@ use std::path::PathBuf;
 
 use endpoint::shutdown_signal;
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--db PATH]
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--db PATH] [--redis URL]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8089)
   --db PATH         SQLite file for the history (default chat.db; `:memory:` keeps nothing)
+  --redis URL       share rooms with other chat servers through Redis, e.g.
+                    redis://127.0.0.1:6379 (needs the `redis` feature)
   -h, --help        this help";
 
 struct Args {
     addr: String,
     db: PathBuf,
+    redis: Option<String>,
 }
 
 #[tokio::main]
@@ -42,7 +49,12 @@ async fn main() -> std::io::Result<()> {
         Ok(store) => store,
         Err(e) => fail(format_args!("cannot open {}: {e}", args.db.display())),
     };
-    let server = match app::server(app::Hub::new(store)).bind(&args.addr).await {
+    let hub = app::Hub::new(store);
+    let mut server = app::server(hub.clone());
+    if let Some(url) = &args.redis {
+        server = with_redis(server, &hub, url);
+    }
+    let server = match server.bind(&args.addr).await {
         Ok(server) => server,
         Err(e) => fail(format_args!("cannot listen on {}: {e}", args.addr)),
     };
@@ -59,6 +71,24 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "redis")]
+fn with_redis(server: endpoint::Server, hub: &app::Hub, url: &str) -> endpoint::Server {
+    match endpoint::redis::RedisBroker::new(url) {
+        Ok(broker) => {
+            hub.set_cluster();
+            server.broker(broker)
+        }
+        Err(e) => fail(format_args!("{e}")),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn with_redis(_: endpoint::Server, _: &app::Hub, _: &str) -> endpoint::Server {
+    fail(format_args!(
+        "--redis needs the redis feature: cargo run --example chat --features redis -- ..."
+    ))
+}
+
 fn fail(why: std::fmt::Arguments<'_>) -> ! {
     eprintln!("chat: {why}");
     std::process::exit(1);
@@ -68,6 +98,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         addr: "127.0.0.1:8089".to_owned(),
         db: PathBuf::from("chat.db"),
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -84,6 +115,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--addr" => args.addr = value("--addr"),
             "--db" => args.db = PathBuf::from(value("--db")),
+            "--redis" => args.redis = Some(value("--redis")),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);

@@ -30,7 +30,9 @@
   let attempt = 0;        // reconnect attempts since the last successful join
   let retryTimer = null;
   let countdown = null;
-  const seen = new Set(); // message ids shown, so a reconnect never shows one twice
+  // Messages shown, so a reconnect never shows one twice. Ids are per node's database: with
+  // several nodes (--redis) two messages can share an id, hence the timestamp and sender.
+  const seen = new Set();
 
   function setStatus(state, text) {
     el.status.dataset.state = state;
@@ -69,8 +71,9 @@
   }
 
   function showMessage(m, force) {
-    if (seen.has(m.id)) return;
-    seen.add(m.id);
+    const key = `${m.id}/${m.ts}/${m.from}`;
+    if (seen.has(key)) return;
+    seen.add(key);
     el.messages.querySelector('.empty')?.remove();
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
