@@ -311,9 +311,11 @@ fn header_has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> boo
     })
 }
 
+/// Whether a `Sec-WebSocket-Key` is valid (exposed for fuzzing).
+///
 /// A key is 16 bytes in base64: 22 significant characters and `==`. The last significant
 /// character carries 2 bits, so it is one of `A`, `Q`, `g`, `w`.
-pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+pub fn is_valid_key(key: &[u8]) -> bool {
     fn b64(c: u8) -> bool {
         c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
     }
@@ -323,8 +325,9 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
         && &key[22..] == b"=="
 }
 
-/// The first protocol of the client's list that the server supports.
-pub(crate) fn choose_subprotocol(client: &[String], server: &[&str]) -> Option<String> {
+/// The first protocol of the client's list that the server supports (the default subprotocol
+/// choice, as in Jakarta).
+pub fn choose_subprotocol(client: &[String], server: &[&str]) -> Option<String> {
     client
         .iter()
         .find(|c| server.iter().any(|s| s == c))
