@@ -146,7 +146,8 @@ pub trait Broker: Send + Sync + 'static {
         BrokerStats::connected()
     }
 
-    /// Called once when the server shuts down (e.g. to remove this node's presence at once).
+    /// Called once when the server shuts down, after every session left its rooms (e.g. to
+    /// remove this node's presence at once). Runs on a blocking thread: it may wait briefly.
     fn stop(&self) {}
 }
 

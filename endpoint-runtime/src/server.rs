@@ -701,6 +701,12 @@ impl App {
         // rooms (their on_close does not run).
         self.cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.wait()).await;
+        // Every session has left its rooms: the broker can withdraw this node at once (it may
+        // block briefly on the network, hence off the runtime's threads).
+        if let Some(link) = &self.broker {
+            let link = link.clone();
+            let _ = tokio::task::spawn_blocking(move || link.broker.stop()).await;
+        }
     }
 }
 
