@@ -112,6 +112,9 @@ pub(crate) async fn run<E: Endpoint>(
             last_seen: Instant::now(),
             last_data: Instant::now(),
             ping_sent: None,
+            seen: 0,
+            data: 0,
+            marks: (0, 0),
         };
         driver.life(endpoint, &handshake).await;
     };
@@ -163,6 +166,11 @@ struct Driver {
     last_data: Instant,
     /// When the unanswered keep-alive ping went out.
     ping_sent: Option<Instant>,
+    /// Activity counters (frames from the peer, data messages either way), turned into
+    /// `last_seen`/`last_data` once per batch rather than reading the clock per message.
+    seen: u64,
+    data: u64,
+    marks: (u64, u64),
 }
 
 /// A deadline far enough away to mean "never".
@@ -275,16 +283,13 @@ impl Driver {
             Ok(None) => None,
             Ok(Some(reply)) => {
                 // Fast path: straight into this task's batch, behind what the handler queued.
-                let session = self.session.clone();
-                let reply = match session
-                    .inner
-                    .out
-                    .push_local(reply.into_tungstenite(), &mut self.batch)
-                {
+                let out = &self.session.inner.out;
+                let reply = match out.push_local(reply.into_tungstenite(), &mut self.batch) {
                     Ok(()) => return None,
                     Err(reply) => reply,
                 };
                 // Replies wait for queue room like `Session::send`, while the queue drains.
+                let session = self.session.clone();
                 let pushed = self.hook(session.inner.out.push(reply)).await;
                 match pushed {
                     Ok(Ok(())) | Ok(Err(_)) => None,
@@ -347,17 +352,19 @@ impl Driver {
     async fn hook<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, String> {
         let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
         let result = poll_fn(|cx| {
-            self.session.inner.out.writer.register(cx.waker());
             if let Poll::Ready(r) = fut.as_mut().poll(cx) {
                 return Poll::Ready(r.map_err(panic_message));
             }
-            // The hook waits for something: write (and flush) what it queued meanwhile.
+            // The hook waits for something: write (and flush) what it queued meanwhile. The
+            // waker is registered on every such poll (a wake-up consumes it), before the queue
+            // is looked at, so nothing queued after this point goes unnoticed.
+            self.session.inner.out.writer.register(cx.waker());
             self.pump_or_break(cx);
             Poll::Pending
         })
         .await;
         // Nothing was read while the hook ran: do not hold that time against the peer.
-        self.last_seen = Instant::now();
+        self.seen += 1;
         self.ping_sent = None;
         result
     }
@@ -390,23 +397,21 @@ impl Driver {
             let mut sent = 0;
             let mut data = false;
             let counters = &self.session.inner.shared.counters;
-            let account = |released: usize, sent: u64, data: bool, last_data: &mut Instant| {
+            let account = |released: usize, sent: u64, data: bool, activity: &mut u64| {
                 out.release(released);
                 stats::add(&counters.messages_out, sent);
                 stats::add(&counters.bytes_out, released as u64);
-                if data {
-                    *last_data = Instant::now();
-                }
+                *activity += u64::from(data);
             };
             while !self.batch.is_empty() {
                 match self.ws.poll_ready_unpin(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {
-                        account(released, sent, data, &mut self.last_data);
+                        account(released, sent, data, &mut self.data);
                         return Poll::Ready(Err(e));
                     }
                     Poll::Pending => {
-                        account(released, sent, data, &mut self.last_data);
+                        account(released, sent, data, &mut self.data);
                         return Poll::Pending;
                     }
                 }
@@ -416,11 +421,11 @@ impl Driver {
                 sent += 1;
                 self.dirty = true;
                 if let Err(e) = self.ws.start_send_unpin(msg) {
-                    account(released, sent, data, &mut self.last_data);
+                    account(released, sent, data, &mut self.data);
                     return Poll::Ready(Err(e));
                 }
             }
-            account(released, sent, data, &mut self.last_data);
+            account(released, sent, data, &mut self.data);
         }
     }
 
@@ -458,21 +463,20 @@ impl Driver {
                     }
                     Poll::Ready(None) => Poll::Ready(Event::Gone(None)),
                     Poll::Ready(Some(Ok(msg))) => {
-                        let now = Instant::now();
                         if !msg.is_ping() && !msg.is_close() {
                             let counters = &self.session.inner.shared.counters;
                             stats::add(&counters.messages_in, 1);
                             stats::add(&counters.bytes_in, msg.len() as u64);
                         }
-                        self.last_seen = now;
+                        self.seen += 1;
                         self.ping_sent = None;
                         Poll::Ready(match msg {
                             tungstenite::Message::Text(t) => {
-                                self.last_data = now;
+                                self.data += 1;
                                 Event::Message(Message::Text(t))
                             }
                             tungstenite::Message::Binary(b) => {
-                                self.last_data = now;
+                                self.data += 1;
                                 Event::Message(Message::Binary(b))
                             }
                             tungstenite::Message::Pong(b) => Event::Message(Message::Pong(b)),
@@ -493,6 +497,16 @@ impl Driver {
     /// Idle timeout and keep-alive: sends pings when due, reports expiry.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         let limits = &self.session.inner.shared.limits;
+        if (self.seen, self.data) != self.marks {
+            let now = Instant::now();
+            if self.seen != self.marks.0 {
+                self.last_seen = now;
+            }
+            if self.data != self.marks.1 {
+                self.last_data = now;
+            }
+            self.marks = (self.seen, self.data);
+        }
         loop {
             let now = Instant::now();
             let idle = self

@@ -138,6 +138,10 @@ impl fmt::Debug for Properties {
 }
 
 /// The outbound side of a session: a byte-bounded queue drained by the connection task.
+///
+/// Messages from other tasks go through `state` (a mutex held for a push or a swap). The
+/// connection task's own replies skip it when nothing is queued: they go straight into its
+/// batch, counted in `bytes` like queued messages, so the bound covers both.
 pub(crate) struct Outbound {
     state: Mutex<OutState>,
     /// Wakes the connection task when something was queued or a close was requested.
@@ -145,9 +149,13 @@ pub(crate) struct Outbound {
     /// Wakes senders waiting for room in the queue.
     space: Notify,
     limit: usize,
-    /// Lock-free hints for the connection task's hot path: whether the queue may hold messages,
-    /// whether a close may be pending, how many senders wait for room. Set under the lock.
+    /// Payload bytes queued or batched and not yet handed to the socket.
+    bytes: AtomicUsize,
+    /// Lock-free mirrors for the hot path, written under the lock: whether the queue may hold
+    /// messages, whether the session stopped accepting them, whether a close may be pending,
+    /// how many senders wait for room.
     queued: AtomicBool,
+    closed: AtomicBool,
     close_pending: AtomicBool,
     waiting: AtomicUsize,
 }
@@ -155,7 +163,6 @@ pub(crate) struct Outbound {
 #[derive(Default)]
 pub(crate) struct OutState {
     pub(crate) queue: VecDeque<tungstenite::Message>,
-    pub(crate) bytes: usize,
     /// Set once the session no longer accepts messages.
     pub(crate) closed: bool,
     /// A close the connection task should perform (from `Session::close` or an overflow).
@@ -188,7 +195,9 @@ impl Outbound {
             writer: AtomicWaker::new(),
             space: Notify::new(),
             limit: limit.max(1),
+            bytes: AtomicUsize::new(0),
             queued: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             close_pending: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
         }
@@ -198,26 +207,36 @@ impl Outbound {
         self.limit
     }
 
-    fn fits(&self, st: &OutState, len: usize) -> bool {
-        // A message larger than the whole queue still goes through when the queue is empty;
-        // otherwise it could never be sent.
-        st.bytes == 0 || st.bytes + len <= self.limit
+    /// Whether `len` more bytes fit. A message larger than the whole queue still goes through
+    /// when the queue is empty; otherwise it could never be sent.
+    fn fits(&self, len: usize) -> bool {
+        let bytes = self.bytes.load(Ordering::Acquire);
+        bytes == 0 || bytes + len <= self.limit
+    }
+
+    /// Appends under the lock (checked by the caller) and raises the hints.
+    fn enqueue(&self, st: &mut OutState, msg: tungstenite::Message) {
+        self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+        st.queue.push_back(msg);
+        self.queued.store(true, Ordering::Release);
+    }
+
+    fn mark_closed(&self, st: &mut OutState) {
+        st.closed = true;
+        self.closed.store(true, Ordering::Release);
     }
 
     /// Queues without waiting; `Err(Full)` when over the limit.
     pub(crate) fn try_push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
-        let len = msg.len();
         {
             let mut st = lock(&self.state);
             if st.closed {
                 return Err(SendError::Closed);
             }
-            if !self.fits(&st, len) {
+            if !self.fits(msg.len()) {
                 return Err(SendError::Full);
             }
-            st.bytes += len;
-            st.queue.push_back(msg);
-            self.queued.store(true, Ordering::Release);
+            self.enqueue(&mut st, msg);
         }
         self.writer.wake();
         Ok(())
@@ -225,19 +244,16 @@ impl Outbound {
 
     /// Queues for a broadcast: never waits; a session whose queue overflows is closed with 1008.
     pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> Pushed {
-        let len = msg.len();
         let pushed = {
             let mut st = lock(&self.state);
             if st.closed {
                 return Pushed::Closed;
             }
-            if self.fits(&st, len) {
-                st.bytes += len;
-                st.queue.push_back(msg);
-                self.queued.store(true, Ordering::Release);
+            if self.fits(msg.len()) {
+                self.enqueue(&mut st, msg);
                 Pushed::Queued
             } else {
-                st.closed = true;
+                self.mark_closed(&mut st);
                 st.close = Some(PendingClose::Overflow);
                 self.close_pending.store(true, Ordering::Release);
                 Pushed::Overflowed
@@ -272,11 +288,8 @@ impl Outbound {
                 if st.closed {
                     return Err(SendError::Closed);
                 }
-                if self.fits(&st, len) {
-                    st.bytes += len;
-                    st.queue
-                        .push_back(msg.take().expect("message is queued once"));
-                    self.queued.store(true, Ordering::Release);
+                if self.fits(len) {
+                    self.enqueue(&mut st, msg.take().expect("message is queued once"));
                     drop(st);
                     self.writer.wake();
                     return Ok(());
@@ -286,24 +299,20 @@ impl Outbound {
         }
     }
 
-    /// For the connection task's own replies: moves what is queued into `batch`, then appends
-    /// `msg`, counted like a queued message; no wake-up needed. `Err(msg)` when there is no
-    /// room (or the session is closed): the caller waits like `push`.
+    /// For the connection task's own replies: appends `msg` to `batch` behind whatever is
+    /// queued, counted like a queued message; no wake-up needed, and no lock when nothing is
+    /// queued. `Err(msg)` when there is no room (or the session is closed): the caller waits
+    /// like `push`.
     pub(crate) fn push_local(
         &self,
         msg: tungstenite::Message,
         batch: &mut VecDeque<tungstenite::Message>,
     ) -> Result<(), tungstenite::Message> {
-        let len = msg.len();
-        let mut st = lock(&self.state);
-        if st.closed || !self.fits(&st, len) {
+        if self.closed.load(Ordering::Acquire) || !self.fits(msg.len()) {
             return Err(msg);
         }
-        st.bytes += len;
-        if !st.queue.is_empty() {
-            batch.extend(st.queue.drain(..));
-        }
-        drop(st);
+        self.drain_into(batch);
+        self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
         batch.push_back(msg);
         Ok(())
     }
@@ -331,9 +340,11 @@ impl Outbound {
         if bytes == 0 {
             return;
         }
-        let mut st = lock(&self.state);
-        st.bytes = st.bytes.saturating_sub(bytes);
-        drop(st);
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                Some(b.saturating_sub(bytes))
+            });
         if self.waiting.load(Ordering::Acquire) > 0 {
             self.space.notify_waiters();
         }
@@ -353,7 +364,7 @@ impl Outbound {
                 st.close = Some(close);
                 self.close_pending.store(true, Ordering::Release);
             }
-            st.closed = true;
+            self.mark_closed(&mut st);
         }
         self.writer.wake();
         self.space.notify_waiters();
@@ -363,19 +374,19 @@ impl Outbound {
     pub(crate) fn shut(&self) {
         {
             let mut st = lock(&self.state);
-            st.closed = true;
+            self.mark_closed(&mut st);
             st.queue = VecDeque::new();
-            st.bytes = 0;
+            self.bytes.store(0, Ordering::Release);
         }
         self.space.notify_waiters();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.state).closed
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn queued_bytes(&self) -> usize {
-        lock(&self.state).bytes
+        self.bytes.load(Ordering::Acquire)
     }
 }
 
