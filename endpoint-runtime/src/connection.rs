@@ -192,10 +192,16 @@ impl Driver {
         }
         debug!("open");
 
-        let mut ending = match self.hook(endpoint.on_open(&session, handshake)).await {
-            Ok(result) => self.outcome(&mut endpoint, result).await,
-            Err(panic) => self.panicked(&mut endpoint, "on_open", panic).await,
-        };
+        // Cold paths (on_open, errors, closing, on_close) are boxed where they are awaited: a
+        // future's size is that of its largest await point, and this one lives as long as the
+        // connection. Only the per-message path stays inline.
+        let mut ending = Box::pin(async {
+            match self.hook(endpoint.on_open(&session, handshake)).await {
+                Ok(result) => self.outcome(&mut endpoint, result).await,
+                Err(panic) => self.panicked(&mut endpoint, "on_open", panic).await,
+            }
+        })
+        .await;
 
         while ending.is_none() {
             ending = match self.next_event().await {
@@ -217,7 +223,9 @@ impl Driver {
                     };
                     match result {
                         Ok(result) => self.outcome(&mut endpoint, result).await,
-                        Err(panic) => self.panicked(&mut endpoint, "on_message", panic).await,
+                        Err(panic) => {
+                            Box::pin(self.panicked(&mut endpoint, "on_message", panic)).await
+                        }
                     }
                 }
                 Event::PeerClose(frame) => {
@@ -230,10 +238,9 @@ impl Driver {
                 Event::CloseRequested(PendingClose::Overflow) => {
                     stats::add(&session.inner.shared.counters.slow_consumers, 1);
                     let limit = session.inner.out.limit();
-                    self.error(&mut endpoint, EndpointError::SlowConsumer { limit })
-                        .await
+                    Box::pin(self.error(&mut endpoint, EndpointError::SlowConsumer { limit })).await
                 }
-                Event::Failed(error) => self.error(&mut endpoint, error).await,
+                Event::Failed(error) => Box::pin(self.error(&mut endpoint, error)).await,
                 Event::Gone(err) => {
                     let why = err
                         .map(|e| e.to_string())
@@ -248,11 +255,11 @@ impl Driver {
             Ending::PeerClosed(reason) => {
                 self.session.inner.out.shut();
                 // Our answer was queued by tungstenite when it read the close frame.
-                self.finish_close().await;
+                Box::pin(self.finish_close()).await;
                 reason
             }
             Ending::Close(reason, drain_queue) => {
-                self.close_with(&reason, drain_queue).await;
+                Box::pin(self.close_with(&reason, drain_queue)).await;
                 reason
             }
             Ending::Abnormal(why) => {
@@ -268,7 +275,7 @@ impl Driver {
             reason = reason.reason(),
             "closed"
         );
-        if let Err(panic) = self.hook(endpoint.on_close(&session, reason)).await {
+        if let Err(panic) = Box::pin(self.hook(endpoint.on_close(&session, reason))).await {
             warn!(%panic, "on_close panicked");
         }
     }
@@ -290,13 +297,13 @@ impl Driver {
                 };
                 // Replies wait for queue room like `Session::send`, while the queue drains.
                 let session = self.session.clone();
-                let pushed = self.hook(session.inner.out.push(reply)).await;
+                let pushed = Box::pin(self.hook(session.inner.out.push(reply))).await;
                 match pushed {
                     Ok(Ok(())) | Ok(Err(_)) => None,
                     Err(panic) => Some(Ending::Abnormal(panic)),
                 }
             }
-            Err(error) => self.error(endpoint, error).await,
+            Err(error) => Box::pin(self.error(endpoint, error)).await,
         }
     }
 
@@ -649,5 +656,38 @@ fn into_io(e: WsError) -> std::io::Error {
     match e {
         WsError::Io(io) => io,
         other => std::io::Error::other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::EndpointConfig;
+
+    #[derive(Default)]
+    struct Echo;
+
+    impl Endpoint for Echo {
+        fn config() -> EndpointConfig {
+            EndpointConfig::new("/e")
+        }
+        async fn on_message(&mut self, _: &Session, m: Message) -> HookResult {
+            Ok(Some(m))
+        }
+    }
+
+    /// The connection future lives as long as the connection: keep it small (cold paths are
+    /// boxed). Printed by `cargo test -p endpoint-runtime future_size -- --nocapture`.
+    #[test]
+    fn future_size() {
+        fn size_of_output<A, B, C, D, E2, F: Future>(_: fn(A, B, C, D, E2) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let size = size_of_output(run::<Echo>);
+        eprintln!(
+            "connection future: {size} bytes, driver: {} bytes",
+            std::mem::size_of::<Driver>()
+        );
+        assert!(size < 2048, "the connection future grew to {size} bytes");
     }
 }

@@ -881,8 +881,8 @@ fn upgrade<B>(
         return Rejection::Overloaded.into_response();
     };
     let info = RequestInfo {
-        uri: request.uri,
-        headers: request.headers,
+        uri: compact_uri(request.uri),
+        headers: compact_headers(&request.headers),
         path_params: request.path_params,
         remote_addr: remote,
         subprotocol: protocol.clone(),
@@ -906,6 +906,26 @@ fn upgrade<B>(
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
     response.headers_mut().extend(extra_headers);
     response
+}
+
+/// hyper parses requests without copying: header values and the URI point into its 8 KiB read
+/// buffer, which would stay allocated for as long as the session keeps them. Copying the few
+/// bytes they need lets that buffer go with the HTTP connection.
+fn compact_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.keys_len());
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
+        let value = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+        out.append(name, value);
+    }
+    out
+}
+
+fn compact_uri(uri: http::Uri) -> http::Uri {
+    match uri.path_and_query() {
+        Some(pq) => http::Uri::try_from(pq.as_str()).unwrap_or(uri),
+        None => uri,
+    }
 }
 
 fn reject<B>(
