@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`max_message_size`](Limits::max_message_size) | 1 MiB | close 1009 |
 //! | [`max_frame_size`](Limits::max_frame_size) | 1 MiB | close 1009 |
-//! | [`read_buffer_size`](Limits::read_buffer_size) | 4 KiB | (a buffer, not a limit: messages grow past it) |
+//! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: messages grow past it; the socket itself is read in 64 KiB chunks through a per-thread scratch buffer) |
 //! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (frames are written once this much is buffered, or at the end of each batch) |
 //! | [`outbound_queue_bytes`](Limits::outbound_queue_bytes) | 1 MiB | `send` waits, `try_send` fails, a broadcast closes the session with 1008 |
 //! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
@@ -37,7 +37,10 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Largest incoming frame payload, in bytes.
     pub max_frame_size: usize,
-    /// Initial read buffer per connection, in bytes.
+    /// tungstenite's read buffer per connection, in bytes: allocated for the connection's whole
+    /// life, and the most it takes per read call. The socket is read in large chunks through a
+    /// per-thread scratch buffer, so a small value keeps idle connections small without costing
+    /// system calls.
     pub read_buffer_size: usize,
     /// Bytes buffered before frames are written to the socket mid-batch.
     pub write_buffer_size: usize,
@@ -68,7 +71,7 @@ impl Default for Limits {
         Limits {
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 512,
             write_buffer_size: 16 * 1024,
             outbound_queue_bytes: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
