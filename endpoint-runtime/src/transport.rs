@@ -96,41 +96,32 @@ impl Transport {
 }
 
 /// Reads the socket through the thread's scratch buffer: what fits goes to `buf`, the rest to
-/// a remainder allocated for just as long as it is needed.
+/// a remainder allocated for just as long as it is needed. (`TcpStream::poll_read` also clears
+/// the readiness after a short read, which saves a read that would only say `EAGAIN`.)
 fn poll_read_tcp(
-    stream: &TcpStream,
+    stream: &mut TcpStream,
     rest: &mut Option<Box<Rest>>,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
-    loop {
-        futures::ready!(stream.poll_read_ready(cx))?;
-        let read = SCRATCH_BUF.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < SCRATCH {
-                scratch.resize(SCRATCH, 0);
-            }
-            match stream.try_read(&mut scratch[..]) {
-                Ok(n) => {
-                    let take = n.min(buf.remaining());
-                    buf.put_slice(&scratch[..take]);
-                    if take < n {
-                        *rest = Some(Box::new(Rest {
-                            bytes: scratch[take..n].to_vec(),
-                            pos: 0,
-                        }));
-                    }
-                    Some(Ok(()))
-                }
-                // Readiness was stale: poll again, which registers for the next wake-up.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                Err(e) => Some(Err(e)),
-            }
-        });
-        if let Some(result) = read {
-            return Poll::Ready(result);
+    SCRATCH_BUF.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < SCRATCH {
+            scratch.resize(SCRATCH, 0);
         }
-    }
+        let mut read = ReadBuf::new(&mut scratch[..]);
+        futures::ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+        let filled = read.filled();
+        let take = filled.len().min(buf.remaining());
+        buf.put_slice(&filled[..take]);
+        if take < filled.len() {
+            *rest = Some(Box::new(Rest {
+                bytes: filled[take..].to_vec(),
+                pos: 0,
+            }));
+        }
+        Poll::Ready(Ok(()))
+    })
 }
 
 macro_rules! each {
