@@ -22,19 +22,23 @@ mod app;
 
 use std::path::PathBuf;
 
-use endpoint::shutdown_signal;
-
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--db PATH] [--redis URL]
+const USAGE: &str =
+    "usage: chat [--addr HOST:PORT] [--db PATH] [--redis URL] [--tls-cert PEM --tls-key PEM]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8089)
   --db PATH         SQLite file for the history (default chat.db; `:memory:` keeps nothing)
   --redis URL       share rooms with other chat servers through Redis, e.g.
                     redis://127.0.0.1:6379 (needs the `redis` feature)
+  --tls-cert PEM    serve https:// and wss:// with this certificate chain (with --tls-key;
+                    needs the `tls` feature)
+  --tls-key PEM     the certificate's private key
   -h, --help        this help";
 
 struct Args {
     addr: String,
     db: PathBuf,
     redis: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 #[tokio::main]
@@ -54,19 +58,30 @@ async fn main() -> std::io::Result<()> {
     if let Some(url) = &args.redis {
         server = with_redis(server, &hub, url);
     }
+    let scheme = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => "http",
+        (Some(cert), Some(key)) => {
+            server = with_tls(server, cert, key);
+            "https"
+        }
+        _ => fail(format_args!(
+            "--tls-cert and --tls-key go together\n{USAGE}"
+        )),
+    };
     let server = match server.bind(&args.addr).await {
         Ok(server) => server,
         Err(e) => fail(format_args!("cannot listen on {}: {e}", args.addr)),
     };
     println!(
-        "chat: http://{}/  (history in {})",
+        "chat: {scheme}://{}/  (history in {})",
         server.local_addr()?,
         args.db.display()
     );
     // Ctrl-C / SIGTERM: every session gets 1001 and its on_close (which tells the rooms who
-    // left), then run_until returns. Every message was committed before it was broadcast, so
-    // nothing stored is lost; the database is closed when the server (and its Hub) is dropped.
-    server.run_until(shutdown_signal()).await?;
+    // left), then the server returns; a second signal ends the drain at once. Every message was
+    // committed before it was broadcast, so nothing stored is lost; the database is closed when
+    // the server (and its Hub) is dropped.
+    server.run_until_signal().await?;
     println!("chat: stopped");
     Ok(())
 }
@@ -89,6 +104,21 @@ fn with_redis(_: endpoint::Server, _: &app::Hub, _: &str) -> endpoint::Server {
     ))
 }
 
+#[cfg(feature = "tls")]
+fn with_tls(server: endpoint::Server, cert: &str, key: &str) -> endpoint::Server {
+    match endpoint::tls::TlsConfig::from_pem_files(cert, key) {
+        Ok(tls) => server.tls(tls),
+        Err(e) => fail(format_args!("cannot load the TLS certificate: {e}")),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: endpoint::Server, _: &str, _: &str) -> endpoint::Server {
+    fail(format_args!(
+        "--tls-cert/--tls-key need the tls feature: cargo run --example chat --features tls -- ..."
+    ))
+}
+
 fn fail(why: std::fmt::Arguments<'_>) -> ! {
     eprintln!("chat: {why}");
     std::process::exit(1);
@@ -99,6 +129,8 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:8089".to_owned(),
         db: PathBuf::from("chat.db"),
         redis: None,
+        tls_cert: None,
+        tls_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -116,6 +148,8 @@ fn parse_args() -> Args {
             "--addr" => args.addr = value("--addr"),
             "--db" => args.db = PathBuf::from(value("--db")),
             "--redis" => args.redis = Some(value("--redis")),
+            "--tls-cert" => args.tls_cert = Some(value("--tls-cert")),
+            "--tls-key" => args.tls_key = Some(value("--tls-key")),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
