@@ -76,8 +76,15 @@ trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
     fn configurator(&self) -> Option<&dyn Configurator>;
     fn shared(&self) -> &Arc<EndpointShared>;
-    fn start(&self, upgraded: hyper::upgrade::Upgraded, session: Session)
-        -> BoxFuture<'static, ()>;
+    /// The whole life of one connection after the `101`: waits for hyper to hand over the
+    /// socket, then drives the endpoint. One boxed future, spawned as is, so a connection costs
+    /// one task and one allocation for its state.
+    fn start(
+        &self,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        session: Session,
+        slot: ConnectionSlot,
+    ) -> BoxFuture<'static, ()>;
 }
 
 struct Mounted<E, F> {
@@ -107,12 +114,21 @@ where
 
     fn start(
         &self,
-        upgraded: hyper::upgrade::Upgraded,
+        on_upgrade: hyper::upgrade::OnUpgrade,
         session: Session,
+        slot: ConnectionSlot,
     ) -> BoxFuture<'static, ()> {
         let factory = self.factory.clone();
         let limits = self.config.resolve(&session.inner.shared.limits);
         Box::pin(async move {
+            let _slot = slot;
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => {
+                    debug!(session = %session.id(), error = %e, "upgrade failed");
+                    return;
+                }
+            };
             let handshake = Handshake::new(session.clone());
             let endpoint = match connection::catch(|| factory(&handshake)) {
                 Ok(e) => e,
@@ -896,13 +912,7 @@ fn upgrade<B>(
         shared.clone(),
     );
     shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-    app.spawn(async move {
-        let _slot = slot;
-        match on_upgrade.await {
-            Ok(upgraded) => mount.start(upgraded, session).await,
-            Err(e) => debug!(?remote, error = %e, "upgrade failed"),
-        }
-    });
+    app.spawn(mount.start(on_upgrade, session, slot));
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
     response.headers_mut().extend(extra_headers);
     response
