@@ -675,7 +675,7 @@ impl App {
         }
     }
 
-    /// Spawns a connection task, tracked for the drain and dropped when the drain ends.
+    /// Spawns an HTTP connection task, tracked for the drain and dropped when the drain ends.
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let cancel = self.cancel.clone();
         self.tracker.spawn(async move {
@@ -715,6 +715,13 @@ impl App {
         }
         // Whatever is left is dropped: sockets close, sessions leave their registries and
         // rooms (their on_close does not run).
+        for (_, mount) in self.router.iter() {
+            for session in mount.shared().snapshot() {
+                if let Some(task) = session.inner.task.get() {
+                    task.abort();
+                }
+            }
+        }
         self.cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.wait()).await;
         // Every session has left its rooms: the broker can withdraw this node at once (it may
@@ -912,7 +919,12 @@ fn upgrade<B>(
         shared.clone(),
     );
     shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-    app.spawn(mount.start(on_upgrade, session, slot));
+    // A WebSocket task is tracked for the drain but not wrapped in a cancellation check: that
+    // would cost a lock on a shared `Notify` at every poll of every session. It is aborted
+    // through its handle when the drain ends instead.
+    let task = session.clone();
+    let handle = app.tracker.spawn(mount.start(on_upgrade, session, slot));
+    let _ = task.inner.task.set(handle.abort_handle());
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
     response.headers_mut().extend(extra_headers);
     response

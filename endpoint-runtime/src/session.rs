@@ -400,6 +400,8 @@ pub(crate) struct SessionInner {
     pub(crate) shared: Arc<Shared>,
     /// Display name for cluster-wide presence.
     pub(crate) name: Mutex<Option<Arc<str>>>,
+    /// The connection task, aborted if it outlives the shutdown drain.
+    pub(crate) task: OnceLock<tokio::task::AbortHandle>,
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU64,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
@@ -506,6 +508,7 @@ impl Session {
                 shared,
                 rooms: Mutex::new(Some(Vec::new())),
                 name: Mutex::new(None),
+                task: OnceLock::new(),
                 idle_timeout_ms: AtomicU64::new(idle),
             }),
         }
