@@ -432,6 +432,11 @@ impl Server {
 /// used here. The peer address is taken from a `SocketAddr` in the request's extensions, if the
 /// outer server puts one there.
 ///
+/// [`answer`](EndpointService::answer) takes a request with any body type, so the endpoints also
+/// mount in frameworks built on hyper, e.g. as an axum handler
+/// (`any(move |req: axum::extract::Request| async move { endpoints.answer(req) })`): the
+/// upgrade only needs the request's headers and hyper's upgrade extension.
+///
 /// ```no_run
 /// use std::convert::Infallible;
 /// use endpoint_runtime::{Bytes, Server};
