@@ -15,7 +15,7 @@
 //! A broadcast never waits. Each session's outbound queue is bounded by bytes
 //! ([`Limits::outbound_queue_bytes`](crate::Limits::outbound_queue_bytes)); a session whose queue
 //! would overflow is closed with `1008 Policy Violation` ("outbound queue exceeded ..."), its
-//! `on_error` receives [`EndpointError::SlowConsumer`](crate::EndpointError::SlowConsumer) and its
+//! `on_error` receives [`EndpointError::SlowConsumer`] and its
 //! `on_close` runs. Nothing is dropped silently: each recipient either gets the message, in
 //! order, or is closed. (Compare `tokio::sync::broadcast`, whose receivers *lag* and silently
 //! lose messages.)
