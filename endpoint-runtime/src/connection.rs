@@ -314,7 +314,12 @@ impl Driver {
         error: EndpointError,
     ) -> Option<Ending> {
         let code = error.close_code();
-        let close_reason = code.map(|c| CloseReason::new(c, error.to_string()));
+        // The close frame says why in a few words; a panic's message stays on the server (it
+        // reaches on_error and the log), it may describe internals.
+        let close_reason = code.map(|c| match &error {
+            EndpointError::Panic(_) => CloseReason::new(c, "internal error"),
+            e => CloseReason::new(c, e.to_string()),
+        });
         match &error {
             EndpointError::Io(_) => debug!(%error, "transport error"),
             e if code.is_some() => debug!(error = %e, "closing on error"),
