@@ -14,9 +14,9 @@
 //! `members:NAME@NODE,...` (cluster-wide presence). `GET /stats` answers the broker's
 //! counters: `connected=true outages=0 published=0 received=0 dropped=0`.
 //!
-//! Flags: `--addr HOST:PORT` (default `127.0.0.1:0`; the bound address is printed as
-//! `listening on ADDR`), `--redis URL` (default `redis://127.0.0.1:6379`), `--node ID`,
-//! `--presence-ttl-ms N` (default 15000).
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:8089`, like every example; the bound address
+//! is printed as `listening on ADDR`), `--redis URL` (default `redis://127.0.0.1:6379`),
+//! `--node ID`, `--presence-ttl-ms N` (default 15000).
 
 #[cfg(feature = "redis")]
 pub(crate) mod node {
@@ -86,7 +86,7 @@ pub(crate) mod node {
     /// Parses the flags (see the module docs).
     pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Args {
         let mut out = Args {
-            addr: "127.0.0.1:0".to_owned(),
+            addr: "127.0.0.1:8089".to_owned(),
             redis: "redis://127.0.0.1:6379".to_owned(),
             node: None,
             ttl: Duration::from_secs(15),
