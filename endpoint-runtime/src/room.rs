@@ -82,11 +82,6 @@ impl RoomTable {
             .unwrap_or_default()
     }
 
-    pub(crate) fn len(&self, room: &str) -> usize {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms.get(room).map_or(0, |m| m.len())
-    }
-
     pub(crate) fn names(&self) -> Vec<String> {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         rooms.keys().map(|k| k.to_string()).collect()
@@ -135,13 +130,18 @@ impl Room {
     }
 
     /// A snapshot of the members on this server.
+    ///
+    /// Sessions that are closing (closed by the application, or for a full queue) are left out,
+    /// though they stay in the room's table until their connection task ends.
     pub fn members(&self) -> Vec<Session> {
-        self.endpoint.rooms.members(&self.name)
+        let mut members = self.endpoint.rooms.members(&self.name);
+        members.retain(Session::is_open);
+        members
     }
 
-    /// How many sessions are in the room.
+    /// How many open sessions are in the room (see [`Room::members`]).
     pub fn len(&self) -> usize {
-        self.endpoint.rooms.len(&self.name)
+        self.members().len()
     }
 
     /// Whether the room has no member.
