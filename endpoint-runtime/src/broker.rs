@@ -185,6 +185,7 @@ impl Inbox {
             .rooms
             .members(topic.room())
             .iter()
+            .filter(|s| s.is_open())
             .map(|s| s.member())
             .collect()
     }
