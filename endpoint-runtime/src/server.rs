@@ -57,7 +57,7 @@ use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::handshake::{self, Handshake, Rejection};
 use crate::message::{CloseCode, CloseReason};
 use crate::router::Router;
-use crate::session::{EndpointShared, Properties, RequestInfo, Session};
+use crate::session::{EndpointShared, Properties, RequestInfo, Session, StoredHeaders};
 use crate::state::{State, StateMap};
 use crate::stats::{Counters, Stats};
 
@@ -910,7 +910,7 @@ fn upgrade<B>(
     };
     let info = RequestInfo {
         uri: compact_uri(request.uri),
-        headers: compact_headers(&request.headers),
+        headers: StoredHeaders::new(&request.headers),
         path_params: request.path_params,
         remote_addr: remote,
         subprotocol: protocol.clone(),
@@ -936,18 +936,8 @@ fn upgrade<B>(
 }
 
 /// hyper parses requests without copying: header values and the URI point into its 8 KiB read
-/// buffer, which would stay allocated for as long as the session keeps them. Copying the few
-/// bytes they need lets that buffer go with the HTTP connection.
-fn compact_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut out = http::HeaderMap::with_capacity(headers.keys_len());
-    for (name, value) in headers {
-        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
-        let value = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
-        out.append(name, value);
-    }
-    out
-}
-
+/// buffer, which would stay allocated for as long as the session keeps them. The headers are
+/// copied into a compact block (`StoredHeaders`), the URI here.
 fn compact_uri(uri: http::Uri) -> http::Uri {
     match uri.path_and_query() {
         Some(pq) => http::Uri::try_from(pq.as_str()).unwrap_or(uri),

@@ -65,11 +65,68 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// The upgrade request's headers, kept as one compact block and turned into a `HeaderMap` the
+/// first time someone asks (a `HeaderMap` costs about 100 bytes per header; an idle session
+/// whose endpoint never looks at its headers should not pay that).
+#[derive(Debug, Default)]
+pub(crate) struct StoredHeaders {
+    /// `name_len: u16, name, value_len: u16, value` per header.
+    raw: Box<[u8]>,
+    map: OnceLock<HeaderMap>,
+}
+
+impl StoredHeaders {
+    pub(crate) fn new(headers: &HeaderMap) -> Self {
+        let mut raw = Vec::new();
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            let (Ok(n), Ok(v)) = (u16::try_from(name.len()), u16::try_from(value.len())) else {
+                continue;
+            };
+            raw.extend_from_slice(&n.to_le_bytes());
+            raw.extend_from_slice(name);
+            raw.extend_from_slice(&v.to_le_bytes());
+            raw.extend_from_slice(value);
+        }
+        StoredHeaders {
+            raw: raw.into_boxed_slice(),
+            map: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = HeaderMap::new();
+            let mut rest = &self.raw[..];
+            while let Some((name, after)) = take(rest) {
+                let Some((value, after)) = take(after) else {
+                    break;
+                };
+                rest = after;
+                if let (Ok(n), Ok(v)) = (
+                    http::HeaderName::from_bytes(name),
+                    http::HeaderValue::from_bytes(value),
+                ) {
+                    map.append(n, v);
+                }
+            }
+            map
+        })
+    }
+}
+
+/// Splits one length-prefixed field off `raw`.
+fn take(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = raw.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_le_bytes(*len));
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
 /// What the HTTP upgrade request said, kept for the lifetime of the session.
 #[derive(Debug)]
 pub(crate) struct RequestInfo {
     pub(crate) uri: Uri,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: StoredHeaders,
     pub(crate) path_params: Vec<(String, String)>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) subprotocol: Option<String>,
@@ -616,7 +673,7 @@ impl Session {
 
     /// The headers of the upgrade request.
     pub fn headers(&self) -> &HeaderMap {
-        &self.inner.request.headers
+        self.inner.request.headers.map()
     }
 
     /// The peer's socket address.
@@ -827,5 +884,28 @@ impl Eq for Session {}
 impl std::hash::Hash for Session {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.inner.id.hash(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_headers_round_trip() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "example.com".parse().unwrap());
+        headers.append("cookie", "a=1".parse().unwrap());
+        headers.append("cookie", "b=2".parse().unwrap());
+        headers.insert(
+            "x-bytes",
+            http::HeaderValue::from_bytes(b"caf\xc3\xa9 \xff").unwrap(),
+        );
+        headers.insert("x-empty", http::HeaderValue::from_static(""));
+        let stored = StoredHeaders::new(&headers);
+        assert_eq!(stored.map(), &headers);
+        let cookies: Vec<_> = stored.map().get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert!(StoredHeaders::new(&HeaderMap::new()).map().is_empty());
     }
 }
