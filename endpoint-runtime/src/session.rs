@@ -671,7 +671,8 @@ impl Session {
         &self.inner.request.uri
     }
 
-    /// The headers of the upgrade request.
+    /// The headers of the upgrade request. The session keeps them in a compact form and builds
+    /// this map the first time it is asked for, then keeps it.
     pub fn headers(&self) -> &HeaderMap {
         self.inner.request.headers.map()
     }
