@@ -3,7 +3,7 @@
 //! client (hand-made handshake and frames), and a log of what endpoints observed. Every wait
 //! is bounded, so a broken feature fails a test instead of hanging it.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,21 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use endpoint::{Limits, Server, ServerHandle, Session};
-use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-pub use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// The bound on any single wait (a read, a connect, a condition).
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A WebSocket client connection.
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+// The client helpers are the shared ones of the issue-2 tests.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{
+    bounded, connect, drain_until_end, recv, recv_data, recv_text, send_close, send_text, Ws,
+    WsMessage, TIMEOUT,
+};
 
 /// Runs `fut`, panicking with `what` when it takes longer than `limit`.
 pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
@@ -34,11 +31,6 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
         Ok(v) => v,
         Err(_) => panic!("timed out after {limit:?}: {what}"),
     }
-}
-
-/// Runs `fut`, panicking with `what` when it takes longer than [`TIMEOUT`].
-pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    within(TIMEOUT, what, fut).await
 }
 
 /// Polls `cond` until it holds, bounded by [`TIMEOUT`].
@@ -117,81 +109,14 @@ impl Drop for Running {
     }
 }
 
-/// Connects a WebSocket client to `ws://addr{path}`.
-pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
-    let url = format!("ws://{addr}{path}");
-    let (ws, res) = bounded("websocket connect", tokio_tungstenite::connect_async(&url))
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    assert_eq!(res.status().as_u16(), 101);
-    ws
-}
-
-/// The next message (pings and pongs included); panics on timeout, end or error.
-pub async fn recv(ws: &mut Ws) -> WsMessage {
-    match bounded("next websocket message", ws.next()).await {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => panic!("websocket error while waiting for a message: {e}"),
-        None => panic!("websocket ended while waiting for a message"),
-    }
-}
-
-/// The next data or close message, skipping pings and pongs.
-pub async fn recv_data(ws: &mut Ws) -> WsMessage {
-    loop {
-        match recv(ws).await {
-            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-            m => return m,
-        }
-    }
-}
-
-/// The next message, which must be text.
-pub async fn recv_text(ws: &mut Ws) -> String {
-    match recv_data(ws).await {
-        WsMessage::Text(t) => t.as_str().to_owned(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
-}
-
-/// Sends a text message.
-pub async fn send_text(ws: &mut Ws, text: &str) {
-    bounded("send", ws.send(WsMessage::text(text)))
-        .await
-        .expect("send text");
-}
-
 /// Sends `text`, returns the text answer.
 pub async fn ask(ws: &mut Ws, text: &str) -> String {
-    send_text(ws, text).await;
-    recv_text(ws).await
+    common::roundtrip(ws, text).await
 }
 
 /// The next data message must be a close frame: its code.
 pub async fn recv_close(ws: &mut Ws) -> u16 {
-    match recv_data(ws).await {
-        WsMessage::Close(Some(f)) => u16::from(f.code),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
-}
-
-/// Sends a close frame.
-pub async fn send_close(ws: &mut Ws, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code: WsCloseCode::from(code),
-        reason: reason.into(),
-    };
-    bounded("send close", ws.close(Some(frame)))
-        .await
-        .expect("send close");
-}
-
-/// Reads until the connection ends (answering a close frame on the way), bounded.
-pub async fn drain_until_end(ws: &mut Ws) {
-    bounded("connection end", async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    common::recv_close(ws).await.0
 }
 
 // ---------------------------------------------------------------------------------------------
