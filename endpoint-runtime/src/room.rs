@@ -82,6 +82,14 @@ impl RoomTable {
             .unwrap_or_default()
     }
 
+    /// Members that are still open, counted without copying them out.
+    pub(crate) fn count_open(&self, room: &str) -> usize {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .get(room)
+            .map_or(0, |m| m.values().filter(|s| s.is_open()).count())
+    }
+
     pub(crate) fn names(&self) -> Vec<String> {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         rooms.keys().map(|k| k.to_string()).collect()
@@ -141,7 +149,7 @@ impl Room {
 
     /// How many open sessions are in the room (see [`Room::members`]).
     pub fn len(&self) -> usize {
-        self.members().len()
+        self.endpoint.rooms.count_open(&self.name)
     }
 
     /// Whether the room has no member.
