@@ -7,8 +7,8 @@
 //! Reading pauses while a hook runs: one hook at a time per session, and TCP backpressure on a
 //! client that sends faster than its handler keeps up.
 //!
-//! Writes are coalesced: every message queued at the time the task looks is handed to
-//! tungstenite, then the socket is flushed once.
+//! Writes are coalesced: replies and queued messages collect in a batch while more input is
+//! ready, and the batch is written with one system call (see `ws.rs` for the framing).
 //!
 //! Every ending path funnels into one place that runs `on_close` exactly once, last.
 
@@ -23,22 +23,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
-use futures::{FutureExt, SinkExt, StreamExt};
-use tokio_tungstenite::WebSocketStream;
+use futures::FutureExt;
 use tracing::{debug, warn, Instrument};
-use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::endpoint::{Endpoint, HookResult, MessageLimits};
 use crate::error::EndpointError;
+use crate::frame::Inbound;
 use crate::handshake::Handshake;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::session::{PendingClose, Session};
 use crate::stats;
-use crate::transport::Transport;
+use crate::ws::{ReadError, WebSocket};
 use hyper::upgrade::Upgraded;
-
-type Io = Transport;
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
@@ -55,81 +51,69 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn ws_config(session: &Session, message_limits: &MessageLimits) -> WebSocketConfig {
+/// The framing layer over the upgraded connection, sized by the server's limits.
+fn websocket(upgraded: Upgraded, session: &Session) -> WebSocket {
     let limits = &session.inner.shared.limits;
-    let write = limits.write_buffer_size;
-    WebSocketConfig::default()
-        .read_buffer_size(limits.read_buffer_size)
-        .write_buffer_size(write)
-        // Backpressure comes from our byte-bounded queue; tungstenite only ever holds one
-        // batch plus one message beyond `write_buffer_size`.
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(Some(message_limits.read))
-        .max_frame_size(Some(message_limits.frame))
-}
-
-/// The WebSocket over the upgraded connection, with the bytes hyper read past the request.
-async fn websocket(upgraded: Upgraded, config: WebSocketConfig) -> WebSocketStream<Io> {
-    let (io, read_ahead) = Transport::from_upgraded(upgraded);
-    WebSocketStream::from_partially_read(io, read_ahead, Role::Server, Some(config)).await
+    WebSocket::new(upgraded, limits.read_buffer_size, limits.write_buffer_size)
 }
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
-pub(crate) async fn refuse(upgraded: Upgraded, session: &Session, limits: &MessageLimits) {
-    let mut ws = websocket(upgraded, ws_config(session, limits)).await;
+pub(crate) async fn refuse(upgraded: Upgraded, session: &Session) {
+    let mut ws = websocket(upgraded, session);
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let timeout = session.inner.shared.limits.close_timeout;
-    let _ = tokio::time::timeout(timeout, ws.close(Some(reason.to_frame()))).await;
+    let mut frame = Some(Some(reason));
+    let _ = tokio::time::timeout(timeout, poll_fn(|cx| ws.poll_close(cx, &mut frame))).await;
     session.inner.out.shut();
 }
 
 /// Drives one connection from the completed handshake to `on_close`.
-pub(crate) async fn run<E: Endpoint>(
+///
+/// Not an `async fn`: what can be set up at once is, so that the future (which lives as long
+/// as the connection) holds the driver and the endpoint, and no second copy of its arguments.
+pub(crate) fn run<E: Endpoint>(
     endpoint: E,
     upgraded: Upgraded,
     session: Session,
     handshake: Handshake,
     limits: MessageLimits,
-) {
+) -> impl Future<Output = ()> + Send {
     let span = tracing::debug_span!(
         "ws",
         session = %session.id(),
         path = %session.request_uri().path(),
         peer = ?session.remote_addr(),
     );
-    let config = ws_config(&session, &limits);
-    let connection = async move {
-        let ws = websocket(upgraded, config).await;
-        let mut driver = Driver {
-            ws,
-            session: session.clone(),
-            batch: VecDeque::new(),
-            dirty: false,
-            broken: false,
-            limits,
-            timer: Box::pin(tokio::time::sleep_until(Instant::now() + FAR)),
-            timer_at: None,
-            last_seen: Instant::now(),
-            last_data: Instant::now(),
-            ping_sent: None,
-            seen: 0,
-            data: 0,
-            marks: (0, 0),
-        };
-        driver.life(endpoint, &handshake).await;
+    let now = Instant::now();
+    let mut driver = Driver {
+        ws: websocket(upgraded, &session),
+        session,
+        batch: VecDeque::new(),
+        pong: None,
+        broken: false,
+        limits,
+        timer: Box::pin(tokio::time::sleep_until(now + FAR)),
+        timer_at: None,
+        last_seen: now,
+        last_data: now,
+        ping_sent: None,
+        seen: 0,
+        data: 0,
+        marks: (0, 0),
     };
+    let connection = async move { driver.life(endpoint, &handshake).await };
     // Entering a span on every poll costs even when nothing listens: only when it is enabled.
     if span.is_disabled() {
-        connection.await
+        futures::future::Either::Left(connection)
     } else {
-        connection.instrument(span).await
+        futures::future::Either::Right(connection.instrument(span))
     }
 }
 
 /// What woke the driver up.
 enum Event {
     Message(Message),
-    PeerClose(Option<tungstenite::protocol::CloseFrame>),
+    PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
     Failed(EndpointError),
     /// The connection ended without a close frame.
@@ -138,8 +122,8 @@ enum Event {
 
 /// How the session ends.
 enum Ending {
-    /// The peer sent a close frame; it has been answered.
-    PeerClosed(CloseReason),
+    /// The peer sent a close frame (`None`: without a code); it is answered with the same.
+    PeerClosed(Option<CloseReason>),
     /// We close with this reason (sending the frame, then waiting for the answer).
     Close(CloseReason, bool),
     /// The transport is gone: no close handshake, `on_close` gets 1006.
@@ -147,12 +131,12 @@ enum Ending {
 }
 
 struct Driver {
-    ws: WebSocketStream<Io>,
+    ws: WebSocket,
     session: Session,
-    /// Messages taken from the outbound queue, not yet handed to tungstenite.
+    /// Replies and messages taken from the outbound queue, not written yet.
     batch: VecDeque<tungstenite::Message>,
-    /// Whether frames were written since the last flush.
-    dirty: bool,
+    /// The answer to the peer's last ping, written before the batch (a newer ping replaces it).
+    pong: Option<Bytes>,
     /// Whether writing failed (the transport is gone).
     broken: bool,
     /// Per-kind message limits.
@@ -228,10 +212,7 @@ impl Driver {
                         }
                     }
                 }
-                Event::PeerClose(frame) => {
-                    let reason = CloseReason::from_frame(frame.as_ref());
-                    Some(Ending::PeerClosed(reason))
-                }
+                Event::PeerClose(reason) => Some(Ending::PeerClosed(reason)),
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
                     Some(Ending::Close(reason, true))
                 }
@@ -254,9 +235,8 @@ impl Driver {
         let reason = match ending.expect("loop ends with an ending") {
             Ending::PeerClosed(reason) => {
                 self.session.inner.out.shut();
-                // Our answer was queued by tungstenite when it read the close frame.
-                Box::pin(self.finish_close()).await;
-                reason
+                Box::pin(self.answer_close(reason.clone())).await;
+                reason.unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""))
             }
             Ending::Close(reason, drain_queue) => {
                 Box::pin(self.close_with(&reason, drain_queue)).await;
@@ -392,52 +372,42 @@ impl Driver {
         }
     }
 
-    /// Moves queued messages into tungstenite, then flushes once (when `flush`). `Ready(Ok)` when
-    /// the queue is empty (and, with `flush`, everything is written). The caller registers the
-    /// writer waker first, on every poll: a wake-up may have been spent while the socket was full.
-    fn poll_pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), WsError>> {
+    /// Takes what is queued into the batch and, with `write`, writes the batch (one system call
+    /// for all of it, as far as the socket takes it). `Ready(Ok)` when there is nothing left to
+    /// take (and, with `write`, to write). The caller registers the writer waker first, on every
+    /// poll: a wake-up may have been spent while the socket was full.
+    fn poll_pump(&mut self, cx: &mut Context<'_>, write: bool) -> Poll<std::io::Result<()>> {
         let out = &self.session.inner.out;
         loop {
-            if self.batch.is_empty() && out.drain_into(&mut self.batch) == 0 {
-                if self.dirty && flush {
-                    futures::ready!(self.ws.poll_flush_unpin(cx))?;
-                    self.dirty = false;
+            out.drain_into(&mut self.batch);
+            if !write || (self.batch.is_empty() && self.pong.is_none()) {
+                if write {
+                    // Anything an earlier write left, and the flush (TLS).
+                    futures::ready!(self
+                        .ws
+                        .poll_write(cx, &mut None, &mut self.batch, |_, _| {}))?;
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut released = 0;
-            let mut sent = 0;
-            let mut data = false;
             let counters = &self.session.inner.shared.counters;
-            let account = |released: usize, sent: u64, data: bool, activity: &mut u64| {
-                out.release(released);
-                stats::add(&counters.messages_out, sent);
-                stats::add(&counters.bytes_out, released as u64);
-                *activity += u64::from(data);
-            };
-            while !self.batch.is_empty() {
-                match self.ws.poll_ready_unpin(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => {
-                        account(released, sent, data, &mut self.data);
-                        return Poll::Ready(Err(e));
-                    }
-                    Poll::Pending => {
-                        account(released, sent, data, &mut self.data);
-                        return Poll::Pending;
-                    }
-                }
-                let msg = self.batch.pop_front().expect("batch is not empty");
-                released += msg.len();
-                data |= msg.is_text() || msg.is_binary();
-                sent += 1;
-                self.dirty = true;
-                if let Err(e) = self.ws.start_send_unpin(msg) {
-                    account(released, sent, data, &mut self.data);
-                    return Poll::Ready(Err(e));
-                }
+            let (mut released, mut sent, mut data) = (0, 0, false);
+            let written =
+                self.ws
+                    .poll_write(cx, &mut self.pong, &mut self.batch, |payload, opcode| {
+                        released += payload.len();
+                        sent += 1;
+                        data |= matches!(opcode, 0x1 | 0x2);
+                    });
+            // Pongs answering pings never went through the queue: not released, not counted.
+            out.release(released);
+            stats::add(&counters.messages_out, sent);
+            stats::add(&counters.bytes_out, released as u64);
+            self.data += u64::from(data);
+            futures::ready!(written)?;
+            if self.batch.capacity() > 0 && self.batch.is_empty() {
+                // An idle connection keeps no batch.
+                self.batch = VecDeque::new();
             }
-            account(released, sent, data, &mut self.data);
         }
     }
 
@@ -448,62 +418,57 @@ impl Driver {
             if let Some(close) = self.session.inner.out.take_close() {
                 return Poll::Ready(Event::CloseRequested(close));
             }
-            // Replies go to tungstenite's buffer but are not flushed while more input is ready:
-            // pipelined messages are answered with one write.
+            // Replies collect in the batch while more input is ready, so pipelined messages are
+            // answered with one write; a long batch is written anyway.
             if !self.broken {
-                if let Poll::Ready(Err(e)) = self.poll_pump(cx, false) {
-                    self.broken = true;
-                    self.session.inner.out.shut();
-                    return Poll::Ready(Event::Gone(Some(into_io(e))));
+                let write = self.batch.len() >= 64;
+                if let Poll::Ready(Err(e)) = self.poll_pump(cx, write) {
+                    return Poll::Ready(self.write_failed(e));
                 }
             }
             loop {
-                return match self.ws.poll_next_unpin(cx) {
+                return match self.ws.poll_read(cx, self.limits.decode()) {
                     Poll::Pending => {
-                        if self.dirty && !self.broken {
-                            match self.ws.poll_flush_unpin(cx) {
-                                Poll::Ready(Ok(())) => self.dirty = false,
-                                Poll::Ready(Err(e)) => {
-                                    self.broken = true;
-                                    self.session.inner.out.shut();
-                                    return Poll::Ready(Event::Gone(Some(into_io(e))));
-                                }
-                                Poll::Pending => {}
+                        if !self.broken {
+                            if let Poll::Ready(Err(e)) = self.poll_pump(cx, true) {
+                                return Poll::Ready(self.write_failed(e));
                             }
                         }
                         self.poll_timer(cx)
                     }
-                    Poll::Ready(None) => Poll::Ready(Event::Gone(None)),
-                    Poll::Ready(Some(Ok(msg))) => {
-                        if !msg.is_ping() && !msg.is_close() {
-                            let counters = &self.session.inner.shared.counters;
-                            stats::add(&counters.messages_in, 1);
-                            stats::add(&counters.bytes_in, msg.len() as u64);
-                        }
+                    Poll::Ready(Ok(None)) => Poll::Ready(Event::Gone(None)),
+                    Poll::Ready(Ok(Some(inbound))) => {
                         self.seen += 1;
                         self.ping_sent = None;
-                        Poll::Ready(match msg {
-                            tungstenite::Message::Text(t) => {
-                                self.data += 1;
-                                Event::Message(Message::Text(t))
+                        Poll::Ready(match inbound {
+                            Inbound::Message(message) => {
+                                let counters = &self.session.inner.shared.counters;
+                                stats::add(&counters.messages_in, 1);
+                                stats::add(&counters.bytes_in, message.len() as u64);
+                                if !matches!(message, Message::Pong(_)) {
+                                    self.data += 1;
+                                }
+                                Event::Message(message)
                             }
-                            tungstenite::Message::Binary(b) => {
-                                self.data += 1;
-                                Event::Message(Message::Binary(b))
+                            Inbound::Ping(payload) => {
+                                self.pong = Some(payload);
+                                continue;
                             }
-                            tungstenite::Message::Pong(b) => Event::Message(Message::Pong(b)),
-                            tungstenite::Message::Close(frame) => Event::PeerClose(frame),
-                            // Pings are answered by tungstenite; raw frames are never read.
-                            tungstenite::Message::Ping(_) | tungstenite::Message::Frame(_) => {
-                                continue
-                            }
+                            Inbound::Close(reason) => Event::PeerClose(reason),
                         })
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(self.read_error(e)),
+                    Poll::Ready(Err(ReadError::Protocol(e))) => Poll::Ready(Event::Failed(e)),
+                    Poll::Ready(Err(ReadError::Io(e))) => Poll::Ready(Event::Gone(Some(e))),
                 };
             }
         })
         .await
+    }
+
+    fn write_failed(&mut self, e: std::io::Error) -> Event {
+        self.broken = true;
+        self.session.inner.out.shut();
+        Event::Gone(Some(e))
     }
 
     /// Idle timeout and keep-alive: sends pings when due, reports expiry.
@@ -571,26 +536,6 @@ impl Driver {
         }
     }
 
-    fn read_error(&self, e: WsError) -> Event {
-        match e {
-            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                Event::Failed(EndpointError::TooBig {
-                    size,
-                    max: max_size,
-                })
-            }
-            WsError::Capacity(CapacityError::TooManyHeaders) => {
-                Event::Failed(EndpointError::Protocol("too many headers".into()))
-            }
-            WsError::Utf8(_) => Event::Failed(EndpointError::InvalidUtf8),
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Event::Gone(None),
-            WsError::Protocol(p) => Event::Failed(EndpointError::Protocol(p.to_string())),
-            WsError::Io(io) => Event::Gone(Some(io)),
-            WsError::ConnectionClosed | WsError::AlreadyClosed => Event::Gone(None),
-            other => Event::Failed(EndpointError::Protocol(other.to_string())),
-        }
-    }
-
     /// Sends our close frame (after the queue, when `drain_queue`), then waits for the peer's.
     async fn close_with(&mut self, reason: &CloseReason, drain_queue: bool) {
         let session = self.session.clone();
@@ -614,33 +559,47 @@ impl Driver {
         if self.broken {
             return;
         }
-        let frame = reason.to_frame();
-        let sent = tokio::time::timeout(timeout, async {
-            self.ws.send(tungstenite::Message::Close(Some(frame))).await
-        })
-        .await;
+        let mut frame = Some(Some(reason.clone()));
+        let sent =
+            tokio::time::timeout(timeout, poll_fn(|cx| self.ws.poll_close(cx, &mut frame))).await;
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
-        // Wait for the peer's close frame (discarding anything else), bounded.
-        let _ = tokio::time::timeout(timeout, async {
-            while let Some(Ok(msg)) = self.ws.next().await {
-                if msg.is_close() {
-                    break;
+        // Wait for the peer's close frame (discarding anything else), bounded. After a protocol
+        // error nothing more is decoded: the connection is dropped at once (RFC 6455 7.1.7).
+        let decode = self.limits.decode();
+        let _ = tokio::time::timeout(
+            timeout,
+            poll_fn(|cx| loop {
+                match futures::ready!(self.ws.poll_read(cx, decode)) {
+                    Ok(Some(Inbound::Close(_))) | Ok(None) | Err(_) => return Poll::Ready(()),
+                    Ok(Some(_)) => {}
                 }
-            }
-            let _ = self.ws.flush().await;
-        })
+            }),
+        )
         .await;
     }
 
-    /// After the peer's close frame: flush our answer, bounded.
-    async fn finish_close(&mut self) {
+    /// After the peer's close frame: write what is batched, then the same close back, bounded.
+    async fn answer_close(&mut self, reason: Option<CloseReason>) {
         if self.broken {
             return;
         }
         let timeout = self.session.inner.shared.limits.close_timeout;
-        let _ = tokio::time::timeout(timeout, self.ws.flush()).await;
+        let mut frame = Some(reason);
+        let _ = tokio::time::timeout(
+            timeout,
+            poll_fn(|cx| {
+                futures::ready!(self.ws.poll_write(
+                    cx,
+                    &mut self.pong,
+                    &mut self.batch,
+                    |_, _| {}
+                ))?;
+                self.ws.poll_close(cx, &mut frame)
+            }),
+        )
+        .await;
     }
 }
 
@@ -654,13 +613,6 @@ impl Drop for Registered {
         session.inner.out.shut();
         session.inner.endpoint.remove(session.id());
         session.leave_all_rooms();
-    }
-}
-
-fn into_io(e: WsError) -> std::io::Error {
-    match e {
-        WsError::Io(io) => io,
-        other => std::io::Error::other(other.to_string()),
     }
 }
 

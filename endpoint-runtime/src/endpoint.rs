@@ -132,13 +132,21 @@ impl EndpointConfig {
 pub(crate) struct MessageLimits {
     /// Text, binary, pong.
     pub(crate) kinds: [usize; 3],
-    /// The most tungstenite reads for one message.
+    /// The most the decoder reads for one message.
     pub(crate) read: usize,
-    /// The most tungstenite reads for one frame.
+    /// The most the decoder reads for one frame.
     pub(crate) frame: usize,
 }
 
 impl MessageLimits {
+    /// The sizes the frame decoder enforces.
+    pub(crate) fn decode(&self) -> crate::frame::DecodeLimits {
+        crate::frame::DecodeLimits {
+            frame: self.frame,
+            message: self.read,
+        }
+    }
+
     pub(crate) fn for_kind(&self, kind: PayloadKind) -> usize {
         match kind {
             PayloadKind::Text => self.kinds[0],

@@ -31,6 +31,7 @@ pub mod configurator;
 mod connection;
 pub mod endpoint;
 pub mod error;
+mod frame;
 pub mod handshake;
 #[cfg(feature = "json")]
 mod json;
@@ -47,6 +48,7 @@ pub mod stats;
 pub mod tls;
 mod transport;
 mod util;
+mod ws;
 
 pub use bytes::Bytes;
 pub use config::Limits;

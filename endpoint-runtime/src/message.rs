@@ -358,13 +358,6 @@ impl CloseReason {
         &self.reason
     }
 
-    pub(crate) fn to_frame(&self) -> tungstenite::protocol::CloseFrame {
-        tungstenite::protocol::CloseFrame {
-            code: self.code.0.into(),
-            reason: self.reason.as_str().into(),
-        }
-    }
-
     pub(crate) fn from_frame(frame: Option<&tungstenite::protocol::CloseFrame>) -> Self {
         match frame {
             Some(f) => CloseReason::new(u16::from(f.code), f.reason.as_str()),

@@ -53,7 +53,7 @@ use crate::broker::{Broker, BrokerLink, Inbox};
 use crate::config::Limits;
 use crate::configurator::{Configurator, HandshakeRequest};
 use crate::connection;
-use crate::endpoint::{Endpoint, EndpointConfig};
+use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits};
 use crate::handshake::{self, Handshake, Rejection};
 use crate::message::{CloseCode, CloseReason};
 use crate::router::Router;
@@ -118,9 +118,24 @@ where
         session: Session,
         slot: ConnectionSlot,
     ) -> BoxFuture<'static, ()> {
-        let factory = self.factory.clone();
-        let limits = self.config.resolve(&session.inner.shared.limits);
+        // The arguments travel boxed: an async block keeps its captures for its whole life, and
+        // this one lives as long as the connection; unboxed, they are ordinary locals, gone once
+        // used.
+        let start = Box::new(Start {
+            factory: self.factory.clone(),
+            limits: self.config.resolve(&session.inner.shared.limits),
+            on_upgrade,
+            session,
+            slot,
+        });
         Box::pin(async move {
+            let Start {
+                factory,
+                limits,
+                on_upgrade,
+                session,
+                slot,
+            } = Start::unbox(start);
             let _slot = slot;
             let upgraded = match on_upgrade.await {
                 Ok(upgraded) => upgraded,
@@ -134,12 +149,31 @@ where
                 Ok(e) => e,
                 Err(panic) => {
                     warn!(session = %session.id(), %panic, "endpoint factory panicked");
-                    connection::refuse(upgraded, &session, &limits).await;
+                    connection::refuse(upgraded, &session).await;
                     return;
                 }
             };
+            drop(factory);
             connection::run(endpoint, upgraded, session, handshake, limits).await;
         })
+    }
+}
+
+/// What a connection task starts from.
+struct Start<F> {
+    factory: Arc<F>,
+    limits: MessageLimits,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    session: Session,
+    slot: ConnectionSlot,
+}
+
+impl<F> Start<F> {
+    /// Moves the arguments out, freeing the box at once (the point of the box is the size of
+    /// the async block that captures it).
+    #[allow(clippy::boxed_local)]
+    fn unbox(start: Box<Self>) -> Self {
+        *start
     }
 }
 

@@ -1,0 +1,511 @@
+//! The WebSocket framing of RFC 6455, server side: a decoder that turns client bytes into
+//! messages, and the encoder of server frames.
+//!
+//! The decoder owns no read buffer. It parses whatever slice the connection hands it (the
+//! thread's scratch buffer, or the bytes a connection kept of a partial frame) and copies each
+//! payload once, unmasking it on the way, into the message's own allocation. Its state is one
+//! pointer, set only while a fragmented message is being assembled. That is what lets an idle
+//! connection cost no buffer at all (see `ws.rs`).
+//!
+//! Every violation is reported with the close code the contract gives it: 1002 for framing
+//! errors, 1007 for invalid UTF-8, 1009 for a frame or message over the limits, decided from the
+//! header alone, before any payload is awaited or allocated.
+
+use bytes::{Bytes, BytesMut};
+use tungstenite::Utf8Bytes;
+
+use crate::error::EndpointError;
+use crate::message::{CloseCode, CloseReason, Message};
+
+const CONTINUATION: u8 = 0x0;
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// The most bytes a frame header takes (2 + 8 length + 4 mask).
+pub(crate) const MAX_HEADER: usize = 14;
+
+/// What one complete frame from the peer amounts to.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A complete text, binary or pong message.
+    Message(Message),
+    /// A ping, to be answered with a pong carrying the same payload.
+    Ping(Bytes),
+    /// The peer's close frame, or the close the server answers a malformed one with (1002 for an
+    /// invalid code or a 1-byte payload, 1007 for a reason that is not UTF-8).
+    Close(Option<CloseReason>),
+}
+
+/// The result of looking at the start of a buffer.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// A frame was consumed; `None` when it only continued a fragmented message.
+    Frame {
+        consumed: usize,
+        inbound: Option<Inbound>,
+    },
+    /// The frame is not complete: `need` bytes from the start of the buffer make it whole.
+    Incomplete { need: usize },
+}
+
+/// Size limits the decoder enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeLimits {
+    /// Largest frame payload.
+    pub(crate) frame: usize,
+    /// Largest message (all fragments together).
+    pub(crate) message: usize,
+}
+
+/// A fragmented message being assembled.
+#[derive(Debug)]
+struct Fragments {
+    text: bool,
+    data: BytesMut,
+    /// Length of the prefix already known to be valid UTF-8 (text only).
+    checked: usize,
+}
+
+/// Server-side frame decoder; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Decoder {
+    fragments: Option<Box<Fragments>>,
+}
+
+/// A parsed frame header.
+struct Header {
+    fin: bool,
+    opcode: u8,
+    mask: [u8; 4],
+    len: usize,
+    header_len: usize,
+}
+
+fn protocol(what: &str) -> EndpointError {
+    EndpointError::Protocol(what.to_owned())
+}
+
+impl Decoder {
+    /// Looks at the frame at the start of `buf`.
+    pub(crate) fn decode(
+        &mut self,
+        buf: &[u8],
+        limits: DecodeLimits,
+    ) -> Result<Decoded, EndpointError> {
+        let Some(h) = self.header(buf, limits)? else {
+            // Enough for any header: a smaller `need` would only cost another round.
+            return Ok(Decoded::Incomplete {
+                need: buf.len().max(2) + 1,
+            });
+        };
+        let end = h.header_len + h.len;
+        if buf.len() < end {
+            return Ok(Decoded::Incomplete { need: end });
+        }
+        let payload = &buf[h.header_len..end];
+        let inbound = self.frame(&h, payload)?;
+        Ok(Decoded::Frame {
+            consumed: end,
+            inbound,
+        })
+    }
+
+    /// Parses and checks a header; `None` when `buf` does not hold all of it yet.
+    fn header(&self, buf: &[u8], limits: DecodeLimits) -> Result<Option<Header>, EndpointError> {
+        let [b0, b1, ..] = *buf else {
+            return Ok(None);
+        };
+        let fin = b0 & 0x80 != 0;
+        let opcode = b0 & 0x0F;
+        if b0 & 0x70 != 0 {
+            return Err(protocol("reserved bits set without a negotiated extension"));
+        }
+        let control = opcode & 0x8 != 0;
+        if !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG) {
+            return Err(EndpointError::Protocol(format!("unknown opcode {opcode}")));
+        }
+        if b1 & 0x80 == 0 {
+            return Err(protocol("client frame not masked"));
+        }
+        let (len, at) = match b1 & 0x7F {
+            126 => {
+                let Some(bytes) = buf.get(2..4) else {
+                    return Ok(None);
+                };
+                (u64::from(u16::from_be_bytes([bytes[0], bytes[1]])), 4)
+            }
+            127 => {
+                let Some(bytes) = buf.get(2..10) else {
+                    return Ok(None);
+                };
+                let len = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
+                if len >> 63 != 0 {
+                    return Err(protocol("payload length with the high bit set"));
+                }
+                (len, 10)
+            }
+            n => (u64::from(n), 2),
+        };
+        if control {
+            if !fin {
+                return Err(protocol("fragmented control frame"));
+            }
+            if len > 125 {
+                return Err(protocol("control frame payload over 125 bytes"));
+            }
+        } else {
+            // Sizes are decided here, from the header, before any payload is awaited.
+            let assembled = self.fragments.as_ref().map_or(0, |f| f.data.len() as u64);
+            if len > limits.frame as u64 {
+                return Err(too_big(len, limits.frame));
+            }
+            if assembled + len > limits.message as u64 {
+                return Err(too_big(assembled + len, limits.message));
+            }
+            match (opcode, &self.fragments) {
+                (CONTINUATION, None) => {
+                    return Err(protocol("continuation frame without a message to continue"))
+                }
+                (TEXT | BINARY, Some(_)) => {
+                    return Err(protocol("new message inside a fragmented message"))
+                }
+                _ => {}
+            }
+        }
+        let Some(mask) = buf.get(at..at + 4) else {
+            return Ok(None);
+        };
+        Ok(Some(Header {
+            fin,
+            opcode,
+            mask: mask.try_into().expect("4 bytes"),
+            // Bounded by the limits (data) or 125 (control) above.
+            len: len as usize,
+            header_len: at + 4,
+        }))
+    }
+
+    /// Turns a complete, checked frame into what it means.
+    fn frame(&mut self, h: &Header, masked: &[u8]) -> Result<Option<Inbound>, EndpointError> {
+        match h.opcode {
+            TEXT | BINARY if h.fin => {
+                let data = unmask(masked, h.mask);
+                Ok(Some(Inbound::Message(if h.opcode == TEXT {
+                    Message::Text(text(data.freeze())?)
+                } else {
+                    Message::Binary(data.freeze())
+                })))
+            }
+            TEXT | BINARY => {
+                let mut fragments = Box::new(Fragments {
+                    text: h.opcode == TEXT,
+                    data: unmask(masked, h.mask),
+                    checked: 0,
+                });
+                fragments.check_utf8()?;
+                self.fragments = Some(fragments);
+                Ok(None)
+            }
+            CONTINUATION => {
+                let f = self.fragments.as_mut().expect("checked in the header");
+                let at = f.data.len();
+                f.data.extend_from_slice(masked);
+                unmask_in_place(&mut f.data[at..], h.mask);
+                f.check_utf8()?;
+                if !h.fin {
+                    return Ok(None);
+                }
+                let f = self.fragments.take().expect("present");
+                let data = f.data.freeze();
+                Ok(Some(Inbound::Message(if f.text {
+                    Message::Text(text(data)?)
+                } else {
+                    Message::Binary(data)
+                })))
+            }
+            PING => Ok(Some(Inbound::Ping(unmask(masked, h.mask).freeze()))),
+            PONG => Ok(Some(Inbound::Message(Message::Pong(
+                unmask(masked, h.mask).freeze(),
+            )))),
+            CLOSE => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
+            _ => unreachable!("opcodes are checked in the header"),
+        }
+    }
+}
+
+impl Fragments {
+    /// Checks the UTF-8 of what arrived since the last check, so a broken text fails at the
+    /// fragment that breaks it. A character cut at the end waits for the next fragment.
+    fn check_utf8(&mut self) -> Result<(), EndpointError> {
+        if !self.text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.checked..]) {
+            Ok(_) => self.checked = self.data.len(),
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(EndpointError::InvalidUtf8),
+        }
+        Ok(())
+    }
+}
+
+fn too_big(size: u64, max: usize) -> EndpointError {
+    EndpointError::TooBig {
+        size: usize::try_from(size).unwrap_or(usize::MAX),
+        max,
+    }
+}
+
+fn text(data: Bytes) -> Result<Utf8Bytes, EndpointError> {
+    Utf8Bytes::try_from(data).map_err(|_| EndpointError::InvalidUtf8)
+}
+
+/// Reads a close frame's payload; a malformed one is answered with the code it deserves.
+fn close_payload(payload: &[u8]) -> Option<CloseReason> {
+    let (code, reason) = match payload {
+        [] => return None,
+        [_] => {
+            return Some(CloseReason::new(
+                CloseCode::PROTOCOL_ERROR,
+                "1-byte close payload",
+            ))
+        }
+        [a, b, reason @ ..] => (u16::from_be_bytes([*a, *b]), reason),
+    };
+    if !peer_may_send(code) {
+        return Some(CloseReason::new(
+            CloseCode::PROTOCOL_ERROR,
+            format!("invalid close code {code}"),
+        ));
+    }
+    match std::str::from_utf8(reason) {
+        Ok(reason) => Some(CloseReason::new(code, reason)),
+        Err(_) => Some(CloseReason::new(
+            CloseCode::INVALID_PAYLOAD,
+            "close reason is not UTF-8",
+        )),
+    }
+}
+
+/// Codes a close frame may carry (RFC 6455 7.4, and the IANA registry): 1004-1006 and 1015 are
+/// reserved for reporting, 1016-2999 for future use.
+pub(crate) fn peer_may_send(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// Copies `src` into a new buffer, unmasking it.
+fn unmask(src: &[u8], mask: [u8; 4]) -> BytesMut {
+    let mut out = BytesMut::from(src);
+    unmask_in_place(&mut out, mask);
+    out
+}
+
+/// XORs `buf` with the mask, eight bytes at a time.
+pub(crate) fn unmask_in_place(buf: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+/// Writes the header of an unmasked server frame; returns its length.
+pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
+    out[0] = 0x80 | opcode;
+    if len < 126 {
+        out[1] = len as u8;
+        2
+    } else if let Ok(len) = u16::try_from(len) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&len.to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// The opcode and payload of a server frame; `None` for a close (see [`encode_close`]).
+pub(crate) fn opcode_and_payload(msg: tungstenite::Message) -> Result<(u8, Bytes), CloseReason> {
+    match msg {
+        tungstenite::Message::Text(t) => Ok((TEXT, t.into())),
+        tungstenite::Message::Binary(b) => Ok((BINARY, b)),
+        tungstenite::Message::Ping(b) => Ok((PING, b)),
+        tungstenite::Message::Pong(b) => Ok((PONG, b)),
+        tungstenite::Message::Close(frame) => Err(CloseReason::from_frame(frame.as_ref())),
+        tungstenite::Message::Frame(f) => {
+            let opcode = f.header().opcode.into();
+            Ok((opcode, f.into_payload()))
+        }
+    }
+}
+
+/// Appends a close frame (code and reason; empty for `None` or 1005) to `out`.
+pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>) {
+    let reason = reason.filter(|r| r.code() != CloseCode::NO_STATUS);
+    let len = reason.map_or(0, |r| 2 + r.reason().len());
+    let mut head = [0; MAX_HEADER];
+    let n = encode_header(&mut head, CLOSE, len);
+    out.extend_from_slice(&head[..n]);
+    if let Some(r) = reason {
+        out.extend_from_slice(&r.code().as_u16().to_be_bytes());
+        out.extend_from_slice(r.reason().as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: DecodeLimits = DecodeLimits {
+        frame: 1 << 20,
+        message: 1 << 20,
+    };
+
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut out = vec![(u8::from(fin) << 7) | opcode];
+        if payload.len() < 126 {
+            out.push(0x80 | payload.len() as u8);
+        } else if payload.len() <= 0xFFFF {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        } else {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        }
+        out.extend_from_slice(&mask);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        unmask_in_place(&mut out[start..], mask);
+        out
+    }
+
+    fn decode_all(bytes: &[u8]) -> Result<Vec<Inbound>, EndpointError> {
+        let mut d = Decoder::default();
+        let mut at = 0;
+        let mut out = Vec::new();
+        while at < bytes.len() {
+            match d.decode(&bytes[at..], LIMITS)? {
+                Decoded::Frame { consumed, inbound } => {
+                    at += consumed;
+                    out.extend(inbound);
+                }
+                Decoded::Incomplete { need } => panic!("incomplete, need {need}"),
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn unmask_matches_the_bytewise_definition() {
+        let mask = [0xde, 0xad, 0xbe, 0xef];
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let mut fast = data.clone();
+            unmask_in_place(&mut fast, mask);
+            let slow: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(fast, slow, "len {len}");
+        }
+    }
+
+    #[test]
+    fn every_length_form_round_trips() {
+        for len in [0, 1, 125, 126, 127, 65535, 65536, 200_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let got = decode_all(&client_frame(true, BINARY, &payload)).unwrap();
+            match &got[..] {
+                [Inbound::Message(Message::Binary(b))] => assert_eq!(&b[..], &payload[..]),
+                other => panic!("len {len}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_is_incomplete_with_a_growing_need() {
+        let frame = client_frame(true, TEXT, "héllo wörld".as_bytes());
+        for cut in 0..frame.len() {
+            match Decoder::default().decode(&frame[..cut], LIMITS).unwrap() {
+                Decoded::Incomplete { need } => assert!(need > cut && need <= frame.len() + 3),
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fragments_are_assembled_and_controls_may_interleave() {
+        let mut bytes = client_frame(false, TEXT, "a€".as_bytes()[..2].as_ref());
+        bytes.extend(client_frame(true, PING, b"p"));
+        bytes.extend(client_frame(true, CONTINUATION, &"a€".as_bytes()[2..]));
+        let got = decode_all(&bytes).unwrap();
+        assert!(matches!(&got[0], Inbound::Ping(p) if &p[..] == b"p"));
+        assert!(matches!(&got[1], Inbound::Message(Message::Text(t)) if t.as_str() == "a€"));
+    }
+
+    #[test]
+    fn limits_are_decided_from_the_header() {
+        let limits = DecodeLimits {
+            frame: 100,
+            message: 150,
+        };
+        let mut d = Decoder::default();
+        // Only the header of a 101-byte frame: refused without its payload.
+        let frame = client_frame(true, BINARY, &[0; 101]);
+        assert!(matches!(
+            d.decode(&frame[..8], limits),
+            Err(EndpointError::TooBig {
+                size: 101,
+                max: 100
+            })
+        ));
+        // Two fragments of 100 exceed the message limit at the second header.
+        let mut d = Decoder::default();
+        let first = client_frame(false, BINARY, &[0; 100]);
+        assert!(matches!(
+            d.decode(&first, limits),
+            Ok(Decoded::Frame { inbound: None, .. })
+        ));
+        let second = client_frame(true, CONTINUATION, &[0; 100]);
+        assert!(matches!(
+            d.decode(&second[..4], limits),
+            Err(EndpointError::TooBig {
+                size: 200,
+                max: 150
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_close_payloads_get_the_right_answer() {
+        let code = |payload: &[u8]| close_payload(payload).map(|r| r.code().as_u16());
+        assert_eq!(code(b""), None);
+        assert_eq!(code(&[3]), Some(1002));
+        assert_eq!(code(&1005u16.to_be_bytes()), Some(1002));
+        assert_eq!(code(&[0x03, 0xE8, 0xFF]), Some(1007));
+        assert_eq!(code(&[0x0B, 0xB8, b'o', b'k']), Some(3000));
+    }
+
+    #[test]
+    fn close_frames_encode_code_and_reason() {
+        let mut out = Vec::new();
+        encode_close(&mut out, Some(&CloseReason::new(1000u16, "bye")));
+        assert_eq!(out, [0x88, 5, 0x03, 0xE8, b'b', b'y', b'e']);
+        out.clear();
+        encode_close(&mut out, Some(&CloseReason::new(CloseCode::NO_STATUS, "")));
+        assert_eq!(out, [0x88, 0]);
+    }
+}

@@ -1,0 +1,397 @@
+//! A WebSocket connection's byte handling: frames read from and written to the [`Transport`],
+//! with no buffer of its own while the connection is idle.
+//!
+//! # Reads
+//!
+//! The socket is read in chunks of up to 64 KiB into a scratch buffer shared by all connections
+//! of a thread, and frames are decoded straight out of it (each payload is copied once, unmasked,
+//! into its message). Only what is left after the frame handed to the driver (a partial frame, or
+//! pipelined frames behind it) is kept, in a per-connection buffer that is freed as soon as it is
+//! consumed. A frame too large for one read is completed in that buffer, sized from its header
+//! (which the decoder has already checked against the limits).
+//!
+//! # Writes
+//!
+//! Frames are encoded into a per-thread scratch buffer and written with one system call per
+//! batch; payloads of [`LARGE`] bytes or more are not copied but written from the message itself
+//! with a vectored write. What the socket does not take is kept until it does, and nothing new is
+//! encoded meanwhile: the session's byte-bounded queue then fills, which is the backpressure.
+//!
+//! An idle connection therefore holds: the stream, the decoder (one pointer, set only inside a
+//! fragmented message) and two empty pointers.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::ready;
+use hyper::upgrade::Upgraded;
+
+use crate::error::EndpointError;
+use crate::frame::{self, DecodeLimits, Decoded, Decoder, Inbound, MAX_HEADER};
+use crate::message::CloseReason;
+use crate::transport::Transport;
+
+/// Size of the per-thread read scratch buffer: the most one `read` system call takes.
+const READ_SCRATCH: usize = 64 * 1024;
+
+/// Payloads at least this large are written from the message, not copied.
+pub(crate) const LARGE: usize = 8 * 1024;
+
+thread_local! {
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(Box::default());
+    static WRITE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Why reading stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The peer broke the protocol or a limit (the error carries the close code).
+    Protocol(EndpointError),
+    /// The transport failed.
+    Io(io::Error),
+}
+
+/// Bytes read but not decoded yet: `buf[start..end]`; `buf[end..]` is room for the next read.
+#[derive(Debug)]
+struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Encoded bytes the socket has not taken yet.
+#[derive(Debug)]
+enum Pending {
+    Bytes {
+        buf: Vec<u8>,
+        at: usize,
+    },
+    /// A large frame: its header, then its payload, written without copying.
+    Large {
+        head: [u8; MAX_HEADER],
+        head_len: usize,
+        payload: Bytes,
+        /// Bytes of header and payload written so far.
+        written: usize,
+    },
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct WebSocket {
+    io: Transport,
+    decoder: Decoder,
+    input: Option<Box<Input>>,
+    pending: Option<Box<Pending>>,
+    /// The smallest buffer a partial frame is kept in (`Limits::read_buffer_size`).
+    min_input: usize,
+    /// Bytes encoded per write system call, at most (`Limits::write_buffer_size`).
+    write_max: usize,
+    /// Set once a read failed: nothing more is decoded.
+    failed: bool,
+}
+
+impl WebSocket {
+    /// The WebSocket over an upgraded connection, starting with the bytes hyper read past the
+    /// request.
+    pub(crate) fn new(upgraded: Upgraded, min_input: usize, write_max: usize) -> Self {
+        let (io, read_ahead) = Transport::from_upgraded(upgraded);
+        let mut ws = WebSocket {
+            io,
+            decoder: Decoder::default(),
+            input: None,
+            pending: None,
+            min_input: min_input.max(MAX_HEADER),
+            write_max: write_max.clamp(MAX_HEADER, 1 << 20),
+            failed: false,
+        };
+        if !read_ahead.is_empty() {
+            let end = read_ahead.len();
+            ws.input = Some(Box::new(Input {
+                buf: read_ahead,
+                start: 0,
+                end,
+            }));
+        }
+        ws
+    }
+
+    /// The next frame that means something to the driver; `Ready(Ok(None))` when the stream
+    /// ended (with or without a partial frame).
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        limits: DecodeLimits,
+    ) -> Poll<Result<Option<Inbound>, ReadError>> {
+        if self.failed {
+            return Poll::Ready(Err(ReadError::Protocol(EndpointError::Protocol(
+                "the connection already failed".into(),
+            ))));
+        }
+        let result = self.read(cx, limits);
+        if let Poll::Ready(Err(_)) = &result {
+            self.failed = true;
+            self.input = None;
+        }
+        result
+    }
+
+    fn read(
+        &mut self,
+        cx: &mut Context<'_>,
+        limits: DecodeLimits,
+    ) -> Poll<Result<Option<Inbound>, ReadError>> {
+        loop {
+            if let Some(input) = &mut self.input {
+                let decoded = self
+                    .decoder
+                    .decode(&input.buf[input.start..input.end], limits)
+                    .map_err(ReadError::Protocol)?;
+                match decoded {
+                    Decoded::Frame { consumed, inbound } => {
+                        input.start += consumed;
+                        if input.start == input.end {
+                            self.input = None;
+                        }
+                        if let Some(inbound) = inbound {
+                            return Poll::Ready(Ok(Some(inbound)));
+                        }
+                    }
+                    Decoded::Incomplete { need } => {
+                        let have = input.end - input.start;
+                        if input.start > 0 {
+                            input.buf.copy_within(input.start..input.end, 0);
+                            input.start = 0;
+                            input.end = have;
+                        }
+                        // Room for the rest of the frame (its size passed the limits), grown by
+                        // at most one scratch buffer per read: memory follows the bytes that
+                        // arrived, not the length a header claims.
+                        let want = need.min(have + READ_SCRATCH).max(have + self.min_input);
+                        if input.buf.len() < want {
+                            input.buf.resize(want, 0);
+                        }
+                        let n = ready!(self.io.poll_read(cx, &mut input.buf[input.end..]))
+                            .map_err(ReadError::Io)?;
+                        if n == 0 {
+                            return Poll::Ready(Ok(None));
+                        }
+                        input.end += n;
+                    }
+                }
+                continue;
+            }
+            // Nothing kept: read into the thread's scratch and decode from there.
+            let step = READ_BUF.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.len() < READ_SCRATCH {
+                    *scratch = vec![0; READ_SCRATCH].into_boxed_slice();
+                }
+                let n = ready!(self.io.poll_read(cx, &mut scratch[..])).map_err(ReadError::Io)?;
+                if n == 0 {
+                    return Poll::Ready(Ok(Some(None)));
+                }
+                let mut at = 0;
+                while at < n {
+                    let decoded = self
+                        .decoder
+                        .decode(&scratch[at..n], limits)
+                        .map_err(ReadError::Protocol)?;
+                    match decoded {
+                        Decoded::Frame { consumed, inbound } => {
+                            at += consumed;
+                            if let Some(inbound) = inbound {
+                                self.keep(&scratch[at..n]);
+                                return Poll::Ready(Ok(Some(Some(inbound))));
+                            }
+                        }
+                        Decoded::Incomplete { .. } => {
+                            self.keep(&scratch[at..n]);
+                            break;
+                        }
+                    }
+                }
+                // Only partial or continuation frames: read on.
+                Poll::Ready(Ok(None))
+            });
+            match ready!(step)? {
+                Some(Some(inbound)) => return Poll::Ready(Ok(Some(inbound))),
+                Some(None) => return Poll::Ready(Ok(None)),
+                None => {}
+            }
+        }
+    }
+
+    /// Keeps bytes read past the frame being handed out.
+    fn keep(&mut self, rest: &[u8]) {
+        if rest.is_empty() {
+            return;
+        }
+        let mut buf = Vec::with_capacity(rest.len().max(self.min_input));
+        buf.extend_from_slice(rest);
+        let end = buf.len();
+        self.input = Some(Box::new(Input { buf, start: 0, end }));
+    }
+
+    /// Writes `pong` (if any) and `batch`, coalesced, then flushes. `Ready(Ok)` once all of it
+    /// is written; `sent` is called for each message as it leaves the batch.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        pong: &mut Option<Bytes>,
+        batch: &mut VecDeque<tungstenite::Message>,
+        mut sent: impl FnMut(&Bytes, u8),
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_pending(cx))?;
+            if pong.is_none() && batch.is_empty() {
+                return self.io.poll_flush(cx);
+            }
+            let write_max = self.write_max;
+            let result = WRITE_BUF.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                scratch.clear();
+                if let Some(payload) = pong.take() {
+                    push_frame(&mut scratch, 0xA, &payload);
+                }
+                while let Some(msg) = batch.pop_front() {
+                    let (opcode, payload) = match frame::opcode_and_payload(msg) {
+                        Ok(parts) => parts,
+                        Err(close) => {
+                            frame::encode_close(&mut scratch, Some(&close));
+                            continue;
+                        }
+                    };
+                    if payload.len() >= LARGE {
+                        let mut head = [0; MAX_HEADER];
+                        let head_len = frame::encode_header(&mut head, opcode, payload.len());
+                        sent(&payload, opcode);
+                        // Behind what is already encoded; the scratch goes first.
+                        self.pending = Some(Box::new(Pending::Large {
+                            head,
+                            head_len,
+                            payload,
+                            written: 0,
+                        }));
+                        break;
+                    }
+                    push_frame(&mut scratch, opcode, &payload);
+                    sent(&payload, opcode);
+                    if scratch.len() >= write_max {
+                        break;
+                    }
+                }
+                self.write_scratch(cx, &scratch)
+            });
+            result?;
+        }
+    }
+
+    /// Writes the encoded `scratch`, now or later: what the socket does not take now is kept
+    /// (in front of a large frame that may already be pending).
+    fn write_scratch(&mut self, cx: &mut Context<'_>, scratch: &[u8]) -> io::Result<()> {
+        let mut at = 0;
+        while at < scratch.len() {
+            match self.io.poll_write(cx, &scratch[at..]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => at += n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+        }
+        if at < scratch.len() {
+            let rest = Box::new(Pending::Bytes {
+                buf: scratch[at..].to_vec(),
+                at: 0,
+            });
+            // A large frame encoded after these bytes waits behind them.
+            let large = self.pending.replace(rest);
+            if let Some(large) = large {
+                let Pending::Bytes { buf, .. } = self.pending.as_deref_mut().expect("just set")
+                else {
+                    unreachable!()
+                };
+                if let Pending::Large {
+                    head,
+                    head_len,
+                    payload,
+                    ..
+                } = *large
+                {
+                    buf.extend_from_slice(&head[..head_len]);
+                    buf.extend_from_slice(&payload);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what an earlier write left; `Ready(Ok)` when nothing is left.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(pending) = self.pending.as_deref_mut() {
+            match pending {
+                Pending::Bytes { buf, at } => {
+                    while *at < buf.len() {
+                        let n = ready!(self.io.poll_write(cx, &buf[*at..]))?;
+                        if n == 0 {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        *at += n;
+                    }
+                }
+                Pending::Large {
+                    head,
+                    head_len,
+                    payload,
+                    written,
+                } => {
+                    let total = *head_len + payload.len();
+                    while *written < total {
+                        let n = if *written < *head_len {
+                            let bufs = [
+                                IoSlice::new(&head[*written..*head_len]),
+                                IoSlice::new(payload),
+                            ];
+                            ready!(self.io.poll_write_vectored(cx, &bufs))?
+                        } else {
+                            ready!(self.io.poll_write(cx, &payload[*written - *head_len..]))?
+                        };
+                        if n == 0 {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        *written += n;
+                    }
+                }
+            }
+            self.pending = None;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes a close frame (after anything pending) and flushes.
+    pub(crate) fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        reason: &mut Option<Option<CloseReason>>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        if let Some(reason) = reason.take() {
+            let mut buf = Vec::with_capacity(MAX_HEADER + 125);
+            frame::encode_close(&mut buf, reason.as_ref());
+            self.pending = Some(Box::new(Pending::Bytes { buf, at: 0 }));
+            ready!(self.poll_pending(cx))?;
+        }
+        self.io.poll_flush(cx)
+    }
+}
+
+/// Appends one unmasked frame.
+fn push_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    let mut head = [0; MAX_HEADER];
+    let n = frame::encode_header(&mut head, opcode, payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+}
