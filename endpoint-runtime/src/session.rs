@@ -909,4 +909,22 @@ mod tests {
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert!(StoredHeaders::new(&HeaderMap::new()).map().is_empty());
     }
+
+    /// Guards the memory every idle connection pays for its session: `SessionInner` is one
+    /// allocation (in an `Arc`) per connection, held as long as the connection is open, so a
+    /// rarely used part stored inline costs its full size on each of possibly 100,000s of idle
+    /// connections. Raise the bound only for something every session needs.
+    #[test]
+    fn session_size() {
+        use std::mem::size_of;
+        let size = size_of::<SessionInner>();
+        eprintln!(
+            "session: {size} bytes (outbound: {}, request: {}, properties: {})",
+            size_of::<Outbound>(),
+            size_of::<RequestInfo>(),
+            size_of::<Properties>(),
+        );
+        assert!(size <= 640, "SessionInner grew to {size} bytes");
+    }
 }
+
