@@ -149,14 +149,19 @@ pub(crate) struct RequestInfo {
 /// ```
 #[derive(Default)]
 pub struct Properties {
-    map: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// Created on the first insert: most sessions never store anything, and an empty map
+    /// inline would cost every one of them its full size.
+    map: RwLock<Option<Box<PropertyMap>>>,
 }
+
+type PropertyMap = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 impl Properties {
     /// Stores a value, returning the previous value of the same type.
     pub fn insert<T: Send + Sync + 'static>(&self, value: T) -> Option<T> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(TypeId::of::<T>(), Box::new(value))
+        map.get_or_insert_with(Box::default)
+            .insert(TypeId::of::<T>(), Box::new(value))
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
@@ -168,7 +173,8 @@ impl Properties {
     /// Runs `f` on the stored value of type `T` without cloning it.
     pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&TypeId::of::<T>())
+        map.as_ref()?
+            .get(&TypeId::of::<T>())
             .and_then(|b| b.downcast_ref::<T>())
             .map(f)
     }
@@ -176,20 +182,26 @@ impl Properties {
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&TypeId::of::<T>())
+        map.as_mut()?
+            .remove(&TypeId::of::<T>())
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// Whether a value of type `T` is stored.
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.contains_key(&TypeId::of::<T>())
+        map.as_ref()
+            .is_some_and(|m| m.contains_key(&TypeId::of::<T>()))
     }
 }
 
 impl fmt::Debug for Properties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.map.read().map(|m| m.len()).unwrap_or(0);
+        let n = self
+            .map
+            .read()
+            .map(|m| m.as_ref().map_or(0, |m| m.len()))
+            .unwrap_or(0);
         f.debug_struct("Properties").field("len", &n).finish()
     }
 }
@@ -924,7 +936,7 @@ mod tests {
             size_of::<RequestInfo>(),
             size_of::<Properties>(),
         );
-        assert!(size <= 640, "SessionInner grew to {size} bytes");
+        assert!(size <= 600, "SessionInner grew to {size} bytes");
     }
 }
 
