@@ -65,44 +65,141 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// The upgrade request's headers, kept as one compact block and turned into a `HeaderMap` the
-/// first time someone asks (a `HeaderMap` costs about 100 bytes per header; an idle session
-/// whose endpoint never looks at its headers should not pay that).
-#[derive(Debug, Default)]
-pub(crate) struct StoredHeaders {
-    /// `name_len: u16, name, value_len: u16, value` per header.
-    raw: Box<[u8]>,
-    map: OnceLock<HeaderMap>,
+/// What the HTTP upgrade request said, kept for the lifetime of the session.
+///
+/// Everything lives in one compact block: one allocation per session whatever the number of
+/// headers and path variables, and nothing pointing into hyper's 8 KiB read buffer (which would
+/// stay allocated as long as the session kept a reference into it). The `Uri` and `HeaderMap`
+/// handed out by [`Session::request_uri`] and [`Session::headers`] are built from the block the
+/// first time they are asked for, then kept (a `HeaderMap` costs about 100 bytes per header; an
+/// idle session whose endpoint never looks at its headers should not pay that).
+pub(crate) struct RequestInfo {
+    /// In order: a tag byte (bit 7: TLS; low bits: the kind of peer address) and the address's
+    /// fields; the URI (path and query); the subprotocol (length + 1, 0 for none); the number
+    /// of path variables, then each name and value; then the headers, each name and value, up
+    /// to the end. Every length and count is a LEB128 varint.
+    block: Box<[u8]>,
+    uri: OnceLock<Box<Uri>>,
+    headers: OnceLock<Box<HeaderMap>>,
 }
 
-impl StoredHeaders {
-    pub(crate) fn new(headers: &HeaderMap) -> Self {
-        let mut raw = Vec::new();
-        for (name, value) in headers {
-            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
-            let (Ok(n), Ok(v)) = (u16::try_from(name.len()), u16::try_from(value.len())) else {
-                continue;
-            };
-            raw.extend_from_slice(&n.to_le_bytes());
-            raw.extend_from_slice(name);
-            raw.extend_from_slice(&v.to_le_bytes());
-            raw.extend_from_slice(value);
+const SECURE: u8 = 0x80;
+const NO_ADDR: u8 = 0;
+const V4: u8 = 4;
+const V6: u8 = 6;
+
+impl RequestInfo {
+    pub(crate) fn new(
+        uri: &Uri,
+        headers: &HeaderMap,
+        path_params: &[(String, String)],
+        remote_addr: Option<SocketAddr>,
+        subprotocol: Option<&str>,
+        secure: bool,
+    ) -> Self {
+        // The origin form is all a session needs (and what it has always kept); anything else
+        // keeps the whole URI.
+        let uri = match uri.path_and_query() {
+            Some(pq) => std::borrow::Cow::Borrowed(pq.as_str()),
+            None => std::borrow::Cow::Owned(uri.to_string()),
+        };
+        let secure = if secure { SECURE } else { 0 };
+        let mut block = Vec::with_capacity(
+            40 + uri.len()
+                + path_params
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>()
+                + headers
+                    .iter()
+                    .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                    .sum::<usize>(),
+        );
+        match remote_addr {
+            None => block.push(secure | NO_ADDR),
+            Some(SocketAddr::V4(a)) => {
+                block.push(secure | V4);
+                block.extend_from_slice(&a.ip().octets());
+                block.extend_from_slice(&a.port().to_le_bytes());
+            }
+            Some(SocketAddr::V6(a)) => {
+                block.push(secure | V6);
+                block.extend_from_slice(&a.ip().octets());
+                block.extend_from_slice(&a.port().to_le_bytes());
+                block.extend_from_slice(&a.flowinfo().to_le_bytes());
+                block.extend_from_slice(&a.scope_id().to_le_bytes());
+            }
         }
-        StoredHeaders {
-            raw: raw.into_boxed_slice(),
-            map: OnceLock::new(),
+        put_field(&mut block, uri.as_bytes());
+        match subprotocol {
+            None => put_varint(&mut block, 0),
+            Some(p) => {
+                put_varint(&mut block, p.len() + 1);
+                block.extend_from_slice(p.as_bytes());
+            }
+        }
+        put_varint(&mut block, path_params.len());
+        for (name, value) in path_params {
+            put_field(&mut block, name.as_bytes());
+            put_field(&mut block, value.as_bytes());
+        }
+        for (name, value) in headers {
+            put_field(&mut block, name.as_str().as_bytes());
+            put_field(&mut block, value.as_bytes());
+        }
+        RequestInfo {
+            block: block.into_boxed_slice(),
+            uri: OnceLock::new(),
+            headers: OnceLock::new(),
         }
     }
 
-    pub(crate) fn map(&self) -> &HeaderMap {
-        self.map.get_or_init(|| {
+    pub(crate) fn secure(&self) -> bool {
+        self.block.first().is_some_and(|t| t & SECURE != 0)
+    }
+
+    pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
+        self.fields().remote
+    }
+
+    /// The URI (path and query) as it is stored.
+    pub(crate) fn uri_str(&self) -> &str {
+        utf8(self.fields().uri)
+    }
+
+    pub(crate) fn query(&self) -> Option<&str> {
+        self.uri_str().split_once('?').map(|(_, q)| q)
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        self.uri
+            .get_or_init(|| Box::new(Uri::try_from(self.uri_str()).unwrap_or_default()))
+    }
+
+    pub(crate) fn subprotocol(&self) -> Option<&str> {
+        self.fields().subprotocol.map(utf8)
+    }
+
+    /// The path variables, in template order.
+    pub(crate) fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut params = self.fields().params;
+        let n = params.varint().unwrap_or(0);
+        (0..n).map_while(move |_| Some((utf8(params.field()?), utf8(params.field()?))))
+    }
+
+    pub(crate) fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| {
+            let mut rest = self.fields().params;
+            let n = rest.varint().unwrap_or(0);
+            for _ in 0..n * 2 {
+                rest.field();
+            }
             let mut map = HeaderMap::new();
-            let mut rest = &self.raw[..];
-            while let Some((name, after)) = take(rest) {
-                let Some((value, after)) = take(after) else {
-                    break;
-                };
-                rest = after;
+            while let (Some(name), Some(value)) = (rest.field(), rest.field()) {
                 if let (Ok(n), Ok(v)) = (
                     http::HeaderName::from_bytes(name),
                     http::HeaderValue::from_bytes(value),
@@ -110,28 +207,111 @@ impl StoredHeaders {
                     map.append(n, v);
                 }
             }
-            map
+            Box::new(map)
         })
+    }
+
+    /// The fixed fields at the start of the block; `params` is positioned at the path
+    /// variables' count.
+    fn fields(&self) -> Fields<'_> {
+        let mut r = Reader(&self.block);
+        let remote = match r.bytes(1).map_or(NO_ADDR, |t| t[0] & !SECURE) {
+            V4 => r.bytes(6).map(|b| {
+                let ip: [u8; 4] = b[..4].try_into().unwrap_or_default();
+                SocketAddr::from((ip, u16::from_le_bytes([b[4], b[5]])))
+            }),
+            V6 => r.bytes(26).map(|b| {
+                let ip: [u8; 16] = b[..16].try_into().unwrap_or_default();
+                let le4 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip.into(),
+                    u16::from_le_bytes([b[16], b[17]]),
+                    le4(18),
+                    le4(22),
+                ))
+            }),
+            _ => None,
+        };
+        let uri = r.field().unwrap_or_default();
+        let subprotocol = match r.varint() {
+            None | Some(0) => None,
+            Some(n) => r.bytes(n - 1),
+        };
+        Fields {
+            remote,
+            uri,
+            subprotocol,
+            params: r,
+        }
     }
 }
 
-/// Splits one length-prefixed field off `raw`.
-fn take(raw: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = raw.split_first_chunk::<2>()?;
-    let len = usize::from(u16::from_le_bytes(*len));
-    (rest.len() >= len).then(|| rest.split_at(len))
+impl fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestInfo")
+            .field("uri", &self.uri_str())
+            .field("remote_addr", &self.remote_addr())
+            .field("secure", &self.secure())
+            .finish_non_exhaustive()
+    }
 }
 
-/// What the HTTP upgrade request said, kept for the lifetime of the session.
-#[derive(Debug)]
-pub(crate) struct RequestInfo {
-    pub(crate) uri: Uri,
-    pub(crate) headers: StoredHeaders,
-    pub(crate) path_params: Vec<(String, String)>,
-    pub(crate) remote_addr: Option<SocketAddr>,
-    pub(crate) subprotocol: Option<String>,
-    /// Whether the connection is TLS (`wss://`).
-    pub(crate) secure: bool,
+struct Fields<'a> {
+    remote: Option<SocketAddr>,
+    uri: &'a [u8],
+    subprotocol: Option<&'a [u8]>,
+    params: Reader<'a>,
+}
+
+/// Reads the varint-prefixed fields of a `RequestInfo` block.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        let mut shift = 0u32;
+        loop {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            n |= usize::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+            shift += 7;
+        }
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (field, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(field)
+    }
+
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let n = self.varint()?;
+        self.bytes(n)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_field(out: &mut Vec<u8>, field: &[u8]) {
+    put_varint(out, field.len());
+    out.extend_from_slice(field);
+}
+
+/// The block's text fields were written from `&str`s.
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A typed per-connection map, like Jakarta's `Session.getUserProperties()` but keyed by type.
@@ -644,26 +824,17 @@ impl Session {
     /// For `/chat/{room}` and a request to `/chat/rust%20lang`, `path_param("room")` is
     /// `Some("rust lang")`.
     pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.inner
-            .request
-            .path_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.inner.request.path_param(name)
     }
 
     /// All path variables, in template order.
     pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.inner
-            .request
-            .path_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        self.inner.request.path_params()
     }
 
     /// The raw query string of the upgrade request, without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.inner.request.uri.query()
+        self.inner.request.query()
     }
 
     /// The first value of a query parameter, percent-decoded (`+` is a space).
@@ -680,28 +851,28 @@ impl Session {
 
     /// The request URI of the upgrade request (path and query).
     pub fn request_uri(&self) -> &Uri {
-        &self.inner.request.uri
+        self.inner.request.uri()
     }
 
     /// The headers of the upgrade request. The session keeps them in a compact form and builds
     /// this map the first time it is asked for, then keeps it.
     pub fn headers(&self) -> &HeaderMap {
-        self.inner.request.headers.map()
+        self.inner.request.headers()
     }
 
     /// The peer's socket address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.request.remote_addr
+        self.inner.request.remote_addr()
     }
 
     /// The negotiated subprotocol, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.inner.request.subprotocol.as_deref()
+        self.inner.request.subprotocol()
     }
 
     /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.
     pub fn is_secure(&self) -> bool {
-        self.inner.request.secure
+        self.inner.request.secure()
     }
 
     /// Typed per-connection properties (set by a configurator during the handshake, or by
@@ -880,7 +1051,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("id", &self.inner.id)
-            .field("uri", &self.inner.request.uri)
+            .field("uri", &format_args!("{}", self.inner.request.uri_str()))
             .field("open", &self.is_open())
             .finish()
     }
@@ -904,8 +1075,24 @@ impl std::hash::Hash for Session {
 mod tests {
     use super::*;
 
+    fn request(
+        uri: &str,
+        headers: &HeaderMap,
+        params: &[(&str, &str)],
+        remote: Option<SocketAddr>,
+        protocol: Option<&str>,
+        secure: bool,
+    ) -> RequestInfo {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let uri: Uri = uri.parse().unwrap();
+        RequestInfo::new(&uri, headers, &params, remote, protocol, secure)
+    }
+
     #[test]
-    fn stored_headers_round_trip() {
+    fn request_info_round_trip() {
         let mut headers = HeaderMap::new();
         headers.insert("host", "example.com".parse().unwrap());
         headers.append("cookie", "a=1".parse().unwrap());
@@ -915,11 +1102,48 @@ mod tests {
             http::HeaderValue::from_bytes(b"caf\xc3\xa9 \xff").unwrap(),
         );
         headers.insert("x-empty", http::HeaderValue::from_static(""));
-        let stored = StoredHeaders::new(&headers);
-        assert_eq!(stored.map(), &headers);
-        let cookies: Vec<_> = stored.map().get_all("cookie").iter().collect();
+        let long = "v".repeat(70_000);
+        headers.insert("x-long", long.parse().unwrap());
+        let v6: SocketAddr = "[fe80::1%3]:443".parse().unwrap();
+        let info = request(
+            "http://example.com/chat/rust%20lang?x=1&y=%20#frag",
+            &headers,
+            &[("room", "rust lang"), ("empty", ""), ("é", &long)],
+            Some(v6),
+            Some("v2.chat"),
+            true,
+        );
+        assert_eq!(info.headers(), &headers);
+        let cookies: Vec<_> = info.headers().get_all("cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
-        assert!(StoredHeaders::new(&HeaderMap::new()).map().is_empty());
+        assert_eq!(info.uri(), "/chat/rust%20lang?x=1&y=%20");
+        assert_eq!(info.query(), Some("x=1&y=%20"));
+        assert_eq!(info.query(), info.uri().query());
+        assert_eq!(
+            info.path_params().collect::<Vec<_>>(),
+            [("room", "rust lang"), ("empty", ""), ("é", long.as_str())]
+        );
+        assert_eq!(info.path_param("empty"), Some(""));
+        assert_eq!(info.path_param("nope"), None);
+        assert_eq!(info.remote_addr(), Some(v6));
+        assert_eq!(info.subprotocol(), Some("v2.chat"));
+        assert!(info.secure());
+
+        let v4: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+        let info = request("/plain", &HeaderMap::new(), &[], Some(v4), Some(""), false);
+        assert!(info.headers().is_empty());
+        assert_eq!(info.uri(), "/plain");
+        assert_eq!(info.query(), None);
+        assert_eq!(info.path_params().count(), 0);
+        assert_eq!(info.remote_addr(), Some(v4));
+        assert_eq!(info.subprotocol(), Some(""));
+        assert!(!info.secure());
+
+        let info = request("/?", &HeaderMap::new(), &[], None, None, false);
+        assert_eq!(info.query(), Some(""));
+        assert_eq!(info.query(), info.uri().query());
+        assert_eq!(info.remote_addr(), None);
+        assert_eq!(info.subprotocol(), None);
     }
 
     /// Guards the memory every idle connection pays for its session: `SessionInner` is one
@@ -936,7 +1160,6 @@ mod tests {
             size_of::<RequestInfo>(),
             size_of::<Properties>(),
         );
-        assert!(size <= 600, "SessionInner grew to {size} bytes");
+        assert!(size <= 352, "SessionInner grew to {size} bytes");
     }
 }
-
