@@ -17,7 +17,7 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -395,27 +395,28 @@ pub(crate) struct Outbound {
     state: Mutex<OutState>,
     /// Wakes the connection task when something was queued or a close was requested.
     pub(crate) writer: AtomicWaker,
-    /// Wakes senders waiting for room in the queue.
-    space: Notify,
+    /// Wakes senders waiting for room in the queue; created by the first sender that has to
+    /// wait (before it counts itself in `waiting`), so most sessions never pay for one.
+    space: OnceLock<Box<Notify>>,
     limit: usize,
     /// Payload bytes queued or batched and not yet handed to the socket.
     bytes: AtomicUsize,
     /// Lock-free mirrors for the hot path, written under the lock: whether the queue may hold
-    /// messages, whether the session stopped accepting them, whether a close may be pending,
-    /// how many senders wait for room.
+    /// messages, whether the session stopped accepting them (exact when read under the lock),
+    /// whether a close may be pending.
     queued: AtomicBool,
     closed: AtomicBool,
     close_pending: AtomicBool,
-    waiting: AtomicUsize,
+    /// How many senders wait for room.
+    waiting: AtomicU32,
 }
 
 #[derive(Default)]
 pub(crate) struct OutState {
     pub(crate) queue: VecDeque<tungstenite::Message>,
-    /// Set once the session no longer accepts messages.
-    pub(crate) closed: bool,
-    /// A close the connection task should perform (from `Session::close` or an overflow).
-    pub(crate) close: Option<PendingClose>,
+    /// A close the connection task should perform (from `Session::close` or an overflow);
+    /// boxed, as most sessions never have one before they end.
+    pub(crate) close: Option<Box<PendingClose>>,
 }
 
 /// What a broadcast push did.
@@ -442,13 +443,13 @@ impl Outbound {
         Outbound {
             state: Mutex::new(OutState::default()),
             writer: AtomicWaker::new(),
-            space: Notify::new(),
+            space: OnceLock::new(),
             limit: limit.max(1),
             bytes: AtomicUsize::new(0),
             queued: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             close_pending: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -470,16 +471,28 @@ impl Outbound {
         self.queued.store(true, Ordering::Release);
     }
 
-    fn mark_closed(&self, st: &mut OutState) {
-        st.closed = true;
+    /// Under the lock (the `OutState` borrow), so that `closed` read under it is exact.
+    fn mark_closed(&self, _locked: &mut OutState) {
         self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the session stopped accepting messages; exact as `st` is locked.
+    fn closed(&self, _locked: &OutState) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes the senders waiting for room, if any ever waited.
+    fn notify_space(&self) {
+        if let Some(space) = self.space.get() {
+            space.notify_waiters();
+        }
     }
 
     /// Queues without waiting; `Err(Full)` when over the limit.
     pub(crate) fn try_push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
         {
             let mut st = lock(&self.state);
-            if st.closed {
+            if self.closed(&st) {
                 return Err(SendError::Closed);
             }
             if !self.fits(msg.len()) {
@@ -495,7 +508,7 @@ impl Outbound {
     pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> Pushed {
         let pushed = {
             let mut st = lock(&self.state);
-            if st.closed {
+            if self.closed(&st) {
                 return Pushed::Closed;
             }
             if self.fits(msg.len()) {
@@ -503,14 +516,14 @@ impl Outbound {
                 Pushed::Queued
             } else {
                 self.mark_closed(&mut st);
-                st.close = Some(PendingClose::Overflow);
+                st.close = Some(Box::new(PendingClose::Overflow));
                 self.close_pending.store(true, Ordering::Release);
                 Pushed::Overflowed
             }
         };
         self.writer.wake();
         if pushed == Pushed::Overflowed {
-            self.space.notify_waiters();
+            self.notify_space();
         }
         pushed
     }
@@ -520,21 +533,23 @@ impl Outbound {
         let len = msg.len();
         let mut msg = Some(msg);
         // Counted while waiting (also when the future is dropped), so releases know to notify.
-        struct Waiting<'a>(&'a AtomicUsize);
+        struct Waiting<'a>(&'a AtomicU32);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
         }
+        // Created before this sender counts itself: whoever sees it counted sees the `Notify`.
+        let space = self.space.get_or_init(Box::default);
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let _waiting = Waiting(&self.waiting);
         loop {
-            let notified = self.space.notified();
+            let notified = space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut st = lock(&self.state);
-                if st.closed {
+                if self.closed(&st) {
                     return Err(SendError::Closed);
                 }
                 if self.fits(len) {
@@ -595,7 +610,7 @@ impl Outbound {
                 Some(b.saturating_sub(bytes))
             });
         if self.waiting.load(Ordering::Acquire) > 0 {
-            self.space.notify_waiters();
+            self.notify_space();
         }
     }
 
@@ -603,20 +618,20 @@ impl Outbound {
         if !self.close_pending.load(Ordering::Acquire) {
             return None;
         }
-        lock(&self.state).close.take()
+        lock(&self.state).close.take().map(|close| *close)
     }
 
     pub(crate) fn request_close(&self, close: PendingClose) {
         {
             let mut st = lock(&self.state);
-            if st.close.is_none() && !st.closed {
-                st.close = Some(close);
+            if st.close.is_none() && !self.closed(&st) {
+                st.close = Some(Box::new(close));
                 self.close_pending.store(true, Ordering::Release);
             }
             self.mark_closed(&mut st);
         }
         self.writer.wake();
-        self.space.notify_waiters();
+        self.notify_space();
     }
 
     /// Stops accepting messages and drops whatever is still queued.
@@ -627,7 +642,7 @@ impl Outbound {
             st.queue = VecDeque::new();
             self.bytes.store(0, Ordering::Release);
         }
-        self.space.notify_waiters();
+        self.notify_space();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -1160,6 +1175,6 @@ mod tests {
             size_of::<RequestInfo>(),
             size_of::<Properties>(),
         );
-        assert!(size <= 352, "SessionInner grew to {size} bytes");
+        assert!(size <= 296, "SessionInner grew to {size} bytes");
     }
 }
