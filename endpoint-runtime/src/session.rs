@@ -14,7 +14,7 @@
 //! [`Limits::outbound_queue_bytes`]: crate::Limits::outbound_queue_bytes
 
 use std::any::{Any, TypeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -672,11 +672,36 @@ pub(crate) struct SessionInner {
     pub(crate) rooms: Mutex<Option<Vec<Arc<str>>>>,
 }
 
+/// A session in a set keyed by its id: one pointer per entry, where a map from id to session
+/// stores the id twice (once in the entry, once in the session).
+#[derive(Clone)]
+pub(crate) struct ById(pub(crate) Session);
+
+impl std::borrow::Borrow<SessionId> for ById {
+    fn borrow(&self) -> &SessionId {
+        &self.0.inner.id
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.inner.id == other.0.inner.id
+    }
+}
+
+impl Eq for ById {}
+
+impl std::hash::Hash for ById {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.inner.id.hash(state);
+    }
+}
+
 /// Per-endpoint state shared by its sessions: the registry behind [`Session::open_sessions`],
 /// and the endpoint's rooms.
 pub(crate) struct EndpointShared {
     pub(crate) path: &'static str,
-    pub(crate) sessions: RwLock<HashMap<SessionId, Session>>,
+    pub(crate) sessions: RwLock<HashSet<ById>>,
     pub(crate) rooms: RoomTable,
     /// The server's broker, set when the server is bound.
     pub(crate) broker: OnceLock<Arc<BrokerLink>>,
@@ -686,7 +711,7 @@ impl EndpointShared {
     pub(crate) fn new(path: &'static str) -> Self {
         EndpointShared {
             path,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashSet::new()),
             rooms: RoomTable::default(),
             broker: OnceLock::new(),
         }
@@ -696,7 +721,7 @@ impl EndpointShared {
         self.sessions
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(session.id(), session.clone());
+            .replace(ById(session.clone()));
     }
 
     pub(crate) fn remove(&self, id: SessionId) {
@@ -710,8 +735,8 @@ impl EndpointShared {
         self.sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
+            .iter()
+            .map(|s| s.0.clone())
             .collect()
     }
 
