@@ -669,7 +669,9 @@ pub(crate) struct SessionInner {
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU64,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
-    pub(crate) rooms: Mutex<Option<Vec<Arc<str>>>>,
+    /// A boxed slice rather than a `Vec`: joins and leaves are rare, and a `Vec` would hold
+    /// room for four names from the first join on.
+    pub(crate) rooms: Mutex<Option<Box<[Arc<str>]>>>,
 }
 
 /// A session in a set keyed by its id: one pointer per entry, where a map from id to session
@@ -795,7 +797,7 @@ impl Session {
                 properties,
                 endpoint,
                 shared,
-                rooms: Mutex::new(Some(Vec::new())),
+                rooms: Mutex::new(Some(Box::default())),
                 name: Mutex::new(None),
                 task: OnceLock::new(),
                 idle_timeout_ms: AtomicU64::new(idle),
@@ -953,7 +955,7 @@ impl Session {
             link.broker
                 .joined(&Topic::new(self.inner.endpoint.path, room), &self.member());
         }
-        mine.push(name);
+        edit(mine, |rooms| rooms.push(name));
         true
     }
 
@@ -966,7 +968,9 @@ impl Session {
         let Some(i) = mine.iter().position(|r| &**r == room) else {
             return false;
         };
-        mine.swap_remove(i);
+        edit(mine, |rooms| {
+            rooms.swap_remove(i);
+        });
         if let Some(link) = self.inner.endpoint.broker.get() {
             link.broker
                 .left(&Topic::new(self.inner.endpoint.path, room), &self.member());
@@ -1013,7 +1017,7 @@ impl Session {
 
     /// Leaves every room and refuses further joins (the session closed).
     pub(crate) fn leave_all_rooms(&self) {
-        let rooms = lock(&self.inner.rooms).take().unwrap_or_default();
+        let rooms = Vec::from(lock(&self.inner.rooms).take().unwrap_or_default());
         let link = self.inner.endpoint.broker.get();
         let member = link.map(|_| self.member());
         for room in rooms {
@@ -1074,6 +1078,13 @@ impl Session {
     pub fn queued_bytes(&self) -> usize {
         self.inner.out.queued_bytes()
     }
+}
+
+/// Changes a session's list of rooms, keeping it exactly as long as it needs to be.
+fn edit(rooms: &mut Box<[Arc<str>]>, f: impl FnOnce(&mut Vec<Arc<str>>)) {
+    let mut list = Vec::from(std::mem::take(rooms));
+    f(&mut list);
+    *rooms = list.into_boxed_slice();
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -1200,6 +1211,6 @@ mod tests {
             size_of::<RequestInfo>(),
             size_of::<Properties>(),
         );
-        assert!(size <= 296, "SessionInner grew to {size} bytes");
+        assert!(size <= 288, "SessionInner grew to {size} bytes");
     }
 }
