@@ -37,19 +37,19 @@
 //! }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use crate::broker::{Member, Topic};
 use crate::error::EndpointError;
 use crate::message::Encode;
-use crate::session::{EndpointShared, Pushed, Session, SessionId};
+use crate::session::{ById, EndpointShared, Pushed, Session, SessionId};
 
 /// The rooms of one endpoint: room name -> members.
 #[derive(Default)]
 pub(crate) struct RoomTable {
-    rooms: RwLock<HashMap<Arc<str>, HashMap<SessionId, Session>>>,
+    rooms: RwLock<HashMap<Arc<str>, HashSet<ById>>>,
 }
 
 impl RoomTable {
@@ -58,7 +58,7 @@ impl RoomTable {
         rooms
             .entry(room.clone())
             .or_default()
-            .insert(session.id(), session.clone())
+            .replace(ById(session.clone()))
             .is_none()
     }
 
@@ -67,7 +67,7 @@ impl RoomTable {
         let Some(members) = rooms.get_mut(room) else {
             return false;
         };
-        let removed = members.remove(&id).is_some();
+        let removed = members.remove(&id);
         if members.is_empty() {
             rooms.remove(room);
         }
@@ -78,7 +78,7 @@ impl RoomTable {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         rooms
             .get(room)
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.iter().map(|s| s.0.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -87,7 +87,7 @@ impl RoomTable {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         rooms
             .get(room)
-            .map_or(0, |m| m.values().filter(|s| s.is_open()).count())
+            .map_or(0, |m| m.iter().filter(|s| s.0.is_open()).count())
     }
 
     pub(crate) fn names(&self) -> Vec<String> {

@@ -57,7 +57,7 @@ use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits};
 use crate::handshake::{self, Handshake, Rejection};
 use crate::message::{CloseCode, CloseReason};
 use crate::router::Router;
-use crate::session::{EndpointShared, Properties, RequestInfo, Session, StoredHeaders};
+use crate::session::{EndpointShared, Properties, RequestInfo, Session};
 use crate::state::{State, StateMap};
 use crate::stats::{Counters, Stats};
 
@@ -942,14 +942,16 @@ fn upgrade<B>(
         debug!(?remote, "handshake refused: at max_connections");
         return Rejection::Overloaded.into_response();
     };
-    let info = RequestInfo {
-        uri: compact_uri(request.uri),
-        headers: StoredHeaders::new(&request.headers),
-        path_params: request.path_params,
-        remote_addr: remote,
-        subprotocol: protocol.clone(),
+    // Copied into one compact block: hyper's parsed URI and header values point into its 8 KiB
+    // read buffer, which would stay allocated for as long as the session kept them.
+    let info = RequestInfo::new(
+        &request.uri,
+        &request.headers,
+        &request.path_params,
+        remote,
+        protocol.as_deref(),
         secure,
-    };
+    );
     let extra_headers = request.response_headers;
     let session = Session::new(
         info,
@@ -967,16 +969,6 @@ fn upgrade<B>(
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
     response.headers_mut().extend(extra_headers);
     response
-}
-
-/// hyper parses requests without copying: header values and the URI point into its 8 KiB read
-/// buffer, which would stay allocated for as long as the session keeps them. The headers are
-/// copied into a compact block (`StoredHeaders`), the URI here.
-fn compact_uri(uri: http::Uri) -> http::Uri {
-    match uri.path_and_query() {
-        Some(pq) => http::Uri::try_from(pq.as_str()).unwrap_or(uri),
-        None => uri,
-    }
 }
 
 fn reject<B>(

@@ -14,10 +14,10 @@
 //! [`Limits::outbound_queue_bytes`]: crate::Limits::outbound_queue_bytes
 
 use std::any::{Any, TypeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -65,44 +65,141 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// The upgrade request's headers, kept as one compact block and turned into a `HeaderMap` the
-/// first time someone asks (a `HeaderMap` costs about 100 bytes per header; an idle session
-/// whose endpoint never looks at its headers should not pay that).
-#[derive(Debug, Default)]
-pub(crate) struct StoredHeaders {
-    /// `name_len: u16, name, value_len: u16, value` per header.
-    raw: Box<[u8]>,
-    map: OnceLock<HeaderMap>,
+/// What the HTTP upgrade request said, kept for the lifetime of the session.
+///
+/// Everything lives in one compact block: one allocation per session whatever the number of
+/// headers and path variables, and nothing pointing into hyper's 8 KiB read buffer (which would
+/// stay allocated as long as the session kept a reference into it). The `Uri` and `HeaderMap`
+/// handed out by [`Session::request_uri`] and [`Session::headers`] are built from the block the
+/// first time they are asked for, then kept (a `HeaderMap` costs about 100 bytes per header; an
+/// idle session whose endpoint never looks at its headers should not pay that).
+pub(crate) struct RequestInfo {
+    /// In order: a tag byte (bit 7: TLS; low bits: the kind of peer address) and the address's
+    /// fields; the URI (path and query); the subprotocol (length + 1, 0 for none); the number
+    /// of path variables, then each name and value; then the headers, each name and value, up
+    /// to the end. Every length and count is a LEB128 varint.
+    block: Box<[u8]>,
+    uri: OnceLock<Box<Uri>>,
+    headers: OnceLock<Box<HeaderMap>>,
 }
 
-impl StoredHeaders {
-    pub(crate) fn new(headers: &HeaderMap) -> Self {
-        let mut raw = Vec::new();
-        for (name, value) in headers {
-            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
-            let (Ok(n), Ok(v)) = (u16::try_from(name.len()), u16::try_from(value.len())) else {
-                continue;
-            };
-            raw.extend_from_slice(&n.to_le_bytes());
-            raw.extend_from_slice(name);
-            raw.extend_from_slice(&v.to_le_bytes());
-            raw.extend_from_slice(value);
+const SECURE: u8 = 0x80;
+const NO_ADDR: u8 = 0;
+const V4: u8 = 4;
+const V6: u8 = 6;
+
+impl RequestInfo {
+    pub(crate) fn new(
+        uri: &Uri,
+        headers: &HeaderMap,
+        path_params: &[(String, String)],
+        remote_addr: Option<SocketAddr>,
+        subprotocol: Option<&str>,
+        secure: bool,
+    ) -> Self {
+        // The origin form is all a session needs (and what it has always kept); anything else
+        // keeps the whole URI.
+        let uri = match uri.path_and_query() {
+            Some(pq) => std::borrow::Cow::Borrowed(pq.as_str()),
+            None => std::borrow::Cow::Owned(uri.to_string()),
+        };
+        let secure = if secure { SECURE } else { 0 };
+        let mut block = Vec::with_capacity(
+            40 + uri.len()
+                + path_params
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>()
+                + headers
+                    .iter()
+                    .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                    .sum::<usize>(),
+        );
+        match remote_addr {
+            None => block.push(secure | NO_ADDR),
+            Some(SocketAddr::V4(a)) => {
+                block.push(secure | V4);
+                block.extend_from_slice(&a.ip().octets());
+                block.extend_from_slice(&a.port().to_le_bytes());
+            }
+            Some(SocketAddr::V6(a)) => {
+                block.push(secure | V6);
+                block.extend_from_slice(&a.ip().octets());
+                block.extend_from_slice(&a.port().to_le_bytes());
+                block.extend_from_slice(&a.flowinfo().to_le_bytes());
+                block.extend_from_slice(&a.scope_id().to_le_bytes());
+            }
         }
-        StoredHeaders {
-            raw: raw.into_boxed_slice(),
-            map: OnceLock::new(),
+        put_field(&mut block, uri.as_bytes());
+        match subprotocol {
+            None => put_varint(&mut block, 0),
+            Some(p) => {
+                put_varint(&mut block, p.len() + 1);
+                block.extend_from_slice(p.as_bytes());
+            }
+        }
+        put_varint(&mut block, path_params.len());
+        for (name, value) in path_params {
+            put_field(&mut block, name.as_bytes());
+            put_field(&mut block, value.as_bytes());
+        }
+        for (name, value) in headers {
+            put_field(&mut block, name.as_str().as_bytes());
+            put_field(&mut block, value.as_bytes());
+        }
+        RequestInfo {
+            block: block.into_boxed_slice(),
+            uri: OnceLock::new(),
+            headers: OnceLock::new(),
         }
     }
 
-    pub(crate) fn map(&self) -> &HeaderMap {
-        self.map.get_or_init(|| {
+    pub(crate) fn secure(&self) -> bool {
+        self.block.first().is_some_and(|t| t & SECURE != 0)
+    }
+
+    pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
+        self.fields().remote
+    }
+
+    /// The URI (path and query) as it is stored.
+    pub(crate) fn uri_str(&self) -> &str {
+        utf8(self.fields().uri)
+    }
+
+    pub(crate) fn query(&self) -> Option<&str> {
+        self.uri_str().split_once('?').map(|(_, q)| q)
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        self.uri
+            .get_or_init(|| Box::new(Uri::try_from(self.uri_str()).unwrap_or_default()))
+    }
+
+    pub(crate) fn subprotocol(&self) -> Option<&str> {
+        self.fields().subprotocol.map(utf8)
+    }
+
+    /// The path variables, in template order.
+    pub(crate) fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut params = self.fields().params;
+        let n = params.varint().unwrap_or(0);
+        (0..n).map_while(move |_| Some((utf8(params.field()?), utf8(params.field()?))))
+    }
+
+    pub(crate) fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| {
+            let mut rest = self.fields().params;
+            let n = rest.varint().unwrap_or(0);
+            for _ in 0..n * 2 {
+                rest.field();
+            }
             let mut map = HeaderMap::new();
-            let mut rest = &self.raw[..];
-            while let Some((name, after)) = take(rest) {
-                let Some((value, after)) = take(after) else {
-                    break;
-                };
-                rest = after;
+            while let (Some(name), Some(value)) = (rest.field(), rest.field()) {
                 if let (Ok(n), Ok(v)) = (
                     http::HeaderName::from_bytes(name),
                     http::HeaderValue::from_bytes(value),
@@ -110,28 +207,111 @@ impl StoredHeaders {
                     map.append(n, v);
                 }
             }
-            map
+            Box::new(map)
         })
+    }
+
+    /// The fixed fields at the start of the block; `params` is positioned at the path
+    /// variables' count.
+    fn fields(&self) -> Fields<'_> {
+        let mut r = Reader(&self.block);
+        let remote = match r.bytes(1).map_or(NO_ADDR, |t| t[0] & !SECURE) {
+            V4 => r.bytes(6).map(|b| {
+                let ip: [u8; 4] = b[..4].try_into().unwrap_or_default();
+                SocketAddr::from((ip, u16::from_le_bytes([b[4], b[5]])))
+            }),
+            V6 => r.bytes(26).map(|b| {
+                let ip: [u8; 16] = b[..16].try_into().unwrap_or_default();
+                let le4 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip.into(),
+                    u16::from_le_bytes([b[16], b[17]]),
+                    le4(18),
+                    le4(22),
+                ))
+            }),
+            _ => None,
+        };
+        let uri = r.field().unwrap_or_default();
+        let subprotocol = match r.varint() {
+            None | Some(0) => None,
+            Some(n) => r.bytes(n - 1),
+        };
+        Fields {
+            remote,
+            uri,
+            subprotocol,
+            params: r,
+        }
     }
 }
 
-/// Splits one length-prefixed field off `raw`.
-fn take(raw: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = raw.split_first_chunk::<2>()?;
-    let len = usize::from(u16::from_le_bytes(*len));
-    (rest.len() >= len).then(|| rest.split_at(len))
+impl fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestInfo")
+            .field("uri", &self.uri_str())
+            .field("remote_addr", &self.remote_addr())
+            .field("secure", &self.secure())
+            .finish_non_exhaustive()
+    }
 }
 
-/// What the HTTP upgrade request said, kept for the lifetime of the session.
-#[derive(Debug)]
-pub(crate) struct RequestInfo {
-    pub(crate) uri: Uri,
-    pub(crate) headers: StoredHeaders,
-    pub(crate) path_params: Vec<(String, String)>,
-    pub(crate) remote_addr: Option<SocketAddr>,
-    pub(crate) subprotocol: Option<String>,
-    /// Whether the connection is TLS (`wss://`).
-    pub(crate) secure: bool,
+struct Fields<'a> {
+    remote: Option<SocketAddr>,
+    uri: &'a [u8],
+    subprotocol: Option<&'a [u8]>,
+    params: Reader<'a>,
+}
+
+/// Reads the varint-prefixed fields of a `RequestInfo` block.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        let mut shift = 0u32;
+        loop {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            n |= usize::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+            shift += 7;
+        }
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (field, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(field)
+    }
+
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let n = self.varint()?;
+        self.bytes(n)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_field(out: &mut Vec<u8>, field: &[u8]) {
+    put_varint(out, field.len());
+    out.extend_from_slice(field);
+}
+
+/// The block's text fields were written from `&str`s.
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A typed per-connection map, like Jakarta's `Session.getUserProperties()` but keyed by type.
@@ -149,14 +329,19 @@ pub(crate) struct RequestInfo {
 /// ```
 #[derive(Default)]
 pub struct Properties {
-    map: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// Created on the first insert: most sessions never store anything, and an empty map
+    /// inline would cost every one of them its full size.
+    map: RwLock<Option<Box<PropertyMap>>>,
 }
+
+type PropertyMap = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 impl Properties {
     /// Stores a value, returning the previous value of the same type.
     pub fn insert<T: Send + Sync + 'static>(&self, value: T) -> Option<T> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(TypeId::of::<T>(), Box::new(value))
+        map.get_or_insert_with(Box::default)
+            .insert(TypeId::of::<T>(), Box::new(value))
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
@@ -168,7 +353,8 @@ impl Properties {
     /// Runs `f` on the stored value of type `T` without cloning it.
     pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&TypeId::of::<T>())
+        map.as_ref()?
+            .get(&TypeId::of::<T>())
             .and_then(|b| b.downcast_ref::<T>())
             .map(f)
     }
@@ -176,20 +362,26 @@ impl Properties {
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&TypeId::of::<T>())
+        map.as_mut()?
+            .remove(&TypeId::of::<T>())
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// Whether a value of type `T` is stored.
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.contains_key(&TypeId::of::<T>())
+        map.as_ref()
+            .is_some_and(|m| m.contains_key(&TypeId::of::<T>()))
     }
 }
 
 impl fmt::Debug for Properties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.map.read().map(|m| m.len()).unwrap_or(0);
+        let n = self
+            .map
+            .read()
+            .map(|m| m.as_ref().map_or(0, |m| m.len()))
+            .unwrap_or(0);
         f.debug_struct("Properties").field("len", &n).finish()
     }
 }
@@ -203,27 +395,28 @@ pub(crate) struct Outbound {
     state: Mutex<OutState>,
     /// Wakes the connection task when something was queued or a close was requested.
     pub(crate) writer: AtomicWaker,
-    /// Wakes senders waiting for room in the queue.
-    space: Notify,
+    /// Wakes senders waiting for room in the queue; created by the first sender that has to
+    /// wait (before it counts itself in `waiting`), so most sessions never pay for one.
+    space: OnceLock<Box<Notify>>,
     limit: usize,
     /// Payload bytes queued or batched and not yet handed to the socket.
     bytes: AtomicUsize,
     /// Lock-free mirrors for the hot path, written under the lock: whether the queue may hold
-    /// messages, whether the session stopped accepting them, whether a close may be pending,
-    /// how many senders wait for room.
+    /// messages, whether the session stopped accepting them (exact when read under the lock),
+    /// whether a close may be pending.
     queued: AtomicBool,
     closed: AtomicBool,
     close_pending: AtomicBool,
-    waiting: AtomicUsize,
+    /// How many senders wait for room.
+    waiting: AtomicU32,
 }
 
 #[derive(Default)]
 pub(crate) struct OutState {
     pub(crate) queue: VecDeque<tungstenite::Message>,
-    /// Set once the session no longer accepts messages.
-    pub(crate) closed: bool,
-    /// A close the connection task should perform (from `Session::close` or an overflow).
-    pub(crate) close: Option<PendingClose>,
+    /// A close the connection task should perform (from `Session::close` or an overflow);
+    /// boxed, as most sessions never have one before they end.
+    pub(crate) close: Option<Box<PendingClose>>,
 }
 
 /// What a broadcast push did.
@@ -250,13 +443,13 @@ impl Outbound {
         Outbound {
             state: Mutex::new(OutState::default()),
             writer: AtomicWaker::new(),
-            space: Notify::new(),
+            space: OnceLock::new(),
             limit: limit.max(1),
             bytes: AtomicUsize::new(0),
             queued: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             close_pending: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -278,16 +471,28 @@ impl Outbound {
         self.queued.store(true, Ordering::Release);
     }
 
-    fn mark_closed(&self, st: &mut OutState) {
-        st.closed = true;
+    /// Under the lock (the `OutState` borrow), so that `closed` read under it is exact.
+    fn mark_closed(&self, _locked: &mut OutState) {
         self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the session stopped accepting messages; exact as `st` is locked.
+    fn closed(&self, _locked: &OutState) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes the senders waiting for room, if any ever waited.
+    fn notify_space(&self) {
+        if let Some(space) = self.space.get() {
+            space.notify_waiters();
+        }
     }
 
     /// Queues without waiting; `Err(Full)` when over the limit.
     pub(crate) fn try_push(&self, msg: tungstenite::Message) -> Result<(), SendError> {
         {
             let mut st = lock(&self.state);
-            if st.closed {
+            if self.closed(&st) {
                 return Err(SendError::Closed);
             }
             if !self.fits(msg.len()) {
@@ -303,7 +508,7 @@ impl Outbound {
     pub(crate) fn push_or_overflow(&self, msg: tungstenite::Message) -> Pushed {
         let pushed = {
             let mut st = lock(&self.state);
-            if st.closed {
+            if self.closed(&st) {
                 return Pushed::Closed;
             }
             if self.fits(msg.len()) {
@@ -311,14 +516,14 @@ impl Outbound {
                 Pushed::Queued
             } else {
                 self.mark_closed(&mut st);
-                st.close = Some(PendingClose::Overflow);
+                st.close = Some(Box::new(PendingClose::Overflow));
                 self.close_pending.store(true, Ordering::Release);
                 Pushed::Overflowed
             }
         };
         self.writer.wake();
         if pushed == Pushed::Overflowed {
-            self.space.notify_waiters();
+            self.notify_space();
         }
         pushed
     }
@@ -328,21 +533,23 @@ impl Outbound {
         let len = msg.len();
         let mut msg = Some(msg);
         // Counted while waiting (also when the future is dropped), so releases know to notify.
-        struct Waiting<'a>(&'a AtomicUsize);
+        struct Waiting<'a>(&'a AtomicU32);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
         }
+        // Created before this sender counts itself: whoever sees it counted sees the `Notify`.
+        let space = self.space.get_or_init(Box::default);
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let _waiting = Waiting(&self.waiting);
         loop {
-            let notified = self.space.notified();
+            let notified = space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut st = lock(&self.state);
-                if st.closed {
+                if self.closed(&st) {
                     return Err(SendError::Closed);
                 }
                 if self.fits(len) {
@@ -403,7 +610,7 @@ impl Outbound {
                 Some(b.saturating_sub(bytes))
             });
         if self.waiting.load(Ordering::Acquire) > 0 {
-            self.space.notify_waiters();
+            self.notify_space();
         }
     }
 
@@ -411,20 +618,20 @@ impl Outbound {
         if !self.close_pending.load(Ordering::Acquire) {
             return None;
         }
-        lock(&self.state).close.take()
+        lock(&self.state).close.take().map(|close| *close)
     }
 
     pub(crate) fn request_close(&self, close: PendingClose) {
         {
             let mut st = lock(&self.state);
-            if st.close.is_none() && !st.closed {
-                st.close = Some(close);
+            if st.close.is_none() && !self.closed(&st) {
+                st.close = Some(Box::new(close));
                 self.close_pending.store(true, Ordering::Release);
             }
             self.mark_closed(&mut st);
         }
         self.writer.wake();
-        self.space.notify_waiters();
+        self.notify_space();
     }
 
     /// Stops accepting messages and drops whatever is still queued.
@@ -435,7 +642,7 @@ impl Outbound {
             st.queue = VecDeque::new();
             self.bytes.store(0, Ordering::Release);
         }
-        self.space.notify_waiters();
+        self.notify_space();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -462,14 +669,41 @@ pub(crate) struct SessionInner {
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU64,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
-    pub(crate) rooms: Mutex<Option<Vec<Arc<str>>>>,
+    /// A boxed slice rather than a `Vec`: joins and leaves are rare, and a `Vec` would hold
+    /// room for four names from the first join on.
+    pub(crate) rooms: Mutex<Option<Box<[Arc<str>]>>>,
+}
+
+/// A session in a set keyed by its id: one pointer per entry, where a map from id to session
+/// stores the id twice (once in the entry, once in the session).
+#[derive(Clone)]
+pub(crate) struct ById(pub(crate) Session);
+
+impl std::borrow::Borrow<SessionId> for ById {
+    fn borrow(&self) -> &SessionId {
+        &self.0.inner.id
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.inner.id == other.0.inner.id
+    }
+}
+
+impl Eq for ById {}
+
+impl std::hash::Hash for ById {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.inner.id.hash(state);
+    }
 }
 
 /// Per-endpoint state shared by its sessions: the registry behind [`Session::open_sessions`],
 /// and the endpoint's rooms.
 pub(crate) struct EndpointShared {
     pub(crate) path: &'static str,
-    pub(crate) sessions: RwLock<HashMap<SessionId, Session>>,
+    pub(crate) sessions: RwLock<HashSet<ById>>,
     pub(crate) rooms: RoomTable,
     /// The server's broker, set when the server is bound.
     pub(crate) broker: OnceLock<Arc<BrokerLink>>,
@@ -479,7 +713,7 @@ impl EndpointShared {
     pub(crate) fn new(path: &'static str) -> Self {
         EndpointShared {
             path,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashSet::new()),
             rooms: RoomTable::default(),
             broker: OnceLock::new(),
         }
@@ -489,7 +723,7 @@ impl EndpointShared {
         self.sessions
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(session.id(), session.clone());
+            .replace(ById(session.clone()));
     }
 
     pub(crate) fn remove(&self, id: SessionId) {
@@ -503,8 +737,8 @@ impl EndpointShared {
         self.sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
+            .iter()
+            .map(|s| s.0.clone())
             .collect()
     }
 
@@ -563,7 +797,7 @@ impl Session {
                 properties,
                 endpoint,
                 shared,
-                rooms: Mutex::new(Some(Vec::new())),
+                rooms: Mutex::new(Some(Box::default())),
                 name: Mutex::new(None),
                 task: OnceLock::new(),
                 idle_timeout_ms: AtomicU64::new(idle),
@@ -632,26 +866,17 @@ impl Session {
     /// For `/chat/{room}` and a request to `/chat/rust%20lang`, `path_param("room")` is
     /// `Some("rust lang")`.
     pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.inner
-            .request
-            .path_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.inner.request.path_param(name)
     }
 
     /// All path variables, in template order.
     pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.inner
-            .request
-            .path_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        self.inner.request.path_params()
     }
 
     /// The raw query string of the upgrade request, without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.inner.request.uri.query()
+        self.inner.request.query()
     }
 
     /// The first value of a query parameter, percent-decoded (`+` is a space).
@@ -668,28 +893,28 @@ impl Session {
 
     /// The request URI of the upgrade request (path and query).
     pub fn request_uri(&self) -> &Uri {
-        &self.inner.request.uri
+        self.inner.request.uri()
     }
 
     /// The headers of the upgrade request. The session keeps them in a compact form and builds
     /// this map the first time it is asked for, then keeps it.
     pub fn headers(&self) -> &HeaderMap {
-        self.inner.request.headers.map()
+        self.inner.request.headers()
     }
 
     /// The peer's socket address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.request.remote_addr
+        self.inner.request.remote_addr()
     }
 
     /// The negotiated subprotocol, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.inner.request.subprotocol.as_deref()
+        self.inner.request.subprotocol()
     }
 
     /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.
     pub fn is_secure(&self) -> bool {
-        self.inner.request.secure
+        self.inner.request.secure()
     }
 
     /// Typed per-connection properties (set by a configurator during the handshake, or by
@@ -730,7 +955,7 @@ impl Session {
             link.broker
                 .joined(&Topic::new(self.inner.endpoint.path, room), &self.member());
         }
-        mine.push(name);
+        edit(mine, |rooms| rooms.push(name));
         true
     }
 
@@ -743,7 +968,9 @@ impl Session {
         let Some(i) = mine.iter().position(|r| &**r == room) else {
             return false;
         };
-        mine.swap_remove(i);
+        edit(mine, |rooms| {
+            rooms.swap_remove(i);
+        });
         if let Some(link) = self.inner.endpoint.broker.get() {
             link.broker
                 .left(&Topic::new(self.inner.endpoint.path, room), &self.member());
@@ -790,7 +1017,7 @@ impl Session {
 
     /// Leaves every room and refuses further joins (the session closed).
     pub(crate) fn leave_all_rooms(&self) {
-        let rooms = lock(&self.inner.rooms).take().unwrap_or_default();
+        let rooms = Vec::from(lock(&self.inner.rooms).take().unwrap_or_default());
         let link = self.inner.endpoint.broker.get();
         let member = link.map(|_| self.member());
         for room in rooms {
@@ -853,6 +1080,13 @@ impl Session {
     }
 }
 
+/// Changes a session's list of rooms, keeping it exactly as long as it needs to be.
+fn edit(rooms: &mut Box<[Arc<str>]>, f: impl FnOnce(&mut Vec<Arc<str>>)) {
+    let mut list = Vec::from(std::mem::take(rooms));
+    f(&mut list);
+    *rooms = list.into_boxed_slice();
+}
+
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -868,7 +1102,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("id", &self.inner.id)
-            .field("uri", &self.inner.request.uri)
+            .field("uri", &format_args!("{}", self.inner.request.uri_str()))
             .field("open", &self.is_open())
             .finish()
     }
@@ -892,8 +1126,24 @@ impl std::hash::Hash for Session {
 mod tests {
     use super::*;
 
+    fn request(
+        uri: &str,
+        headers: &HeaderMap,
+        params: &[(&str, &str)],
+        remote: Option<SocketAddr>,
+        protocol: Option<&str>,
+        secure: bool,
+    ) -> RequestInfo {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let uri: Uri = uri.parse().unwrap();
+        RequestInfo::new(&uri, headers, &params, remote, protocol, secure)
+    }
+
     #[test]
-    fn stored_headers_round_trip() {
+    fn request_info_round_trip() {
         let mut headers = HeaderMap::new();
         headers.insert("host", "example.com".parse().unwrap());
         headers.append("cookie", "a=1".parse().unwrap());
@@ -903,10 +1153,64 @@ mod tests {
             http::HeaderValue::from_bytes(b"caf\xc3\xa9 \xff").unwrap(),
         );
         headers.insert("x-empty", http::HeaderValue::from_static(""));
-        let stored = StoredHeaders::new(&headers);
-        assert_eq!(stored.map(), &headers);
-        let cookies: Vec<_> = stored.map().get_all("cookie").iter().collect();
+        let long = "v".repeat(70_000);
+        headers.insert("x-long", long.parse().unwrap());
+        let v6: SocketAddr = "[fe80::1%3]:443".parse().unwrap();
+        let info = request(
+            "http://example.com/chat/rust%20lang?x=1&y=%20#frag",
+            &headers,
+            &[("room", "rust lang"), ("empty", ""), ("é", &long)],
+            Some(v6),
+            Some("v2.chat"),
+            true,
+        );
+        assert_eq!(info.headers(), &headers);
+        let cookies: Vec<_> = info.headers().get_all("cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
-        assert!(StoredHeaders::new(&HeaderMap::new()).map().is_empty());
+        assert_eq!(info.uri(), "/chat/rust%20lang?x=1&y=%20");
+        assert_eq!(info.query(), Some("x=1&y=%20"));
+        assert_eq!(info.query(), info.uri().query());
+        assert_eq!(
+            info.path_params().collect::<Vec<_>>(),
+            [("room", "rust lang"), ("empty", ""), ("é", long.as_str())]
+        );
+        assert_eq!(info.path_param("empty"), Some(""));
+        assert_eq!(info.path_param("nope"), None);
+        assert_eq!(info.remote_addr(), Some(v6));
+        assert_eq!(info.subprotocol(), Some("v2.chat"));
+        assert!(info.secure());
+
+        let v4: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+        let info = request("/plain", &HeaderMap::new(), &[], Some(v4), Some(""), false);
+        assert!(info.headers().is_empty());
+        assert_eq!(info.uri(), "/plain");
+        assert_eq!(info.query(), None);
+        assert_eq!(info.path_params().count(), 0);
+        assert_eq!(info.remote_addr(), Some(v4));
+        assert_eq!(info.subprotocol(), Some(""));
+        assert!(!info.secure());
+
+        let info = request("/?", &HeaderMap::new(), &[], None, None, false);
+        assert_eq!(info.query(), Some(""));
+        assert_eq!(info.query(), info.uri().query());
+        assert_eq!(info.remote_addr(), None);
+        assert_eq!(info.subprotocol(), None);
+    }
+
+    /// Guards the memory every idle connection pays for its session: `SessionInner` is one
+    /// allocation (in an `Arc`) per connection, held as long as the connection is open, so a
+    /// rarely used part stored inline costs its full size on each of possibly 100,000s of idle
+    /// connections. Raise the bound only for something every session needs.
+    #[test]
+    fn session_size() {
+        use std::mem::size_of;
+        let size = size_of::<SessionInner>();
+        eprintln!(
+            "session: {size} bytes (outbound: {}, request: {}, properties: {})",
+            size_of::<Outbound>(),
+            size_of::<RequestInfo>(),
+            size_of::<Properties>(),
+        );
+        assert!(size <= 288, "SessionInner grew to {size} bytes");
     }
 }
