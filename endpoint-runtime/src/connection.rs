@@ -15,13 +15,12 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::{Instant, Sleep};
 
 use futures::FutureExt;
 use tracing::{debug, warn, Instrument};
@@ -33,6 +32,7 @@ use crate::handshake::Handshake;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::session::{PendingClose, Session};
 use crate::stats;
+use crate::timer;
 use crate::ws::{ReadError, WebSocket};
 use hyper::upgrade::Upgraded;
 
@@ -84,7 +84,7 @@ pub(crate) fn run<E: Endpoint>(
         path = %session.request_uri().path(),
         peer = ?session.remote_addr(),
     );
-    let now = Instant::now();
+    let now = session.inner.shared.timers.now_ms();
     let mut driver = Driver {
         ws: websocket(upgraded, &session),
         session,
@@ -92,11 +92,10 @@ pub(crate) fn run<E: Endpoint>(
         pong: None,
         broken: false,
         limits,
-        timer: Box::pin(tokio::time::sleep_until(now + FAR)),
-        timer_at: None,
+        armed: timer::NONE,
         last_seen: now,
         last_data: now,
-        ping_sent: None,
+        ping_sent: timer::NONE,
         seen: 0,
         data: 0,
         marks: (0, 0),
@@ -141,24 +140,21 @@ struct Driver {
     broken: bool,
     /// Per-kind message limits.
     limits: MessageLimits,
-    /// Wakes the driver for the idle timeout and keep-alive.
-    timer: Pin<Box<Sleep>>,
-    timer_at: Option<Instant>,
+    /// The deadline handed to the server's timers (`timer.rs`), which wake the driver then.
+    /// Times are milliseconds on the timers' clock.
+    armed: u64,
     /// Last frame of any kind from the peer.
-    last_seen: Instant,
+    last_seen: u64,
     /// Last data message in either direction (for the idle timeout).
-    last_data: Instant,
-    /// When the unanswered keep-alive ping went out.
-    ping_sent: Option<Instant>,
+    last_data: u64,
+    /// When the unanswered keep-alive ping went out (`NONE`: no ping is out).
+    ping_sent: u64,
     /// Activity counters (frames from the peer, data messages either way), turned into
     /// `last_seen`/`last_data` once per batch rather than reading the clock per message.
     seen: u64,
     data: u64,
     marks: (u64, u64),
 }
-
-/// A deadline far enough away to mean "never".
-const FAR: Duration = Duration::from_secs(86400 * 365);
 
 impl Driver {
     async fn life<E: Endpoint>(&mut self, mut endpoint: E, handshake: &Handshake) {
@@ -357,7 +353,7 @@ impl Driver {
         .await;
         // Nothing was read while the hook ran: do not hold that time against the peer.
         self.seen += 1;
-        self.ping_sent = None;
+        self.ping_sent = timer::NONE;
         result
     }
 
@@ -434,12 +430,12 @@ impl Driver {
                                 return Poll::Ready(self.write_failed(e));
                             }
                         }
-                        self.poll_timer(cx)
+                        self.poll_timer()
                     }
                     Poll::Ready(Ok(None)) => Poll::Ready(Event::Gone(None)),
                     Poll::Ready(Ok(Some(inbound))) => {
                         self.seen += 1;
-                        self.ping_sent = None;
+                        self.ping_sent = timer::NONE;
                         Poll::Ready(match inbound {
                             Inbound::Message(message) => {
                                 let counters = &self.session.inner.shared.counters;
@@ -471,11 +467,13 @@ impl Driver {
         Event::Gone(Some(e))
     }
 
-    /// Idle timeout and keep-alive: sends pings when due, reports expiry.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        let limits = &self.session.inner.shared.limits;
+    /// Idle timeout and keep-alive: sends pings when due, reports expiry, and otherwise hands
+    /// the next deadline to the server's timers.
+    fn poll_timer(&mut self) -> Poll<Event> {
+        let shared = &self.session.inner.shared;
+        let (limits, timers) = (&shared.limits, &shared.timers);
         if (self.seen, self.data) != self.marks {
-            let now = Instant::now();
+            let now = timers.now_ms();
             if self.seen != self.marks.0 {
                 self.last_seen = now;
             }
@@ -485,31 +483,33 @@ impl Driver {
             self.marks = (self.seen, self.data);
         }
         loop {
-            let now = Instant::now();
-            let idle = self
-                .session
-                .idle_timeout()
-                .map(|t| (self.last_data + t, true));
+            let now = timers.now_ms();
+            let idle_ms = self.session.inner.idle_timeout_ms.load(Ordering::Relaxed);
+            let idle = (idle_ms > 0).then(|| (self.last_data + idle_ms, true));
             let keep_alive = match (self.ping_sent, limits.ping_interval) {
-                (Some(sent), _) => Some((sent + limits.pong_timeout, false)),
-                (None, Some(interval)) => Some((self.last_seen + interval, false)),
-                (None, None) => None,
+                (timer::NONE, Some(interval)) => Some((self.last_seen + ms(interval), false)),
+                (timer::NONE, None) => None,
+                (sent, _) => Some((sent + ms(limits.pong_timeout), false)),
             };
             let next = match (idle, keep_alive) {
                 (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
                 (a, b) => a.or(b),
             };
             let Some((at, is_idle)) = next else {
+                if self.armed != timer::NONE {
+                    timers.set(&self.session.inner, timer::NONE);
+                    self.armed = timer::NONE;
+                }
                 return Poll::Pending;
             };
             if at <= now {
                 if is_idle {
-                    let t = self.session.idle_timeout().unwrap_or_default();
+                    let t = Duration::from_millis(idle_ms);
                     return Poll::Ready(Event::Failed(EndpointError::Timeout(format!(
                         "idle for {t:?}"
                     ))));
                 }
-                if self.ping_sent.is_some() {
+                if self.ping_sent != timer::NONE {
                     return Poll::Ready(Event::Failed(EndpointError::NoPong(limits.pong_timeout)));
                 }
                 // Keep-alive ping: through the queue, so it is ordered with other frames. A full
@@ -519,18 +519,14 @@ impl Driver {
                     .inner
                     .out
                     .try_push(tungstenite::Message::Ping(Bytes::new()));
-                self.ping_sent = Some(now);
+                self.ping_sent = now;
                 continue;
             }
-            // Deadlines mostly move later (every frame pushes them back): keep the armed timer
-            // and re-check when it fires, instead of re-arming it for every message.
-            if self.timer_at.is_none_or(|armed| at < armed) {
-                self.timer.as_mut().reset(at);
-                self.timer_at = Some(at);
-            }
-            if self.timer.as_mut().poll(cx).is_ready() {
-                self.timer_at = None;
-                continue;
+            // Deadlines mostly move later (every frame pushes them back); the timers are told
+            // only when it changed, and a wake-up before it is checked here again.
+            if at != self.armed {
+                timers.set(&self.session.inner, at);
+                self.armed = at;
             }
             return Poll::Pending;
         }
@@ -601,6 +597,11 @@ impl Driver {
         )
         .await;
     }
+}
+
+/// A duration in whole milliseconds, at least 1.
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4).max(1)
 }
 
 /// Unregisters a session when its task ends, however it ends.

@@ -46,6 +46,7 @@ pub mod state;
 pub mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod timer;
 mod transport;
 mod util;
 mod ws;
@@ -105,6 +106,75 @@ pub mod __fuzz {
             properties: Properties::default(),
             response_headers: http::HeaderMap::new(),
             state: Default::default(),
+        }
+    }
+
+    /// The most bytes a client frame header takes (2 + 8 length + 4 mask).
+    pub const MAX_FRAME_HEADER: usize = crate::frame::MAX_HEADER;
+
+    /// The connection's RFC 6455 frame decoder (`frame::Decoder`) with fixed size limits.
+    #[derive(Debug)]
+    pub struct FrameDecoder {
+        decoder: crate::frame::Decoder,
+        limits: crate::frame::DecodeLimits,
+    }
+
+    /// What one complete frame amounted to (`frame::Inbound`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum FrameEvent {
+        /// A complete text, binary or pong message.
+        Message(crate::Message),
+        /// A ping, which the driver answers with a pong.
+        Ping(crate::Bytes),
+        /// The peer's close frame, or the close the server answers a malformed one with.
+        Close(Option<crate::CloseReason>),
+    }
+
+    /// What [`FrameDecoder::decode`] found at the start of a buffer (`frame::Decoded`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum FrameDecoded {
+        /// A frame of `consumed` bytes; no event when it only continued a fragmented message.
+        Frame {
+            /// Bytes of the buffer the frame took.
+            consumed: usize,
+            /// What the frame meant, if anything yet.
+            event: Option<FrameEvent>,
+        },
+        /// The frame is not complete; the decoder wants at least `need` bytes from the start.
+        Incomplete {
+            /// Buffer length to wait for before decoding again.
+            need: usize,
+        },
+    }
+
+    impl FrameDecoder {
+        /// A decoder refusing frame payloads over `frame_limit` and messages over
+        /// `message_limit` bytes.
+        pub fn new(frame_limit: usize, message_limit: usize) -> Self {
+            FrameDecoder {
+                decoder: crate::frame::Decoder::default(),
+                limits: crate::frame::DecodeLimits {
+                    frame: frame_limit,
+                    message: message_limit,
+                },
+            }
+        }
+
+        /// Decodes the frame at the start of `buf`, as the connection does; an error carries
+        /// its close code (`EndpointError::close_code`).
+        pub fn decode(&mut self, buf: &[u8]) -> Result<FrameDecoded, crate::EndpointError> {
+            use crate::frame::{Decoded, Inbound};
+            Ok(match self.decoder.decode(buf, self.limits)? {
+                Decoded::Frame { consumed, inbound } => FrameDecoded::Frame {
+                    consumed,
+                    event: inbound.map(|inbound| match inbound {
+                        Inbound::Message(m) => FrameEvent::Message(m),
+                        Inbound::Ping(p) => FrameEvent::Ping(p),
+                        Inbound::Close(c) => FrameEvent::Close(c),
+                    }),
+                },
+                Decoded::Incomplete { need } => FrameDecoded::Incomplete { need },
+            })
         }
     }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     /// Open WebSocket sessions (upgraded, not yet finished).
     pub(crate) open: AtomicUsize,
     pub(crate) counters: Counters,
+    /// Keep-alive and idle deadlines of all sessions.
+    pub(crate) timers: crate::timer::Timers,
 }
 
 /// A registered endpoint with its type erased.
@@ -426,6 +428,9 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
             counters: Counters::default(),
+            timers: crate::timer::Timers::new(
+                self.mounts.iter().map(|m| m.shared().clone()).collect(),
+            ),
         });
         let broker = self.broker.map(|broker| {
             let node = self.node_id.unwrap_or_else(default_node_id);

@@ -668,6 +668,9 @@ pub(crate) struct SessionInner {
     pub(crate) task: OnceLock<tokio::task::AbortHandle>,
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU64,
+    /// The connection task's next keep-alive or idle deadline, on the server's timer clock
+    /// (`timer.rs`); 0 = none.
+    pub(crate) deadline_ms: AtomicU64,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
     /// A boxed slice rather than a `Vec`: joins and leaves are rare, and a `Vec` would hold
     /// room for four names from the first join on.
@@ -801,6 +804,7 @@ impl Session {
                 name: Mutex::new(None),
                 task: OnceLock::new(),
                 idle_timeout_ms: AtomicU64::new(idle),
+                deadline_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -1211,6 +1215,7 @@ mod tests {
             size_of::<RequestInfo>(),
             size_of::<Properties>(),
         );
-        assert!(size <= 288, "SessionInner grew to {size} bytes");
+        // 296 since the keep-alive deadline moved here from a timer of its own per connection.
+        assert!(size <= 296, "SessionInner grew to {size} bytes");
     }
 }
