@@ -43,9 +43,15 @@ const OPCODES: [u8; 6] = [0x0, 0x1, 0x2, 0x8, 0x9, 0xA];
 enum Payload {
     Bytes(Vec<u8>),
     Text(String),
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
     /// A large payload from a small input.
-    Repeat { byte: u8, len: u16 },
+    Repeat {
+        byte: u8,
+        len: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -114,7 +120,11 @@ impl RawFrame {
         } else {
             self.opcode & 0xF
         };
-        let rsv = if self.rsv >= 0xF8 { self.rsv & 0b111 } else { 0 };
+        let rsv = if self.rsv >= 0xF8 {
+            self.rsv & 0b111
+        } else {
+            0
+        };
         out.push((u8::from(!self.more) << 7) | (rsv << 4) | opcode);
         let masked = self.unmasked != 0xFF;
         let mask_bit = if masked { 0x80 } else { 0 };
@@ -216,7 +226,10 @@ fn error(e: EndpointError) -> End {
         matches!(code, Some(1002 | 1007 | 1009)),
         "error {e} closes with {code:?}"
     );
-    assert_eq!(code == Some(1009), matches!(e, EndpointError::TooBig { .. }));
+    assert_eq!(
+        code == Some(1009),
+        matches!(e, EndpointError::TooBig { .. })
+    );
     End::Error(code.unwrap_or_default(), e.to_string())
 }
 
@@ -233,14 +246,25 @@ fn whole(bytes: &[u8], sizes: Sizes) -> Outcome {
     while at < bytes.len() {
         let rest = &bytes[at..];
         match decoder.decode(rest) {
-            Err(e) => return Outcome { events, end: error(e) },
+            Err(e) => {
+                return Outcome {
+                    events,
+                    end: error(e),
+                }
+            }
             Ok(FrameDecoded::Frame { consumed, event: e }) => {
-                assert!(consumed > 0 && consumed <= rest.len(), "consumed {consumed}");
+                assert!(
+                    consumed > 0 && consumed <= rest.len(),
+                    "consumed {consumed}"
+                );
                 at += consumed;
                 event(&mut events, e, sizes);
             }
             Ok(FrameDecoded::Incomplete { need }) => {
-                assert!(need > rest.len() && need <= need_bound(sizes), "need {need}");
+                assert!(
+                    need > rest.len() && need <= need_bound(sizes),
+                    "need {need}"
+                );
                 break;
             }
         }
@@ -268,17 +292,31 @@ fn chunked(
     loop {
         while !kept.is_empty() {
             match decoder.decode(&kept) {
-                Err(e) => return Outcome { events, end: error(e) },
+                Err(e) => {
+                    return Outcome {
+                        events,
+                        end: error(e),
+                    }
+                }
                 Ok(FrameDecoded::Frame { consumed, event: e }) => {
-                    assert!(consumed > 0 && consumed <= kept.len(), "consumed {consumed}");
+                    assert!(
+                        consumed > 0 && consumed <= kept.len(),
+                        "consumed {consumed}"
+                    );
                     if let Some(need) = waiting.take() {
-                        assert!(need <= consumed, "needed {need} for a {consumed}-byte frame");
+                        assert!(
+                            need <= consumed,
+                            "needed {need} for a {consumed}-byte frame"
+                        );
                     }
                     kept.drain(..consumed);
                     event(&mut events, e, sizes);
                 }
                 Ok(FrameDecoded::Incomplete { need }) => {
-                    assert!(need > kept.len() && need <= need_bound(sizes), "need {need}");
+                    assert!(
+                        need > kept.len() && need <= need_bound(sizes),
+                        "need {need}"
+                    );
                     waiting = Some(need);
                     break;
                 }
@@ -325,17 +363,6 @@ fuzz_target!(|input: Input| {
     bytes.extend_from_slice(&input.tail);
 
     let reference = whole(&bytes, sizes);
-    {
-        use std::sync::Mutex;
-        static STATS: Mutex<Option<std::collections::BTreeMap<String, usize>>> = Mutex::new(None);
-        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let mut g = STATS.lock().unwrap();
-        let m = g.get_or_insert_with(Default::default);
-        let key = match &reference.end { End::Error(c, s) => format!("{c} {}", s.split(|c: char| c.is_ascii_digit()).next().unwrap()), End::Incomplete(0) => "clean".into(), End::Incomplete(_) => "partial".into() };
-        *m.entry(key).or_default() += 1;
-        for e in &reference.events { let k = match e { FrameEvent::Message(Message::Text(t)) => if t.len() > 200 {"bigtext"} else {"text"}, FrameEvent::Message(Message::Binary(b)) => if b.len() > 200 {"bigbin"} else {"bin"}, FrameEvent::Message(_) => "pong", FrameEvent::Ping(_) => "ping", FrameEvent::Close(Some(r)) => if r.code().as_u16() == 1002 { "close1002" } else if r.code().as_u16() == 1007 {"close1007"} else {"closeok"}, FrameEvent::Close(None) => "close-none" }; *m.entry(k.into()).or_default() += 1; }
-        if RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100000 == 99999 { eprintln!("STATS {m:?}"); }
-    }
 
     // `ws.rs` keeps a partial frame in at least `max(read_buffer_size, MAX_HEADER)` bytes.
     let min_input = Limits::default().read_buffer_size.max(MAX_FRAME_HEADER);
@@ -351,6 +378,10 @@ fuzz_target!(|input: Input| {
     let mut next = || reads.next().unwrap_or(READ_SCRATCH);
     assert_eq!(chunked(&bytes, sizes, 1, &mut next), reference);
     if bytes.len() <= 1 << 16 {
-        assert_eq!(chunked(&bytes, sizes, 1, || 1), reference, "one byte at a time");
+        assert_eq!(
+            chunked(&bytes, sizes, 1, || 1),
+            reference,
+            "one byte at a time"
+        );
     }
 });
