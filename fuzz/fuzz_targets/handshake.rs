@@ -62,7 +62,10 @@ fn request(input: &Input) -> Option<http::Request<()>> {
         1 => http::Version::HTTP_2,
         _ => http::Version::HTTP_11,
     };
-    let mut req = http::Request::builder().method(method).version(version).uri("/x");
+    let mut req = http::Request::builder()
+        .method(method)
+        .version(version)
+        .uri("/x");
     for (choice, custom, value) in &input.headers {
         let name = match NAMES.get(*choice as usize % (NAMES.len() + 1)) {
             Some(n) => (*n).to_owned(),
@@ -77,7 +80,8 @@ fn request(input: &Input) -> Option<http::Request<()>> {
 
 fn has_token(h: &http::HeaderMap, name: &str, token: &str) -> bool {
     h.get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 

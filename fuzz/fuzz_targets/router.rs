@@ -61,7 +61,10 @@ fn instantiate(t: &UriTemplate, values: &[String]) -> Option<(String, Vec<(Strin
             params.push((name.to_owned(), value));
         } else {
             // A literal that does not decode could never match: the parser refuses it.
-            assert!(literal_decodes(seg), "template with undecodable literal {raw:?} parsed");
+            assert!(
+                literal_decodes(seg),
+                "template with undecodable literal {raw:?} parsed"
+            );
             path.push_str(seg);
         }
     }
