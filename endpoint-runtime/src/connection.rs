@@ -58,8 +58,8 @@ fn websocket(upgraded: Upgraded, session: &Session) -> WebSocket {
 }
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
-pub(crate) async fn refuse(upgraded: Upgraded, session: &Session) {
-    let mut ws = websocket(upgraded, session);
+pub(crate) async fn refuse(upgraded: Upgraded, session: Session) {
+    let mut ws = websocket(upgraded, &session);
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let timeout = session.inner.shared.limits.close_timeout;
     let mut frame = Some(Some(reason));
@@ -151,9 +151,9 @@ struct Driver {
     ping_sent: u64,
     /// Activity counters (frames from the peer, data messages either way), turned into
     /// `last_seen`/`last_data` once per batch rather than reading the clock per message.
-    seen: u64,
-    data: u64,
-    marks: (u64, u64),
+    seen: u32,
+    data: u32,
+    marks: (u32, u32),
 }
 
 impl Driver {
@@ -175,31 +175,27 @@ impl Driver {
         // Cold paths (on_open, errors, closing, on_close) are boxed where they are awaited: a
         // future's size is that of its largest await point, and this one lives as long as the
         // connection. Only the per-message path stays inline.
-        let mut ending = Box::pin(async {
+        // Boxed: it is kept across every await of the loop, and is `None` until the end.
+        let mut ending: Option<Box<Ending>> = Box::pin(async {
             match self.hook(endpoint.on_open(&session, handshake)).await {
                 Ok(result) => self.outcome(&mut endpoint, result).await,
                 Err(panic) => self.panicked(&mut endpoint, "on_open", panic).await,
             }
         })
-        .await;
+        .await
+        .map(Box::new);
 
         while ending.is_none() {
-            ending = match self.next_event().await {
+            let next = match self.next_event().await {
                 // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
                 // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
                 Event::Message(message) => {
-                    let kind = message.kind();
-                    let max = self.limits.for_kind(kind);
-                    let result = if message.len() > max {
-                        Ok(Err(EndpointError::TooBig {
-                            size: message.len(),
-                            max,
-                        }))
-                    } else if E::accepts(kind) {
-                        self.hook(endpoint.on_message(&session, message)).await
-                    } else {
-                        Ok(Err(EndpointError::Unsupported(kind)))
+                    // Checked in a plain function: a message borrowed here would be kept in
+                    // this future beside the one `on_message` moves it into.
+                    let result = match admit::<E>(&self.limits, message) {
+                        Ok(message) => self.hook(endpoint.on_message(&session, message)).await,
+                        Err(error) => Ok(Err(error)),
                     };
                     match result {
                         Ok(result) => self.outcome(&mut endpoint, result).await,
@@ -225,10 +221,11 @@ impl Driver {
                     Some(Ending::Abnormal(why))
                 }
             };
+            ending = next.map(Box::new);
         }
 
         session.inner.open.store(false, Ordering::Release);
-        let reason = match ending.expect("loop ends with an ending") {
+        let reason = match *ending.expect("loop ends with an ending") {
             Ending::PeerClosed(reason) => {
                 self.session.inner.out.shut();
                 Box::pin(self.answer_close(reason.clone())).await;
@@ -352,7 +349,7 @@ impl Driver {
         })
         .await;
         // Nothing was read while the hook ran: do not hold that time against the peer.
-        self.seen += 1;
+        self.seen = self.seen.wrapping_add(1);
         self.ping_sent = timer::NONE;
         result
     }
@@ -398,7 +395,7 @@ impl Driver {
             out.release(released);
             stats::add(&counters.messages_out, sent);
             stats::add(&counters.bytes_out, released as u64);
-            self.data += u64::from(data);
+            self.data = self.data.wrapping_add(u32::from(data));
             futures::ready!(written)?;
             if self.batch.capacity() > 0 && self.batch.is_empty() {
                 // An idle connection keeps no batch.
@@ -434,7 +431,7 @@ impl Driver {
                     }
                     Poll::Ready(Ok(None)) => Poll::Ready(Event::Gone(None)),
                     Poll::Ready(Ok(Some(inbound))) => {
-                        self.seen += 1;
+                        self.seen = self.seen.wrapping_add(1);
                         self.ping_sent = timer::NONE;
                         Poll::Ready(match inbound {
                             Inbound::Message(message) => {
@@ -442,7 +439,7 @@ impl Driver {
                                 stats::add(&counters.messages_in, 1);
                                 stats::add(&counters.bytes_in, message.len() as u64);
                                 if !matches!(message, Message::Pong(_)) {
-                                    self.data += 1;
+                                    self.data = self.data.wrapping_add(1);
                                 }
                                 Event::Message(message)
                             }
@@ -604,6 +601,23 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4).max(1)
 }
 
+/// Checks an incoming message against the endpoint's limit for its kind and the kinds it
+/// accepts.
+fn admit<E: Endpoint>(limits: &MessageLimits, message: Message) -> Result<Message, EndpointError> {
+    let kind = message.kind();
+    let max = limits.for_kind(kind);
+    if message.len() > max {
+        Err(EndpointError::TooBig {
+            size: message.len(),
+            max,
+        })
+    } else if E::accepts(kind) {
+        Ok(message)
+    } else {
+        Err(EndpointError::Unsupported(kind))
+    }
+}
+
 /// Unregisters a session when its task ends, however it ends.
 struct Registered(Session);
 
@@ -642,9 +656,15 @@ mod tests {
             std::mem::size_of::<F>()
         }
         let size = size_of_output(run::<Echo>);
+        fn size_of_task<A, F: Future>(_: fn(A) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let task = size_of_task(crate::server::connection_task::<Echo, fn(&Handshake) -> Echo>);
         eprintln!(
-            "connection future: {size} bytes, driver: {} bytes",
-            std::mem::size_of::<Driver>()
+            "connection task: {task} bytes, connection future: {size} bytes, driver: {} bytes, \
+             life: {} bytes",
+            std::mem::size_of::<Driver>(),
+            size - std::mem::size_of::<Driver>(),
         );
         assert!(size < 2048, "the connection future grew to {size} bytes");
     }

@@ -44,9 +44,9 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stats;
+mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
-mod timer;
 mod transport;
 mod util;
 mod ws;

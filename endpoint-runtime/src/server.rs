@@ -78,15 +78,16 @@ trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
     fn configurator(&self) -> Option<&dyn Configurator>;
     fn shared(&self) -> &Arc<EndpointShared>;
-    /// The whole life of one connection after the `101`: waits for hyper to hand over the
-    /// socket, then drives the endpoint. One boxed future, spawned as is, so a connection costs
-    /// one task and one allocation for its state.
+    /// Spawns the whole life of one connection after the `101`: waits for hyper to hand over
+    /// the socket, then drives the endpoint. Spawned here, where its type is known, so a
+    /// connection costs one task with its state inline (one allocation).
     fn start(
         &self,
+        tracker: &TaskTracker,
         on_upgrade: hyper::upgrade::OnUpgrade,
         session: Session,
         slot: ConnectionSlot,
-    ) -> BoxFuture<'static, ()>;
+    ) -> tokio::task::AbortHandle;
 }
 
 struct Mounted<E, F> {
@@ -116,10 +117,11 @@ where
 
     fn start(
         &self,
+        tracker: &TaskTracker,
         on_upgrade: hyper::upgrade::OnUpgrade,
         session: Session,
         slot: ConnectionSlot,
-    ) -> BoxFuture<'static, ()> {
+    ) -> tokio::task::AbortHandle {
         // The arguments travel boxed: an async block keeps its captures for its whole life, and
         // this one lives as long as the connection; unboxed, they are ordinary locals, gone once
         // used.
@@ -130,39 +132,68 @@ where
             session,
             slot,
         });
-        Box::pin(async move {
-            let Start {
-                factory,
-                limits,
-                on_upgrade,
-                session,
-                slot,
-            } = Start::unbox(start);
-            let _slot = slot;
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => {
-                    debug!(session = %session.id(), error = %e, "upgrade failed");
-                    return;
-                }
-            };
-            let handshake = Handshake::new(session.clone());
-            let endpoint = match connection::catch(|| factory(&handshake)) {
-                Ok(e) => e,
-                Err(panic) => {
-                    warn!(session = %session.id(), %panic, "endpoint factory panicked");
-                    connection::refuse(upgraded, &session).await;
-                    return;
-                }
-            };
-            drop(factory);
-            connection::run(endpoint, upgraded, session, handshake, limits).await;
-        })
+        tracker.spawn(connection_task::<E, F>(start)).abort_handle()
     }
 }
 
+/// The task of one connection: waits for hyper to hand over the socket, then drives the
+/// endpoint. Everything between the two awaits happens in [`connect`], so that what it borrows
+/// is not kept in this future, which lives as long as the connection.
+pub(crate) async fn connection_task<E, F>(start: Box<Start<F>>)
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    let Start {
+        factory,
+        limits,
+        on_upgrade,
+        session,
+        slot,
+    } = Start::unbox(start);
+    let upgraded = on_upgrade.await;
+    // A `let`, not an `if let`: the scrutinee of an `if let` lives to the end of its block, and
+    // would be kept beside the future it is awaited as.
+    let Some(connection) = connect(factory, limits, upgraded, session) else {
+        return;
+    };
+    connection.await;
+    drop(slot);
+}
+
+/// Creates the endpoint and the connection's driver (or the 1011 refusal when the endpoint's
+/// factory panics); `None` when the upgrade failed.
+fn connect<E, F>(
+    factory: Arc<F>,
+    limits: MessageLimits,
+    upgraded: hyper::Result<hyper::upgrade::Upgraded>,
+    session: Session,
+) -> Option<impl Future<Output = ()> + Send>
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    let upgraded = match upgraded {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            debug!(session = %session.id(), error = %e, "upgrade failed");
+            return None;
+        }
+    };
+    let handshake = Handshake::new(session.clone());
+    Some(match connection::catch(|| factory(&handshake)) {
+        Ok(endpoint) => futures::future::Either::Left(connection::run(
+            endpoint, upgraded, session, handshake, limits,
+        )),
+        Err(panic) => {
+            warn!(session = %session.id(), %panic, "endpoint factory panicked");
+            futures::future::Either::Right(connection::refuse(upgraded, session))
+        }
+    })
+}
+
 /// What a connection task starts from.
-struct Start<F> {
+pub(crate) struct Start<F> {
     factory: Arc<F>,
     limits: MessageLimits,
     on_upgrade: hyper::upgrade::OnUpgrade,
@@ -969,8 +1000,8 @@ fn upgrade<B>(
     // would cost a lock on a shared `Notify` at every poll of every session. It is aborted
     // through its handle when the drain ends instead.
     let task = session.clone();
-    let handle = app.tracker.spawn(mount.start(on_upgrade, session, slot));
-    let _ = task.inner.task.set(handle.abort_handle());
+    let handle = mount.start(&app.tracker, on_upgrade, session, slot);
+    let _ = task.inner.task.set(handle);
     let mut response = handshake::switching_protocols(&upgrade.accept, protocol.as_deref());
     response.headers_mut().extend(extra_headers);
     response

@@ -17,8 +17,8 @@ pub(crate) enum Transport {
     Tcp(TcpStream),
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// Whatever hyper upgraded when it is not one of the above.
-    Upgraded(TokioIo<Upgraded>),
+    /// Whatever hyper upgraded when it is not one of the above (boxed: rare, and larger).
+    Upgraded(Box<TokioIo<Upgraded>>),
 }
 
 macro_rules! each {
@@ -27,7 +27,10 @@ macro_rules! each {
             Transport::Tcp($s) => $e,
             #[cfg(feature = "tls")]
             Transport::Tls($s) => $e,
-            Transport::Upgraded($s) => $e,
+            Transport::Upgraded($s) => {
+                let $s = &mut **$s;
+                $e
+            }
         }
     };
 }
@@ -51,7 +54,10 @@ impl Transport {
                 }
                 Err(upgraded) => upgraded,
             };
-        (Transport::Upgraded(TokioIo::new(upgraded)), Vec::new())
+        (
+            Transport::Upgraded(Box::new(TokioIo::new(upgraded))),
+            Vec::new(),
+        )
     }
 
     /// Reads into `buf`; `Ready(Ok(0))` at the end of the stream. (`TcpStream` also clears its
