@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | [`max_message_size`](Limits::max_message_size) | 1 MiB | close 1009 |
 //! | [`max_frame_size`](Limits::max_frame_size) | 1 MiB | close 1009 |
-//! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: messages grow past it; the socket itself is read in 64 KiB chunks through a per-thread scratch buffer) |
-//! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (frames are written once this much is buffered, or at the end of each batch) |
+//! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: the least a connection allocates to keep a partial frame; the socket is read in 64 KiB chunks through a per-thread scratch buffer, and an idle connection holds no buffer) |
+//! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (not a limit: frames are written once this much is encoded, or at the end of each batch) |
 //! | [`outbound_queue_bytes`](Limits::outbound_queue_bytes) | 1 MiB | `send` waits, `try_send` fails, a broadcast closes the session with 1008 |
 //! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
 //! | [`max_request_head`](Limits::max_request_head) | 16 KiB | `431`/connection dropped by hyper |
@@ -37,12 +37,14 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Largest incoming frame payload, in bytes.
     pub max_frame_size: usize,
-    /// tungstenite's read buffer per connection, in bytes: allocated for the connection's whole
-    /// life, and the most it takes per read call. The socket is read in large chunks through a
-    /// per-thread scratch buffer, so a small value keeps idle connections small without costing
-    /// system calls.
+    /// The least a connection allocates to keep a partial frame (or frames read past the one
+    /// being handled) between reads, in bytes; it grows to the frame's size. The socket is read
+    /// in 64 KiB chunks through a per-thread scratch buffer, and a connection keeps a buffer of
+    /// its own only while bytes are left over, so idle connections hold none.
     pub read_buffer_size: usize,
-    /// Bytes buffered before frames are written to the socket mid-batch.
+    /// Bytes encoded before frames are written to the socket mid-batch (a batch is otherwise
+    /// written with one system call). Payloads of 8 KiB or more are written from the message
+    /// itself, not copied.
     pub write_buffer_size: usize,
     /// Bound of each session's outbound queue, in payload bytes.
     pub outbound_queue_bytes: usize,

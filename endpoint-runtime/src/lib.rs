@@ -2,7 +2,8 @@
 //!
 //! The runtime of the `endpoint` WebSocket framework: a hyper 1 server that upgrades requests
 //! on the paths of registered [`Endpoint`]s, and drives each connection through the endpoint's
-//! lifecycle hooks on tokio-tungstenite.
+//! lifecycle hooks. The WebSocket framing (RFC 6455) is the runtime's own, built to hold no
+//! buffer for an idle connection; tungstenite's `Utf8Bytes` and message types are reused.
 //!
 //! Most users depend on the `endpoint` facade and write `#[server_endpoint]` impls; this crate
 //! is usable on its own by implementing [`Endpoint`] by hand.
@@ -16,6 +17,10 @@
 //! | [`handshake`] | upgrade validation, refusals and their HTTP statuses, [`Handshake`] |
 //! | [`configurator`] | [`Configurator`]: origin checks, handshake inspection/refusal, subprotocol choice |
 //! | `connection` | the per-connection driver (hooks one at a time, coalesced writes) |
+//! | `frame` | RFC 6455 framing: the decoder (limits, UTF-8, close payloads) and the encoder |
+//! | `ws` | a connection's bytes: reads and writes through per-thread scratch buffers |
+//! | `transport` | the TCP or TLS stream recovered from hyper's upgrade |
+//! | `timer` | keep-alive and idle deadlines of all sessions, one watcher task per server |
 //! | [`session`] | [`Session`], its bounded outbound queue, [`Properties`] |
 //! | [`broker`] | [`Broker`](broker::Broker): rooms across processes (Redis with the `redis` feature) |
 //! | `redis` | `RedisBroker`: Redis pub/sub rooms and presence across nodes (feature `redis`) |
