@@ -296,18 +296,33 @@ pub(crate) fn peer_may_send(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// Copies `src` into a new buffer, unmasking it.
+/// Copies `src` into a new buffer, unmasking it on the way (one pass over the payload).
 fn unmask(src: &[u8], mask: [u8; 4]) -> BytesMut {
-    let mut out = BytesMut::from(src);
-    unmask_in_place(&mut out, mask);
+    let mut out = BytesMut::zeroed(src.len());
+    let wide = wide_mask(mask);
+    let mut dst = out.chunks_exact_mut(8);
+    let mut from = src.chunks_exact(8);
+    for (d, s) in (&mut dst).zip(&mut from) {
+        let word = u64::from_ne_bytes(s.try_into().expect("8 bytes")) ^ wide;
+        d.copy_from_slice(&word.to_ne_bytes());
+    }
+    let rest = from.remainder();
+    for (i, (d, s)) in dst.into_remainder().iter_mut().zip(rest).enumerate() {
+        *d = s ^ mask[i & 3];
+    }
     out
+}
+
+/// The mask repeated over eight bytes (chunks start at multiples of 8, so of 4).
+fn wide_mask(mask: [u8; 4]) -> u64 {
+    u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ])
 }
 
 /// XORs `buf` with the mask, eight bytes at a time.
 pub(crate) fn unmask_in_place(buf: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let wide = wide_mask(mask);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
