@@ -1,7 +1,8 @@
-//! Helpers of the hardening suites (`protocol_violations`, `limits`, `shutdown_load`): a server
-//! on an ephemeral port with its [`ServerHandle`], a hand-driven WebSocket client over a raw TCP
-//! socket (handshake written by hand, frames built and parsed here), a per-session log of
-//! `on_close` codes, and the process RSS. Every wait is bounded.
+//! Helpers of the hardening suites (`protocol_violations`, `limits`, `shutdown_load`) and of
+//! `framing`: a server on an ephemeral port with its [`ServerHandle`], a hand-driven WebSocket
+//! client over a raw TCP socket (handshake written by hand, frames built and parsed here, bytes
+//! written in chosen chunks, socket buffers optionally small), a per-session log of `on_close`
+//! codes, and the process RSS. Every wait is bounded.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use endpoint::{Limits, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 /// The bound on a single wait.
@@ -51,6 +52,27 @@ pub struct Running {
 /// Binds `server` on an ephemeral loopback port and runs it (until [`ServerHandle::shutdown`]).
 pub async fn start(server: Server) -> Running {
     let server = server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = server.local_addr().expect("local_addr");
+    let handle = server.handle();
+    let task = tokio::spawn(server.run());
+    Running {
+        addr,
+        handle,
+        task: Some(task),
+    }
+}
+
+/// [`start`] on a listener with `SO_SNDBUF` set (accepted sockets inherit it, and a set size
+/// turns the kernel's send-buffer autotuning off): with a slow reader, the server's writes then
+/// stop part-way through frames again and again instead of once per megabytes.
+pub async fn start_with_send_buffer(server: Server, send_buffer: u32) -> Running {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(send_buffer).expect("SO_SNDBUF");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("bind 127.0.0.1:0");
+    let listener = socket.listen(1024).expect("listen");
+    let server = server.listen(listener).expect("listen");
     let addr = server.local_addr().expect("local_addr");
     let handle = server.handle();
     let task = tokio::spawn(server.run());
@@ -379,8 +401,28 @@ pub enum CloseSeen {
 impl RawWs {
     /// Connects and does the opening handshake by hand (asserting `101` and the accept key).
     pub async fn connect(addr: SocketAddr, path: &str) -> RawWs {
+        RawWs::connect_with_recv_buffer(addr, path, None).await
+    }
+
+    /// [`RawWs::connect`] with `SO_RCVBUF` set before connecting (the kernel doubles it and
+    /// applies its minimum): a small buffer makes the server's writes stall, and resume, in
+    /// small steps when the client reads slowly.
+    pub async fn connect_with_recv_buffer(
+        addr: SocketAddr,
+        path: &str,
+        recv_buffer: Option<u32>,
+    ) -> RawWs {
         bounded("raw handshake", async {
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .expect("socket");
+            if let Some(size) = recv_buffer {
+                socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+            }
+            let mut stream = socket.connect(addr).await.expect("connect");
             stream.set_nodelay(true).expect("nodelay");
             stream
                 .write_all(upgrade_request(path).as_bytes())
@@ -411,13 +453,41 @@ impl RawWs {
         let _ = bounded("raw write", self.stream.write_all(bytes)).await;
     }
 
+    /// Writes `bytes` `chunk` bytes per write system call (`connect` sets TCP_NODELAY, so each
+    /// write leaves as its own segment), sleeping `pause` after every `pause_every` writes
+    /// (`0`: never) so that the server really reads partial frames. Each write is bounded; a
+    /// write error panics (unlike [`RawWs::write`]: the caller expects the server to read).
+    pub async fn write_chunks(
+        &mut self,
+        bytes: &[u8],
+        chunk: usize,
+        pause_every: usize,
+        pause: Duration,
+    ) {
+        for (i, piece) in bytes.chunks(chunk.max(1)).enumerate() {
+            bounded("chunked write", self.stream.write_all(piece))
+                .await
+                .expect("chunked write");
+            if pause_every > 0 && (i + 1) % pause_every == 0 {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
     /// The next frame from the server; `None` when the connection ended first.
     pub async fn read_frame(&mut self) -> Option<Received> {
+        self.read_frame_with_header().await.map(|(_, frame)| frame)
+    }
+
+    /// The next frame from the server with its header bytes as they came on the wire (to check
+    /// the length form); `None` when the connection ended first.
+    pub async fn read_frame_with_header(&mut self) -> Option<(Vec<u8>, Received)> {
         bounded("a frame from the server", async {
             loop {
                 if let Some((frame, used)) = parse_frame(&self.buf) {
+                    let header = self.buf[..used - frame.payload.len()].to_vec();
                     self.buf.drain(..used);
-                    return Some(frame);
+                    return Some((header, frame));
                 }
                 let mut chunk = [0u8; 8192];
                 match self.stream.read(&mut chunk).await {
@@ -427,6 +497,19 @@ impl RawWs {
             }
         })
         .await
+    }
+
+    /// Whether the server ended the TCP connection within `limit` (end of stream or reset),
+    /// with no byte before the end; `false` when it is still open after `limit`. A byte that
+    /// arrives instead panics: the caller expects nothing more from the server.
+    pub async fn ended_within(&mut self, limit: Duration) -> bool {
+        assert!(self.buf.is_empty(), "unread bytes: {:?}", self.buf);
+        let mut chunk = [0u8; 64];
+        match tokio::time::timeout(limit, self.stream.read(&mut chunk)).await {
+            Err(_) => false,
+            Ok(Ok(0) | Err(_)) => true,
+            Ok(Ok(n)) => panic!("expected the end, got {n} bytes: {:?}", &chunk[..n]),
+        }
     }
 
     /// Reads (skipping data, pings, pongs) until the server's close frame or the end.
