@@ -8,7 +8,6 @@
 #[path = "../../examples/chat/app.rs"]
 pub mod app;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,21 +22,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// The bound on any single wait.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Runs `fut`, panicking with `what` when it takes longer than `limit`.
-pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {limit:?}: {what}"),
-    }
-}
-
-/// Runs `fut`, panicking with `what` after [`TIMEOUT`].
-pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    within(TIMEOUT, what, fut).await
-}
+// The bounded waits are the shared ones of the other suites.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{bounded, within, TIMEOUT};
 
 /// A fresh directory under the system temp dir, removed on drop.
 #[derive(Debug)]

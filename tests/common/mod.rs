@@ -28,12 +28,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// A WebSocket client connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Runs `fut`, panicking with `what` when it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?}: {what}"),
+    }
+}
+
 /// Runs `fut`, panicking with `what` when it takes longer than [`TIMEOUT`].
 pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(TIMEOUT, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {TIMEOUT:?}: {what}"),
-    }
+    within(TIMEOUT, what, fut).await
 }
 
 /// Limits that keep tests fast: closing and shutting down never wait long on a silent peer.

@@ -7,7 +7,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,21 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
-/// The bound on a single wait.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Runs `fut`, panicking with `what` after `limit`.
-pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {limit:?}: {what}"),
-    }
-}
-
-/// Runs `fut`, panicking with `what` after [`TIMEOUT`].
-pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    within(TIMEOUT, what, fut).await
-}
+// The bounded waits are the shared ones of the other suites.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{bounded, within, TIMEOUT};
 
 /// Limits for tests: nothing waits long on a silent peer.
 pub fn test_limits() -> Limits {

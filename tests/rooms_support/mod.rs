@@ -21,17 +21,9 @@ use tokio::task::JoinHandle;
 #[path = "../common/mod.rs"]
 mod common;
 pub use common::{
-    bounded, connect, drain_until_end, recv, recv_data, recv_text, send_close, send_text, Ws,
-    WsMessage, TIMEOUT,
+    bounded, connect, drain_until_end, recv, recv_data, recv_text, send_close, send_text, within,
+    Ws, WsMessage, TIMEOUT,
 };
-
-/// Runs `fut`, panicking with `what` when it takes longer than `limit`.
-pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {limit:?}: {what}"),
-    }
-}
 
 /// Polls `cond` until it holds, bounded by [`TIMEOUT`].
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
