@@ -14,6 +14,10 @@
 //!   `Session::try_send` retried on `Full`), then resumes: every message intact and in order;
 //!   with small socket buffers on both sides, the socket takes part of a frame again and again
 //!   and the rest waits in `pending` (vectored writes for payloads of 8 KiB or more);
+//! * broadcasts to a subscriber that stops reading, then resumes: every message intact and in
+//!   order, whether the broadcast wrote it to the idle subscriber's socket itself (in part, the
+//!   rest written by the connection task first) or queued it; broadcasts written that way count
+//!   as traffic for the subscriber's idle timeout;
 //! * a ping inside a fragmented message is answered at once with its payload; of pings sent back
 //!   to back, at least the last is answered (the server keeps only the latest pong due, as
 //!   tungstenite does: RFC 6455 5.5.3 allows answering only the most recent ping);
@@ -120,6 +124,50 @@ impl Closer {
         self.closes
             .record(session.id().as_u64(), reason.code().as_u16());
     }
+}
+
+/// `/hub?sub`: joins the room `all`. `/hub`: on `pub N`, broadcasts the `N` messages of
+/// [`hub_payload`] to `all`, then answers `published`.
+struct Hub;
+
+#[server_endpoint("/hub")]
+impl Hub {
+    #[on_open]
+    fn open(&mut self, session: &Session) {
+        if session.query() == Some("sub") {
+            session.join("all");
+        }
+    }
+
+    #[on_message]
+    fn text(&mut self, session: &Session, text: String) -> String {
+        let n: usize = text
+            .strip_prefix("pub ")
+            .and_then(|n| n.parse().ok())
+            .expect("`pub N`");
+        let room = session.room("all");
+        for i in 0..n {
+            let delivery = room
+                .broadcast(Bytes::from(hub_payload(i)))
+                .expect("broadcast");
+            assert_eq!(
+                delivery.overflowed, 0,
+                "a subscriber overflowed at message {i}"
+            );
+        }
+        "published".into()
+    }
+}
+
+/// Sizes of the hub's messages, cycled: written directly to an idle socket (up to 16 KiB) or
+/// queued (larger), on both sides of the 16-bit length form.
+const HUB_SIZES: [usize; 8] = [100, 3_000, 16_384, 200, 12_000, 20_000, 125, 9_000];
+
+/// Message `i` of the hub: its index (big endian), then [`pattern`].
+fn hub_payload(i: usize) -> Vec<u8> {
+    let mut p = pattern(i as u64 + 7000, HUB_SIZES[i % HUB_SIZES.len()]);
+    p[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    p
 }
 
 /// A server with the three endpoints; messages up to 4 MiB, `close_timeout` 3 s (long enough to
@@ -612,4 +660,74 @@ async fn a_close_from_a_handler_sends_code_and_reason_then_ends_after_the_answer
     );
     assert!(t0.elapsed() < Duration::from_millis(1500));
     assert_eq!(closes.one().await, 4002);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broadcasts written to the subscriber's socket by the publisher
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_to_a_subscriber_that_stops_reading_arrive_intact_in_order() {
+    /// Small on both sides (as in the flood test above), so that direct writes are cut.
+    const SNDBUF: u32 = 16 * 1024;
+    const RCVBUF: u32 = 4096;
+    /// About 600 KB per round: within the subscriber's 1 MiB queue, many times the sockets.
+    const N: usize = 80;
+    let server = start_with_send_buffer(
+        Server::new().limits(test_limits()).endpoint_with(|_| Hub),
+        SNDBUF,
+    )
+    .await;
+    let mut sub = RawWs::connect_with_recv_buffer(server.addr, "/hub?sub", Some(RCVBUF)).await;
+    let mut publisher = RawWs::connect(server.addr, "/hub").await;
+    let mut pongs = Vec::new();
+    for round in 0..3 {
+        // Published while the subscriber reads nothing: the first messages go to its idle
+        // socket directly, until the socket takes only part of one; the rest is queued.
+        publisher.send(&[Frame::text(format!("pub {N}"))]).await;
+        expect_data(&mut publisher, "published", TEXT, b"published", &mut pongs).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        within(Duration::from_secs(60), "reading the broadcasts", async {
+            for i in 0..N {
+                let what = format!("round {round}: message {i}");
+                expect_data(&mut sub, &what, BINARY, &hub_payload(i), &mut pongs).await;
+                if i % 16 == 15 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        })
+        .await;
+        // Read up: the subscriber is idle again, and the next round starts with direct writes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(pongs.is_empty(), "unexpected pongs");
+    close_normally(&mut sub).await;
+    close_normally(&mut publisher).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_written_directly_count_as_traffic_for_the_idle_timeout() {
+    let mut limits = test_limits();
+    limits.idle_timeout = Some(Duration::from_millis(400));
+    let server = start(Server::new().limits(limits).endpoint_with(|_| Hub)).await;
+    let mut sub = RawWs::connect(server.addr, "/hub?sub").await;
+    let mut publisher = RawWs::connect(server.addr, "/hub").await;
+    let mut pongs = Vec::new();
+    // One small broadcast every 100 ms for 1.2 s: the subscriber, which sends nothing, reads
+    // each one as it comes (so its socket is idle, and each is written directly).
+    for i in 0..12 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        publisher.send(&[Frame::text("pub 1")]).await;
+        expect_data(&mut publisher, "published", TEXT, b"published", &mut pongs).await;
+        let what = format!("broadcast {i}");
+        expect_data(&mut sub, &what, BINARY, &hub_payload(0), &mut pongs).await;
+    }
+    // Then silence: the idle timeout closes it (1001).
+    let t0 = Instant::now();
+    let seen = within(Duration::from_secs(5), "the idle close", sub.read_close()).await;
+    assert_eq!(seen, CloseSeen::Code(1001), "idle timeout close");
+    let elapsed = t0.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(3),
+        "idle close after {elapsed:?}"
+    );
 }

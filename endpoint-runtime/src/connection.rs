@@ -54,7 +54,12 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 /// The framing layer over the upgraded connection, sized by the server's limits.
 fn websocket(upgraded: Upgraded, session: &Session) -> WebSocket {
     let limits = &session.inner.shared.limits;
-    WebSocket::new(upgraded, limits.read_buffer_size, limits.write_buffer_size)
+    WebSocket::new(
+        upgraded,
+        session,
+        limits.read_buffer_size,
+        limits.write_buffer_size,
+    )
 }
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
@@ -65,6 +70,7 @@ pub(crate) async fn refuse(upgraded: Upgraded, session: Session) {
     let mut frame = Some(Some(reason));
     let _ = tokio::time::timeout(timeout, poll_fn(|cx| ws.poll_close(cx, &mut frame))).await;
     session.inner.out.shut();
+    session.inner.out.release_stream();
 }
 
 /// Drives one connection from the completed handshake to `on_close`.
@@ -99,6 +105,7 @@ pub(crate) fn run<E: Endpoint>(
         seen: 0,
         data: 0,
         marks: (0, 0),
+        direct_seen: 0,
     };
     let connection = async move { driver.life(endpoint, &handshake).await };
     // Entering a span on every poll costs even when nothing listens: only when it is enabled.
@@ -154,6 +161,8 @@ struct Driver {
     seen: u32,
     data: u32,
     marks: (u32, u32),
+    /// `direct_sent` of the session's outbound side when last looked at.
+    direct_seen: u32,
 }
 
 impl Driver {
@@ -373,15 +382,27 @@ impl Driver {
         let out = &self.session.inner.out;
         loop {
             out.drain_into(&mut self.batch);
+            if write {
+                // A broadcast's partly written frame goes first.
+                if let Some(raw) = out.take_raw() {
+                    self.ws.push_raw(raw);
+                }
+            }
             if !write || (self.batch.is_empty() && self.pong.is_none()) {
                 if write {
                     // Anything an earlier write left, and the flush (TLS).
                     futures::ready!(self
                         .ws
                         .poll_write(cx, &mut None, &mut self.batch, |_, _| {}))?;
+                    // Everything is written: broadcasts may write to the socket themselves
+                    // until something is queued or batched again.
+                    if !out.is_closed() {
+                        out.set_idle();
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }
+            out.busy();
             let counters = &self.session.inner.shared.counters;
             let (mut released, mut sent, mut data) = (0, 0, false);
             let written =
@@ -444,6 +465,7 @@ impl Driver {
                                 Event::Message(message)
                             }
                             Inbound::Ping(payload) => {
+                                self.session.inner.out.busy();
                                 self.pong = Some(payload);
                                 continue;
                             }
@@ -469,6 +491,12 @@ impl Driver {
     fn poll_timer(&mut self) -> Poll<Event> {
         let shared = &self.session.inner.shared;
         let (limits, timers) = (&shared.limits, &shared.timers);
+        // Broadcasts written to the socket directly are data sent too.
+        let direct = self.session.inner.out.direct_sent.load(Ordering::Relaxed);
+        self.data = self
+            .data
+            .wrapping_add(direct.wrapping_sub(self.direct_seen));
+        self.direct_seen = direct;
         if (self.seen, self.data) != self.marks {
             let now = timers.now_ms();
             if self.seen != self.marks.0 {
@@ -481,7 +509,7 @@ impl Driver {
         }
         loop {
             let now = timers.now_ms();
-            let idle_ms = self.session.inner.idle_timeout_ms.load(Ordering::Relaxed);
+            let idle_ms = u64::from(self.session.inner.idle_timeout_ms.load(Ordering::Relaxed));
             let idle = (idle_ms > 0).then(|| (self.last_data + idle_ms, true));
             let keep_alive = match (self.ping_sent, limits.ping_interval) {
                 (timer::NONE, Some(interval)) => Some((self.last_seen + ms(interval), false)),
@@ -552,6 +580,9 @@ impl Driver {
         if self.broken {
             return;
         }
+        if let Some(raw) = out.take_raw() {
+            self.ws.push_raw(raw);
+        }
         let mut frame = Some(Some(reason.clone()));
         let sent =
             tokio::time::timeout(timeout, poll_fn(|cx| self.ws.poll_close(cx, &mut frame))).await;
@@ -579,6 +610,9 @@ impl Driver {
             return;
         }
         let timeout = self.session.inner.shared.limits.close_timeout;
+        if let Some(raw) = self.session.inner.out.take_raw() {
+            self.ws.push_raw(raw);
+        }
         let mut frame = Some(reason);
         let _ = tokio::time::timeout(
             timeout,
@@ -628,6 +662,8 @@ impl Drop for Registered {
         session.inner.out.shut();
         session.inner.endpoint.remove(session.id());
         session.leave_all_rooms();
+        // The socket closes with the task, whoever still holds the session.
+        session.inner.out.release_stream();
     }
 }
 

@@ -19,12 +19,12 @@
 //! | `connection` | the per-connection driver (hooks one at a time, coalesced writes) |
 //! | `frame` | RFC 6455 framing: the decoder (limits, UTF-8, close payloads) and the encoder |
 //! | `ws` | a connection's bytes: reads and writes through per-thread scratch buffers |
-//! | `transport` | the TCP or TLS stream recovered from hyper's upgrade |
+//! | `transport` | the TCP or TLS stream recovered from hyper's upgrade (plain TCP kept in the session) |
 //! | `timer` | keep-alive and idle deadlines of all sessions, one watcher task per server |
-//! | [`session`] | [`Session`], its bounded outbound queue, [`Properties`] |
+//! | [`session`] | [`Session`], its bounded outbound queue and direct writes by broadcasts, [`Properties`] |
 //! | [`broker`] | [`Broker`](broker::Broker): rooms across processes (Redis with the `redis` feature) |
 //! | `redis` | `RedisBroker`: Redis pub/sub rooms and presence across nodes (feature `redis`) |
-//! | [`room`] | rooms, broadcast, slow consumers ([`Room`], [`Rooms`], [`Delivery`]) |
+//! | [`room`] | rooms, broadcast (fan-out), slow consumers ([`Room`], [`Rooms`], [`Delivery`]) |
 //! | [`message`] | [`Message`], [`CloseCode`], [`CloseReason`], [`Decode`], [`Encode`] |
 //! | [`error`] | [`EndpointError`] and which errors close with which code |
 //! | [`config`] | [`Limits`] and their defaults |

@@ -10,6 +10,13 @@
 //! message once; every recipient's queue receives a clone that shares the same bytes. No lock is
 //! held while queueing: the members are copied out first.
 //!
+//! A recipient whose connection is idle (a plain TCP connection with nothing queued or being
+//! written) gets the frame written to its socket by the broadcast itself, as uWebSockets does:
+//! no queue entry, no wake-up of its connection task. Whatever the socket does not take is
+//! written by the connection task before anything else, and a socket that takes nothing gets
+//! the message through the queue. Either way the order below holds, and the message counts as
+//! traffic for the recipient's idle timeout.
+//!
 //! # Slow consumers
 //!
 //! A broadcast never waits. Each session's outbound queue is bounded by bytes
@@ -45,6 +52,7 @@ use crate::broker::{Member, Topic};
 use crate::error::EndpointError;
 use crate::message::Encode;
 use crate::session::{ById, EndpointShared, Pushed, Session, SessionId};
+use crate::stats;
 
 /// The rooms of one endpoint: room name -> members.
 #[derive(Default)]
@@ -100,7 +108,7 @@ impl RoomTable {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use = "a Delivery says how many sessions were closed as slow consumers"]
 pub struct Delivery {
-    /// Sessions whose queue received the message.
+    /// Sessions that received the message: queued, or written to their socket at once.
     pub delivered: usize,
     /// Sessions closed with 1008 because their queue overflowed.
     pub overflowed: usize,
@@ -261,8 +269,15 @@ pub(crate) fn fan_out(
         if Some(session.id()) == except {
             continue;
         }
-        match session.inner.out.push_or_overflow(message.clone()) {
+        match session.inner.out.push_or_overflow(&message) {
             Pushed::Queued => delivery.delivered += 1,
+            Pushed::Written => {
+                // Counted here: the connection task never sees this message.
+                let counters = &session.inner.shared.counters;
+                stats::add(&counters.messages_out, 1);
+                stats::add(&counters.bytes_out, message.len() as u64);
+                delivery.delivered += 1;
+            }
             Pushed::Overflowed => delivery.overflowed += 1,
             Pushed::Closed => {}
         }

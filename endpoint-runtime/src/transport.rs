@@ -11,10 +11,19 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::session::Session;
+
+/// The session's stream was closed (the connection task ended).
+fn gone<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+}
+
 /// A connection's stream after the upgrade.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Tcp(TcpStream),
+    /// A plain TCP stream, kept in the session's outbound state so that broadcasts can write
+    /// to it too (see `session::Outbound`); locked for each call.
+    Shared(Session),
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// Whatever hyper upgraded when it is not one of the above (boxed: rare, and larger).
@@ -24,7 +33,10 @@ pub(crate) enum Transport {
 macro_rules! each {
     ($io:expr, $s:ident => $e:expr) => {
         match $io {
-            Transport::Tcp($s) => $e,
+            Transport::Shared(session) => session.inner.out.with_stream(|stream| match stream {
+                Some($s) => $e,
+                None => gone(),
+            }),
             #[cfg(feature = "tls")]
             Transport::Tls($s) => $e,
             Transport::Upgraded($s) => {
@@ -37,10 +49,12 @@ macro_rules! each {
 
 impl Transport {
     /// Unwraps hyper's `Upgraded`; returns the stream and the bytes hyper read past the request.
-    pub(crate) fn from_upgraded(upgraded: Upgraded) -> (Transport, Vec<u8>) {
+    /// A plain TCP stream goes into `session` (see [`Transport::Shared`]).
+    pub(crate) fn from_upgraded(upgraded: Upgraded, session: &Session) -> (Transport, Vec<u8>) {
         let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
-                let io = Transport::Tcp(parts.io.into_inner());
+                session.inner.out.attach(parts.io.into_inner());
+                let io = Transport::Shared(session.clone());
                 return (io, parts.read_buf.to_vec());
             }
             Err(upgraded) => upgraded,
@@ -89,6 +103,10 @@ impl Transport {
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Transport::Shared(_) = self {
+            // TCP has nothing to flush: no lock for it.
+            return Poll::Ready(Ok(()));
+        }
         each!(self, io => Pin::new(io).poll_flush(cx))
     }
 }

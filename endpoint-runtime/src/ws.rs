@@ -17,8 +17,9 @@
 //! with a vectored write. What the socket does not take is kept until it does, and nothing new is
 //! encoded meanwhile: the session's byte-bounded queue then fills, which is the backpressure.
 //!
-//! An idle connection therefore holds: the stream, the decoder (one pointer, set only inside a
-//! fragmented message) and two empty pointers.
+//! An idle connection therefore holds: the stream (a plain TCP stream in the session, where
+//! broadcasts can write to it directly: see `session::Outbound`), the decoder (one pointer, set
+//! only inside a fragmented message) and two empty pointers.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -32,6 +33,7 @@ use hyper::upgrade::Upgraded;
 use crate::error::EndpointError;
 use crate::frame::{self, DecodeLimits, Decoded, Decoder, Inbound, MAX_HEADER};
 use crate::message::CloseReason;
+use crate::session::Session;
 use crate::transport::Transport;
 
 /// Size of the per-thread read scratch buffer: the most one `read` system call takes.
@@ -97,8 +99,13 @@ pub(crate) struct WebSocket {
 impl WebSocket {
     /// The WebSocket over an upgraded connection, starting with the bytes hyper read past the
     /// request.
-    pub(crate) fn new(upgraded: Upgraded, min_input: usize, write_max: usize) -> Self {
-        let (io, read_ahead) = Transport::from_upgraded(upgraded);
+    pub(crate) fn new(
+        upgraded: Upgraded,
+        session: &Session,
+        min_input: usize,
+        write_max: usize,
+    ) -> Self {
+        let (io, read_ahead) = Transport::from_upgraded(upgraded, session);
         let mut ws = WebSocket {
             io,
             decoder: Decoder::default(),
@@ -369,6 +376,38 @@ impl WebSocket {
             self.pending = None;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Queues the rest of a frame a broadcast wrote in part (`session::Outbound`): it goes out
+    /// before anything else. The connection was idle then, so nothing else is pending.
+    pub(crate) fn push_raw(&mut self, raw: Box<[u8]>) {
+        let raw = Pending::Bytes {
+            buf: raw.into_vec(),
+            at: 0,
+        };
+        match self.pending.as_deref_mut() {
+            None => self.pending = Some(Box::new(raw)),
+            // Not expected (see above); kept in order all the same.
+            Some(pending) => {
+                let behind = std::mem::replace(pending, raw);
+                let Pending::Bytes { buf, .. } = pending else {
+                    unreachable!()
+                };
+                match behind {
+                    Pending::Bytes { buf: rest, at } => buf.extend_from_slice(&rest[at..]),
+                    Pending::Large {
+                        head,
+                        head_len,
+                        payload,
+                        written,
+                    } => {
+                        let mut whole = head[..head_len].to_vec();
+                        whole.extend_from_slice(&payload);
+                        buf.extend_from_slice(&whole[written..]);
+                    }
+                }
+            }
+        }
     }
 
     /// Writes a close frame (after anything pending) and flushes.
