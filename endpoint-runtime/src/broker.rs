@@ -172,7 +172,7 @@ impl Inbox {
         let Some(endpoint) = self.endpoint(topic.endpoint()) else {
             return Delivery::default();
         };
-        let members = endpoint.rooms.members(topic.room());
+        let members = endpoint.rooms.open_members(topic.room());
         fan_out(members, message, None).unwrap_or_default()
     }
 
@@ -183,9 +183,8 @@ impl Inbox {
         };
         endpoint
             .rooms
-            .members(topic.room())
+            .open_members(topic.room())
             .iter()
-            .filter(|s| s.is_open())
             .map(|s| s.member())
             .collect()
     }
