@@ -5,8 +5,8 @@
 //! * frames written one byte per TCP write (headers with a pause after every byte) are
 //!   reassembled: small, 16-bit and 64-bit lengths, a fragmented text cut inside a character, a
 //!   ping between its fragments, an empty frame;
-//! * 1,000 frames pipelined in one write are echoed in order; batches larger than the 64 KiB read
-//!   scratch, with the 64 KiB cut inside a frame's header or mask, come back intact;
+//! * 1,000 frames pipelined in one write are echoed in order; batches larger than the 128 KiB
+//!   read scratch, with the 128 KiB cut inside a frame's header or mask, come back intact;
 //! * large messages (1 MiB binary, ~200 KiB multi-byte text) echo intact, and every server frame
 //!   uses the minimal length form (RFC 6455 5.2): 7-bit below 126, 16-bit up to 65,535, 64-bit
 //!   above;
@@ -173,6 +173,12 @@ fn hub_payload(i: usize) -> Vec<u8> {
 /// A server with the three endpoints; messages up to 4 MiB, `close_timeout` 3 s (long enough to
 /// tell "dropped after the answer" from "dropped at the timeout").
 async fn server() -> (Running, Closes) {
+    let (server, closes) = echo_server();
+    (start(server).await, closes)
+}
+
+/// The server of [`server`], not started yet.
+fn echo_server() -> (Server, Closes) {
     let closes = Closes::default();
     let mut limits = test_limits();
     limits.max_message_size = 4 << 20;
@@ -186,7 +192,7 @@ async fn server() -> (Running, Closes) {
         .endpoint_with(|_| Flood {
             full: Arc::default(),
         });
-    (start(server).await, closes)
+    (server, closes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +213,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// Sizes of the flood's messages, cycled: below, at and above `LARGE` (8 KiB), both sides of
-/// the 16-bit/64-bit boundary, and larger than the 64 KiB scratch.
+/// the 16-bit/64-bit boundary, and larger than the 128 KiB scratch.
 const FLOOD_SIZES: [usize; 10] = [
     100, 7_000, 9_000, 8_191, 8_192, 3_000, 20_000, 65_535, 65_536, 150_000,
 ];
@@ -378,25 +384,28 @@ async fn a_thousand_frames_in_one_write_are_echoed_in_order() {
     close_normally(&mut ws).await;
 }
 
-/// A current-thread runtime: the server does not run while the client writes, so (as far as the
-/// kernel has taken the whole write by then) its first read of each batch is exactly the 64 KiB
-/// scratch, and the cuts below land where they are meant to. Correctness is asserted either way.
+/// A current-thread runtime: the server does not run while the client writes, and its socket's
+/// receive buffer (1 MiB, set) holds a whole batch, so its first read of each batch is exactly
+/// the 128 KiB scratch (`ws.rs`) and the cuts below land where they are meant to (an
+/// instrumented run read 131,072 bytes first for every batch). Correctness is asserted either
+/// way.
 #[tokio::test]
 async fn batches_larger_than_the_read_scratch_are_echoed_intact() {
-    let (server, _) = server().await;
+    let (server, _) = echo_server();
+    let server = start_with_receive_buffer(server, 1 << 20).await;
     let mut ws = RawWs::connect(server.addr, "/echo").await;
     let mut pongs = Vec::new();
-    const SCRATCH: usize = 64 * 1024;
+    const SCRATCH: usize = 128 * 1024;
 
-    // Three 30,000-byte frames in one write: the third straddles the first read.
-    let payloads: Vec<Vec<u8>> = (0..3).map(|i| pattern(10 + i, 30_000)).collect();
+    // Three 50,000-byte frames in one write: the third straddles the first read.
+    let payloads: Vec<Vec<u8>> = (0..3).map(|i| pattern(10 + i, 50_000)).collect();
     let frames: Vec<Frame> = payloads.iter().map(|p| Frame::binary(p.clone())).collect();
     ws.send(&frames).await;
     for (i, p) in payloads.iter().enumerate() {
-        expect_data(&mut ws, &format!("30,000 #{i}"), BINARY, p, &mut pongs).await;
+        expect_data(&mut ws, &format!("50,000 #{i}"), BINARY, p, &mut pongs).await;
     }
 
-    // A first frame that ends `k` bytes before 64 KiB, so the second frame's header (14 bytes for
+    // A first frame that ends `k` bytes before 128 KiB, so the second frame's header (14 bytes for
     // a 64-bit length, 8 for a 16-bit one: length bytes, then mask) is cut after `k` bytes; then a
     // small frame behind it.
     for (k, second_len) in [
@@ -409,7 +418,7 @@ async fn batches_larger_than_the_read_scratch_are_echoed_intact() {
         (6, 1_000),
         (7, 1_000),
     ] {
-        let first = pattern(100 + k as u64, SCRATCH - k - 8); // 16-bit form: 8 header bytes
+        let first = pattern(100 + k as u64, SCRATCH - k - 14); // 64-bit form: 14 header bytes
         let second = pattern(200 + k as u64, second_len);
         let third = format!("behind the cut at {k}");
         let batch = [

@@ -35,7 +35,9 @@ use endpoint_runtime::{EndpointError, Limits, Message};
 use libfuzzer_sys::fuzz_target;
 
 /// `ws.rs`: the per-thread scratch buffer, the most one read takes.
-const READ_SCRATCH: usize = 64 * 1024;
+const READ_SCRATCH: usize = 128 * 1024;
+/// `ws.rs`: the most a connection's own buffer for an incomplete frame grows by before a read.
+const GROW_STEP: usize = 64 * 1024;
 /// The opcodes RFC 6455 defines.
 const OPCODES: [u8; 6] = [0x0, 0x1, 0x2, 0x8, 0x9, 0xA];
 
@@ -332,7 +334,7 @@ fn chunked(
             _ if kept.is_empty() => READ_SCRATCH,
             Some(need) => {
                 let have = kept.len();
-                need.min(have + READ_SCRATCH).max(have + min_input) - have
+                need.min(have + GROW_STEP).max(have + min_input) - have
             }
             None => unreachable!("bytes are kept only behind an incomplete frame"),
         };

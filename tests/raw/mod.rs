@@ -54,8 +54,25 @@ pub async fn start(server: Server) -> Running {
 /// turns the kernel's send-buffer autotuning off): with a slow reader, the server's writes then
 /// stop part-way through frames again and again instead of once per megabytes.
 pub async fn start_with_send_buffer(server: Server, send_buffer: u32) -> Running {
+    start_on(server, |socket| {
+        socket.set_send_buffer_size(send_buffer).expect("SO_SNDBUF");
+    })
+}
+
+/// [`start`] on a listener with `SO_RCVBUF` set (accepted sockets inherit it, and a set size
+/// turns the kernel's receive-buffer autotuning off): a fresh connection can then hold a batch
+/// larger than the runtime's read scratch, and the server's first read of it is a full one.
+pub async fn start_with_receive_buffer(server: Server, receive_buffer: u32) -> Running {
+    start_on(server, |socket| {
+        socket
+            .set_recv_buffer_size(receive_buffer)
+            .expect("SO_RCVBUF");
+    })
+}
+
+fn start_on(server: Server, set: impl FnOnce(&TcpSocket)) -> Running {
     let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_send_buffer_size(send_buffer).expect("SO_SNDBUF");
+    set(&socket);
     socket
         .bind("127.0.0.1:0".parse().unwrap())
         .expect("bind 127.0.0.1:0");
