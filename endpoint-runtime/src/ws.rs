@@ -88,6 +88,28 @@ enum Pending {
     },
 }
 
+impl Pending {
+    /// Appends what the socket has not taken of this write to `buf`, behind what is there.
+    fn append_rest(self, buf: &mut Vec<u8>) {
+        match self {
+            Pending::Bytes { buf: rest, at } => buf.extend_from_slice(&rest[at..]),
+            Pending::Large {
+                head,
+                head_len,
+                payload,
+                written,
+            } => {
+                if written < head_len {
+                    buf.extend_from_slice(&head[written..head_len]);
+                    buf.extend_from_slice(&payload);
+                } else {
+                    buf.extend_from_slice(&payload[written - head_len..]);
+                }
+            }
+        }
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct WebSocket {
@@ -322,22 +344,12 @@ impl WebSocket {
                 at: 0,
             });
             // A large frame encoded after these bytes waits behind them.
-            let large = self.pending.replace(rest);
-            if let Some(large) = large {
+            if let Some(large) = self.pending.replace(rest) {
                 let Pending::Bytes { buf, .. } = self.pending.as_deref_mut().expect("just set")
                 else {
                     unreachable!()
                 };
-                if let Pending::Large {
-                    head,
-                    head_len,
-                    payload,
-                    ..
-                } = *large
-                {
-                    buf.extend_from_slice(&head[..head_len]);
-                    buf.extend_from_slice(&payload);
-                }
+                large.append_rest(buf);
             }
         }
         Ok(())
@@ -400,19 +412,7 @@ impl WebSocket {
                 let Pending::Bytes { buf, .. } = pending else {
                     unreachable!()
                 };
-                match behind {
-                    Pending::Bytes { buf: rest, at } => buf.extend_from_slice(&rest[at..]),
-                    Pending::Large {
-                        head,
-                        head_len,
-                        payload,
-                        written,
-                    } => {
-                        let mut whole = head[..head_len].to_vec();
-                        whole.extend_from_slice(&payload);
-                        buf.extend_from_slice(&whole[written..]);
-                    }
-                }
+                behind.append_rest(buf);
             }
         }
     }
