@@ -51,7 +51,7 @@ use std::sync::{Arc, RwLock};
 use crate::broker::{Member, Topic};
 use crate::error::EndpointError;
 use crate::message::Encode;
-use crate::session::{ById, EndpointShared, Pushed, Session, SessionId};
+use crate::session::{with_direct_frame, ById, EndpointShared, Pushed, Session, SessionId};
 use crate::stats;
 
 /// The rooms of one endpoint: room name -> members.
@@ -270,7 +270,8 @@ impl Rooms {
     }
 }
 
-/// Encodes once, queues a shared clone on every recipient.
+/// Encodes once, queues a shared clone on every recipient (or, to an idle one, writes the frame
+/// encoded once for all of them).
 pub(crate) fn fan_out(
     recipients: Vec<Session>,
     message: impl Encode,
@@ -278,22 +279,24 @@ pub(crate) fn fan_out(
 ) -> Result<Delivery, EndpointError> {
     let message = message.encode()?.into_tungstenite();
     let mut delivery = Delivery::default();
-    for session in recipients {
-        if Some(session.id()) == except {
-            continue;
-        }
-        match session.inner.out.push_or_overflow(&message) {
-            Pushed::Queued => delivery.delivered += 1,
-            Pushed::Written => {
-                // Counted here: the connection task never sees this message.
-                let counters = &session.inner.shared.counters;
-                stats::add(&counters.messages_out, 1);
-                stats::add(&counters.bytes_out, message.len() as u64);
-                delivery.delivered += 1;
+    with_direct_frame(&message, |frame| {
+        for session in recipients {
+            if Some(session.id()) == except {
+                continue;
             }
-            Pushed::Overflowed => delivery.overflowed += 1,
-            Pushed::Closed => {}
+            match session.inner.out.push_or_overflow(&message, frame) {
+                Pushed::Queued => delivery.delivered += 1,
+                Pushed::Written => {
+                    // Counted here: the connection task never sees this message.
+                    let counters = &session.inner.shared.counters;
+                    stats::add(&counters.messages_out, 1);
+                    stats::add(&counters.bytes_out, message.len() as u64);
+                    delivery.delivered += 1;
+                }
+                Pushed::Overflowed => delivery.overflowed += 1,
+                Pushed::Closed => {}
+            }
         }
-    }
+    });
     Ok(delivery)
 }

@@ -494,8 +494,35 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 const SEND_FLAGS: libc::c_int = 0;
 
 thread_local! {
-    /// Where a direct write encodes its frame.
+    /// Where a broadcast encodes the frame its direct writes send.
     static DIRECT_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `msg` encoded once as the frame a broadcast may write to idle sockets itself
+/// (`None` when it may not: not a data message, or larger than [`DIRECT_MAX`]). Every recipient
+/// is sent the same bytes, so a broadcast encodes them once, not once per recipient.
+pub(crate) fn with_direct_frame<R>(
+    msg: &tungstenite::Message,
+    f: impl FnOnce(Option<&[u8]>) -> R,
+) -> R {
+    let (opcode, payload): (u8, &[u8]) = match msg {
+        tungstenite::Message::Text(t) => (crate::frame::TEXT, t.as_bytes()),
+        tungstenite::Message::Binary(b) => (crate::frame::BINARY, b),
+        _ => return f(None),
+    };
+    if payload.len() > DIRECT_MAX {
+        return f(None);
+    }
+    // One contiguous buffer: `send` costs less than `writev` in the kernel.
+    DIRECT_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let mut head = [0; crate::frame::MAX_HEADER];
+        let head_len = crate::frame::encode_header(&mut head, opcode, payload.len());
+        buf.extend_from_slice(&head[..head_len]);
+        buf.extend_from_slice(payload);
+        f(Some(&buf))
+    })
 }
 
 /// What a direct write did.
@@ -594,16 +621,21 @@ impl Outbound {
         Ok(())
     }
 
-    /// Queues for a broadcast, or writes it to the socket when the connection is idle (see the
-    /// type's docs): never waits; a session whose queue overflows is closed with 1008.
-    pub(crate) fn push_or_overflow(&self, msg: &tungstenite::Message) -> Pushed {
+    /// Queues for a broadcast, or writes `frame` (`msg` encoded by [`with_direct_frame`]) to the
+    /// socket when the connection is idle (see the type's docs): never waits; a session whose
+    /// queue overflows is closed with 1008.
+    pub(crate) fn push_or_overflow(
+        &self,
+        msg: &tungstenite::Message,
+        frame: Option<&[u8]>,
+    ) -> Pushed {
         let pushed = {
             let mut st = lock(&self.state);
             if self.closed(&st) {
                 return Pushed::Closed;
             }
-            if self.idle.load(Ordering::Acquire) {
-                match self.write_direct(&mut st, msg) {
+            if let Some(frame) = frame.filter(|_| self.idle.load(Ordering::Acquire)) {
+                match self.write_direct(&mut st, frame) {
                     Direct::Done => return Pushed::Written,
                     Direct::Partial => {
                         drop(st);
@@ -630,38 +662,24 @@ impl Outbound {
         pushed
     }
 
-    /// Writes a data message to the idle connection's socket, under the lock (`st`).
-    fn write_direct(&self, st: &mut OutState, msg: &tungstenite::Message) -> Direct {
-        let (opcode, payload): (u8, &[u8]) = match msg {
-            tungstenite::Message::Text(t) => (crate::frame::TEXT, t.as_bytes()),
-            tungstenite::Message::Binary(b) => (crate::frame::BINARY, b),
-            _ => return Direct::No,
-        };
+    /// Writes an encoded data frame to the idle connection's socket, under the lock (`st`).
+    fn write_direct(&self, st: &mut OutState, frame: &[u8]) -> Direct {
         let Some(stream) = st.stream.as_ref() else {
             return Direct::No;
         };
-        if payload.len() > DIRECT_MAX || !st.queue.is_empty() || st.has_raw() {
+        if !st.queue.is_empty() || st.has_raw() {
             return Direct::No;
         }
-        // One contiguous buffer: `send` costs less than `writev` in the kernel.
-        let written = DIRECT_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            let mut head = [0; crate::frame::MAX_HEADER];
-            let head_len = crate::frame::encode_header(&mut head, opcode, payload.len());
-            buf.extend_from_slice(&head[..head_len]);
-            buf.extend_from_slice(payload);
-            // A plain `send`, not `try_write`: tokio's readiness check costs a cache miss per
-            // subscriber on a 10,000-member broadcast, and its answer adds nothing here (a full
-            // socket says `WouldBlock` either way, and the connection task's own write then
-            // brings tokio's readiness up to date).
-            match socket2::SockRef::from(stream).send_with_flags(&buf, SEND_FLAGS) {
-                Ok(n) if n == buf.len() => Ok(None),
-                Ok(n) if n > 0 => Ok(Some(Box::<[u8]>::from(&buf[n..]))),
-                Ok(_) => Err(()),
-                Err(_) => Err(()),
-            }
-        });
+        // A plain `send`, not `try_write`: tokio's readiness check costs a cache miss per
+        // subscriber on a 10,000-member broadcast, and its answer adds nothing here (a full
+        // socket says `WouldBlock` either way, and the connection task's own write then brings
+        // tokio's readiness up to date).
+        let written = match socket2::SockRef::from(stream).send_with_flags(frame, SEND_FLAGS) {
+            Ok(n) if n == frame.len() => Ok(None),
+            Ok(n) if n > 0 => Ok(Some(Box::<[u8]>::from(&frame[n..]))),
+            Ok(_) => Err(()),
+            Err(_) => Err(()),
+        };
         match written {
             Ok(None) => {
                 self.direct_sent.fetch_add(1, Ordering::Relaxed);
