@@ -89,23 +89,35 @@ enum Pending {
 }
 
 impl Pending {
-    /// Appends what the socket has not taken of this write to `buf`, behind what is there.
-    fn append_rest(self, buf: &mut Vec<u8>) {
+    /// What the socket has not taken yet, in order, in at most two pieces (the rest of a large
+    /// frame's header, then its payload).
+    fn unwritten(&self) -> [&[u8]; 2] {
         match self {
-            Pending::Bytes { buf: rest, at } => buf.extend_from_slice(&rest[at..]),
+            Pending::Bytes { buf, at } => [&buf[*at..], &[]],
             Pending::Large {
                 head,
                 head_len,
                 payload,
                 written,
-            } => {
-                if written < head_len {
-                    buf.extend_from_slice(&head[written..head_len]);
-                    buf.extend_from_slice(&payload);
-                } else {
-                    buf.extend_from_slice(&payload[written - head_len..]);
-                }
-            }
+            } => match written.checked_sub(*head_len) {
+                None => [&head[*written..*head_len], payload],
+                Some(into_payload) => [&[], &payload[into_payload..]],
+            },
+        }
+    }
+
+    /// `n` more bytes were written.
+    fn advance(&mut self, n: usize) {
+        match self {
+            Pending::Bytes { at, .. } => *at += n,
+            Pending::Large { written, .. } => *written += n,
+        }
+    }
+
+    /// Appends what the socket has not taken of this write to `buf`, behind what is there.
+    fn append_rest(&self, buf: &mut Vec<u8>) {
+        for piece in self.unwritten() {
+            buf.extend_from_slice(piece);
         }
     }
 }
@@ -358,39 +370,18 @@ impl WebSocket {
     /// Writes what an earlier write left; `Ready(Ok)` when nothing is left.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some(pending) = self.pending.as_deref_mut() {
-            match pending {
-                Pending::Bytes { buf, at } => {
-                    while *at < buf.len() {
-                        let n = ready!(self.io.poll_write(cx, &buf[*at..]))?;
-                        if n == 0 {
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                        }
-                        *at += n;
-                    }
+            loop {
+                let n = match pending.unwritten() {
+                    [[], []] => break,
+                    [[], rest] | [rest, []] => ready!(self.io.poll_write(cx, rest))?,
+                    [head, payload] => ready!(self
+                        .io
+                        .poll_write_vectored(cx, &[IoSlice::new(head), IoSlice::new(payload)]))?,
+                };
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
-                Pending::Large {
-                    head,
-                    head_len,
-                    payload,
-                    written,
-                } => {
-                    let total = *head_len + payload.len();
-                    while *written < total {
-                        let n = if *written < *head_len {
-                            let bufs = [
-                                IoSlice::new(&head[*written..*head_len]),
-                                IoSlice::new(payload),
-                            ];
-                            ready!(self.io.poll_write_vectored(cx, &bufs))?
-                        } else {
-                            ready!(self.io.poll_write(cx, &payload[*written - *head_len..]))?
-                        };
-                        if n == 0 {
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                        }
-                        *written += n;
-                    }
-                }
+                pending.advance(n);
             }
             self.pending = None;
         }
