@@ -66,7 +66,17 @@ async fn main() -> std::io::Result<()> {
         (Some(cert), Some(key)) => (with_tls(server, cert, key)?, "wss"),
         _ => usage_error("--tls-cert and --tls-key go together"),
     };
-    let server = server.bind(&args.addr).await?;
+    let server = match server.bind(&args.addr).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!(
+                "echo: cannot listen on {}: {e}{}",
+                args.addr,
+                in_use_hint(&e)
+            );
+            std::process::exit(1);
+        }
+    };
     println!("echo: {scheme}://{}/echo.do", server.local_addr()?);
     // Ctrl-C / SIGTERM: 1001 to every session, then exit; a second signal exits at once.
     server.run_until_signal().await
@@ -126,6 +136,15 @@ impl Args {
             }
         }
         out
+    }
+}
+
+/// What to do when the port is taken (the chat example listens on the same default port).
+fn in_use_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        "\n(another server, perhaps the chat example, is listening there: stop it, or pass --addr HOST:PORT)"
+    } else {
+        ""
     }
 }
 

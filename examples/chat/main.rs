@@ -70,6 +70,11 @@ async fn main() -> std::io::Result<()> {
     };
     let server = match server.bind(&args.addr).await {
         Ok(server) => server,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => fail(format_args!(
+            "cannot listen on {}: {e}\n(another server, perhaps the echo example, is listening \
+             there: stop it, or pass --addr HOST:PORT)",
+            args.addr
+        )),
         Err(e) => fail(format_args!("cannot listen on {}: {e}", args.addr)),
     };
     println!(
