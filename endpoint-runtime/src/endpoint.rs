@@ -38,8 +38,8 @@ use std::future::Future;
 
 use crate::configurator::Configurator;
 use crate::error::EndpointError;
-use crate::handshake::Handshake;
 use crate::message::{CloseReason, Message, PayloadKind};
+use crate::session::Handshake;
 use crate::session::Session;
 
 /// What a hook returns: a message to send back to the peer (if any), or an error for `on_error`.
@@ -140,8 +140,8 @@ pub(crate) struct MessageLimits {
 
 impl MessageLimits {
     /// The sizes the frame decoder enforces.
-    pub(crate) fn decode(&self) -> crate::frame::DecodeLimits {
-        crate::frame::DecodeLimits {
+    pub(crate) fn decode(&self) -> crate::protocol::frame::DecodeLimits {
+        crate::protocol::frame::DecodeLimits {
             frame: self.frame,
             message: self.read,
         }

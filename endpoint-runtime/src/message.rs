@@ -41,10 +41,11 @@
 
 use std::fmt;
 
+pub use crate::utf8::Utf8Bytes;
 use bytes::Bytes;
-pub use tungstenite::Utf8Bytes;
 
 use crate::error::{BoxError, DecodeError, EndpointError};
+use crate::util::floor_char_boundary;
 
 /// One complete WebSocket message, as handed to `on_message` or sent to a peer.
 ///
@@ -118,15 +119,6 @@ impl Message {
             Message::Pong(_) => PayloadKind::Pong,
         }
     }
-
-    pub(crate) fn into_tungstenite(self) -> tungstenite::Message {
-        match self {
-            Message::Text(t) => tungstenite::Message::Text(t),
-            Message::Binary(b) => tungstenite::Message::Binary(b),
-            Message::Ping(b) => tungstenite::Message::Ping(b),
-            Message::Pong(b) => tungstenite::Message::Pong(b),
-        }
-    }
 }
 
 impl fmt::Debug for Message {
@@ -134,11 +126,8 @@ impl fmt::Debug for Message {
         const MAX: usize = 64;
         match self {
             Message::Text(t) if t.len() > MAX => {
-                let mut end = MAX;
-                while !t.is_char_boundary(end) {
-                    end -= 1;
-                }
-                write!(f, "Text({:?}... {} bytes)", &t.as_str()[..end], t.len())
+                let start = &t.as_str()[..floor_char_boundary(t, MAX)];
+                write!(f, "Text({start:?}... {} bytes)", t.len())
             }
             Message::Text(t) => write!(f, "Text({:?})", t.as_str()),
             Message::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
@@ -330,13 +319,8 @@ impl CloseReason {
     /// A close reason; the text is cut to the 123 bytes a close frame can carry.
     pub fn new(code: impl Into<CloseCode>, reason: impl Into<String>) -> Self {
         let mut reason = reason.into();
-        if reason.len() > 123 {
-            let mut end = 123;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
+        // The most a close frame's payload holds besides the code (125 - 2).
+        reason.truncate(floor_char_boundary(&reason, 123));
         CloseReason {
             code: code.into(),
             reason,
@@ -356,13 +340,6 @@ impl CloseReason {
     /// The reason phrase (may be empty).
     pub fn reason(&self) -> &str {
         &self.reason
-    }
-
-    pub(crate) fn from_frame(frame: Option<&tungstenite::protocol::CloseFrame>) -> Self {
-        match frame {
-            Some(f) => CloseReason::new(u16::from(f.code), f.reason.as_str()),
-            None => CloseReason::new(CloseCode::NO_STATUS, ""),
-        }
     }
 }
 

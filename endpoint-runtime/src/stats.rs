@@ -35,7 +35,7 @@ pub struct Stats {
     /// Handler panics caught.
     pub panics: u64,
     /// The broker's health and traffic, when the server has one.
-    pub broker: Option<crate::broker::BrokerStats>,
+    pub broker: Option<BrokerStats>,
 }
 
 impl Stats {
@@ -45,6 +45,32 @@ impl Stats {
             .iter()
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A broker's health and traffic, shown in [`Stats::broker`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerStats {
+    /// Whether the broker is connected right now.
+    pub connected: bool,
+    /// How many times the connection was lost.
+    pub outages: u64,
+    /// Broadcasts forwarded to other nodes.
+    pub published: u64,
+    /// Broadcasts received from other nodes.
+    pub received: u64,
+    /// Broadcasts that could not be forwarded (e.g. during an outage).
+    pub dropped: u64,
+}
+
+impl BrokerStats {
+    /// Stats of a connected broker with no traffic yet.
+    pub fn connected() -> Self {
+        BrokerStats {
+            connected: true,
+            ..Default::default()
+        }
     }
 }
 

@@ -1,10 +1,36 @@
 //! Small helpers shared by several modules.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
+// Locks ignoring poisoning: every critical section of the runtime leaves its data consistent,
+// and a handler's panic must not turn into a panic of every later lock.
+
+/// Locks a mutex, ignoring poisoning.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Read-locks an `RwLock`, ignoring poisoning.
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write-locks an `RwLock`, ignoring poisoning.
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The largest `i <= max` that is a char boundary of `s` (`str::floor_char_boundary`, which
+/// is not stable yet): where to cut a string to at most `max` bytes.
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// The first value of `name` in a query string, percent-decoded (`+` as space).
@@ -27,11 +53,7 @@ pub(crate) fn ellipsize(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    format!("{}...", &s[..floor_char_boundary(s, max)])
 }
 
 #[cfg(test)]
@@ -53,5 +75,8 @@ mod tests {
     fn ellipsize_respects_char_boundaries() {
         assert_eq!(ellipsize("héllo", 2), "h...");
         assert_eq!(ellipsize("abc", 5), "abc");
+        assert_eq!(floor_char_boundary("héllo", 2), 1);
+        assert_eq!(floor_char_boundary("héllo", 3), 3);
+        assert_eq!(floor_char_boundary("abc", 9), 3);
     }
 }

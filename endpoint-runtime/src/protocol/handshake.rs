@@ -1,5 +1,6 @@
 //! The opening handshake (RFC 6455 section 4.2): validation of the upgrade request, the
-//! refusals it can end in, and the [`Handshake`] view handed to `on_open` and factories.
+//! `101` answer, and the refusals it can end in. (What `on_open` reads of the handshake is
+//! [`Handshake`](crate::Handshake), a view of the session.)
 //!
 //! | request | answer |
 //! |---|---|
@@ -13,74 +14,12 @@
 //! Every refusal has a `text/plain` body saying why, and is logged with `tracing` at `debug`.
 
 use std::fmt;
-use std::net::SocketAddr;
 
+use base64::Engine as _;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::Full;
-
-use crate::session::{Properties, Session};
-
-/// What `on_open` (and an endpoint factory) can read of the opening handshake: the request URI,
-/// headers, query, path variables, the chosen subprotocol, and the per-connection properties.
-///
-/// ```
-/// # fn demo(handshake: &endpoint_runtime::Handshake) {
-/// let token = handshake.query_param("token");
-/// let agent = handshake.headers().get("user-agent");
-/// # let _ = (token, agent);
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Handshake {
-    session: Session,
-}
-
-impl Handshake {
-    pub(crate) fn new(session: Session) -> Self {
-        Handshake { session }
-    }
-
-    /// The request URI (path and query).
-    pub fn uri(&self) -> &Uri {
-        self.session.request_uri()
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.session.headers()
-    }
-
-    /// The raw query string, without `?`.
-    pub fn query(&self) -> Option<&str> {
-        self.session.query()
-    }
-
-    /// The first value of a query parameter, percent-decoded.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.session.query_param(name)
-    }
-
-    /// A path variable of the endpoint's URI template, percent-decoded.
-    pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.session.path_param(name)
-    }
-
-    /// The peer's socket address.
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.session.remote_addr()
-    }
-
-    /// The negotiated subprotocol.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.session.subprotocol()
-    }
-
-    /// The per-connection properties (shared with the session).
-    pub fn properties(&self) -> &Properties {
-        self.session.properties()
-    }
-}
+use sha1::Digest as _;
 
 /// Why an upgrade request was refused, with the HTTP status it is answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +226,7 @@ pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
             "invalid Sec-WebSocket-Key: it must be the base64 encoding of 16 bytes",
         ));
     }
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = accept_key(key.as_bytes());
     let client_protocols = h
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -300,6 +239,16 @@ pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
         accept,
         client_protocols,
     })
+}
+
+/// The `Sec-WebSocket-Accept` answer to a key (RFC 6455 4.2.2): base64 of the SHA-1 of the key
+/// and the protocol's GUID.
+pub(crate) fn accept_key(key: &[u8]) -> String {
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut sha1 = sha1::Sha1::new();
+    sha1.update(key);
+    sha1.update(GUID);
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
 }
 
 /// Whether a comma-separated header contains `token` (ASCII case-insensitive).

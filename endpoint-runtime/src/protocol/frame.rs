@@ -12,20 +12,10 @@
 //! header alone, before any payload is awaited or allocated.
 
 use bytes::{Bytes, BytesMut};
-use tungstenite::Utf8Bytes;
 
+use super::coding::{OpCode, MAX_HEADER};
 use crate::error::EndpointError;
-use crate::message::{CloseCode, CloseReason, Message};
-
-const CONTINUATION: u8 = 0x0;
-pub(crate) const TEXT: u8 = 0x1;
-pub(crate) const BINARY: u8 = 0x2;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
-
-/// The most bytes a frame header takes (2 + 8 length + 4 mask).
-pub(crate) const MAX_HEADER: usize = 14;
+use crate::message::{CloseCode, CloseReason, Message, Utf8Bytes};
 
 /// What one complete frame from the peer amounts to.
 #[derive(Debug)]
@@ -78,7 +68,7 @@ pub(crate) struct Decoder {
 /// A parsed frame header.
 struct Header {
     fin: bool,
-    opcode: u8,
+    opcode: OpCode,
     mask: [u8; 4],
     len: usize,
     header_len: usize,
@@ -119,14 +109,14 @@ impl Decoder {
             return Ok(None);
         };
         let fin = b0 & 0x80 != 0;
-        let opcode = b0 & 0x0F;
         if b0 & 0x70 != 0 {
             return Err(protocol("reserved bits set without a negotiated extension"));
         }
-        let control = opcode & 0x8 != 0;
-        if !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG) {
-            return Err(EndpointError::Protocol(format!("unknown opcode {opcode}")));
-        }
+        let Some(opcode) = OpCode::from_u8(b0 & 0x0F) else {
+            let bits = b0 & 0x0F;
+            return Err(EndpointError::Protocol(format!("unknown opcode {bits}")));
+        };
+        let control = opcode.is_control();
         if b1 & 0x80 == 0 {
             return Err(protocol("client frame not masked"));
         }
@@ -166,10 +156,10 @@ impl Decoder {
                 return Err(too_big(assembled + len, limits.message));
             }
             match (opcode, &self.fragments) {
-                (CONTINUATION, None) => {
+                (OpCode::Continuation, None) => {
                     return Err(protocol("continuation frame without a message to continue"))
                 }
-                (TEXT | BINARY, Some(_)) => {
+                (OpCode::Text | OpCode::Binary, Some(_)) => {
                     return Err(protocol("new message inside a fragmented message"))
                 }
                 _ => {}
@@ -191,17 +181,17 @@ impl Decoder {
     /// Turns a complete, checked frame into what it means.
     fn frame(&mut self, h: &Header, masked: &[u8]) -> Result<Option<Inbound>, EndpointError> {
         match h.opcode {
-            TEXT | BINARY if h.fin => {
+            OpCode::Text | OpCode::Binary if h.fin => {
                 let data = unmask(masked, h.mask);
-                Ok(Some(Inbound::Message(if h.opcode == TEXT {
+                Ok(Some(Inbound::Message(if h.opcode == OpCode::Text {
                     Message::Text(text(data.freeze())?)
                 } else {
                     Message::Binary(data.freeze())
                 })))
             }
-            TEXT | BINARY => {
+            OpCode::Text | OpCode::Binary => {
                 let mut fragments = Box::new(Fragments {
-                    text: h.opcode == TEXT,
+                    text: h.opcode == OpCode::Text,
                     data: unmask(masked, h.mask),
                     checked: 0,
                 });
@@ -209,7 +199,7 @@ impl Decoder {
                 self.fragments = Some(fragments);
                 Ok(None)
             }
-            CONTINUATION => {
+            OpCode::Continuation => {
                 let f = self.fragments.as_mut().expect("checked in the header");
                 let at = f.data.len();
                 f.data.extend_from_slice(masked);
@@ -226,12 +216,11 @@ impl Decoder {
                     Message::Binary(data)
                 })))
             }
-            PING => Ok(Some(Inbound::Ping(unmask(masked, h.mask).freeze()))),
-            PONG => Ok(Some(Inbound::Message(Message::Pong(
+            OpCode::Ping => Ok(Some(Inbound::Ping(unmask(masked, h.mask).freeze()))),
+            OpCode::Pong => Ok(Some(Inbound::Message(Message::Pong(
                 unmask(masked, h.mask).freeze(),
             )))),
-            CLOSE => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
-            _ => unreachable!("opcodes are checked in the header"),
+            OpCode::Close => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
         }
     }
 }
@@ -275,7 +264,7 @@ fn close_payload(payload: &[u8]) -> Option<CloseReason> {
         }
         [a, b, reason @ ..] => (u16::from_be_bytes([*a, *b]), reason),
     };
-    if !peer_may_send(code) {
+    if !CloseCode(code).is_sendable() {
         return Some(CloseReason::new(
             CloseCode::PROTOCOL_ERROR,
             format!("invalid close code {code}"),
@@ -288,12 +277,6 @@ fn close_payload(payload: &[u8]) -> Option<CloseReason> {
             "close reason is not UTF-8",
         )),
     }
-}
-
-/// Codes a close frame may carry (RFC 6455 7.4, and the IANA registry): 1004-1006 and 1015 are
-/// reserved for reporting, 1016-2999 for future use.
-pub(crate) fn peer_may_send(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// Copies `src` into a new buffer, unmasking it on the way (one pass over the payload).
@@ -334,8 +317,8 @@ pub(crate) fn unmask_in_place(buf: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Writes the header of an unmasked server frame; returns its length.
-pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
-    out[0] = 0x80 | opcode;
+pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: OpCode, len: usize) -> usize {
+    out[0] = 0x80 | opcode as u8;
     if len < 126 {
         out[1] = len as u8;
         2
@@ -350,32 +333,48 @@ pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) 
     }
 }
 
-/// The opcode and payload of a server frame; `None` for a close (see [`encode_close`]).
-pub(crate) fn opcode_and_payload(msg: tungstenite::Message) -> Result<(u8, Bytes), CloseReason> {
+/// Appends one unmasked frame, header and payload, to `out`: every server frame that is
+/// copied (rather than written from its message, see `connection::io`) is made here.
+pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    let mut head = [0; MAX_HEADER];
+    let n = encode_header(&mut head, opcode, payload.len());
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+}
+
+/// The opcode and payload of the frame a message is sent as.
+pub(crate) fn opcode_and_payload(msg: Message) -> (OpCode, Bytes) {
     match msg {
-        tungstenite::Message::Text(t) => Ok((TEXT, t.into())),
-        tungstenite::Message::Binary(b) => Ok((BINARY, b)),
-        tungstenite::Message::Ping(b) => Ok((PING, b)),
-        tungstenite::Message::Pong(b) => Ok((PONG, b)),
-        tungstenite::Message::Close(frame) => Err(CloseReason::from_frame(frame.as_ref())),
-        tungstenite::Message::Frame(f) => {
-            let opcode = f.header().opcode.into();
-            Ok((opcode, f.into_payload()))
-        }
+        Message::Text(t) => (OpCode::Text, t.into()),
+        Message::Binary(b) => (OpCode::Binary, b),
+        Message::Ping(b) => (OpCode::Ping, b),
+        Message::Pong(b) => (OpCode::Pong, b),
+    }
+}
+
+/// The opcode and payload of a message, borrowed (for frames encoded once for many sockets).
+pub(crate) fn opcode_and_bytes(msg: &Message) -> (OpCode, &[u8]) {
+    match msg {
+        Message::Text(t) => (OpCode::Text, t.as_bytes()),
+        Message::Binary(b) => (OpCode::Binary, b),
+        Message::Ping(b) => (OpCode::Ping, b),
+        Message::Pong(b) => (OpCode::Pong, b),
     }
 }
 
 /// Appends a close frame (code and reason; empty for `None` or 1005) to `out`.
 pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>) {
     let reason = reason.filter(|r| r.code() != CloseCode::NO_STATUS);
-    let len = reason.map_or(0, |r| 2 + r.reason().len());
-    let mut head = [0; MAX_HEADER];
-    let n = encode_header(&mut head, CLOSE, len);
-    out.extend_from_slice(&head[..n]);
-    if let Some(r) = reason {
-        out.extend_from_slice(&r.code().as_u16().to_be_bytes());
-        out.extend_from_slice(r.reason().as_bytes());
-    }
+    let Some(r) = reason else {
+        return encode_frame(out, OpCode::Close, &[]);
+    };
+    let mut payload = [0; 125];
+    payload[..2].copy_from_slice(&r.code().as_u16().to_be_bytes());
+    // `CloseReason::new` keeps reasons within the 123 bytes a close frame has room for.
+    let text = r.reason().as_bytes();
+    payload[2..2 + text.len()].copy_from_slice(text);
+    encode_frame(out, OpCode::Close, &payload[..2 + text.len()]);
 }
 
 #[cfg(test)]
@@ -387,9 +386,9 @@ mod tests {
         message: 1 << 20,
     };
 
-    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut out = vec![(u8::from(fin) << 7) | opcode];
+        let mut out = vec![(u8::from(fin) << 7) | opcode as u8];
         if payload.len() < 126 {
             out.push(0x80 | payload.len() as u8);
         } else if payload.len() <= 0xFFFF {
@@ -442,7 +441,7 @@ mod tests {
     fn every_length_form_round_trips() {
         for len in [0, 1, 125, 126, 127, 65535, 65536, 200_000] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let got = decode_all(&client_frame(true, BINARY, &payload)).unwrap();
+            let got = decode_all(&client_frame(true, OpCode::Binary, &payload)).unwrap();
             match &got[..] {
                 [Inbound::Message(Message::Binary(b))] => assert_eq!(&b[..], &payload[..]),
                 other => panic!("len {len}: {other:?}"),
@@ -452,7 +451,7 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_frame_is_incomplete_with_a_growing_need() {
-        let frame = client_frame(true, TEXT, "héllo wörld".as_bytes());
+        let frame = client_frame(true, OpCode::Text, "héllo wörld".as_bytes());
         for cut in 0..frame.len() {
             match Decoder::default().decode(&frame[..cut], LIMITS).unwrap() {
                 Decoded::Incomplete { need } => assert!(need > cut && need <= frame.len() + 3),
@@ -463,9 +462,13 @@ mod tests {
 
     #[test]
     fn fragments_are_assembled_and_controls_may_interleave() {
-        let mut bytes = client_frame(false, TEXT, "a€".as_bytes()[..2].as_ref());
-        bytes.extend(client_frame(true, PING, b"p"));
-        bytes.extend(client_frame(true, CONTINUATION, &"a€".as_bytes()[2..]));
+        let mut bytes = client_frame(false, OpCode::Text, "a€".as_bytes()[..2].as_ref());
+        bytes.extend(client_frame(true, OpCode::Ping, b"p"));
+        bytes.extend(client_frame(
+            true,
+            OpCode::Continuation,
+            &"a€".as_bytes()[2..],
+        ));
         let got = decode_all(&bytes).unwrap();
         assert!(matches!(&got[0], Inbound::Ping(p) if &p[..] == b"p"));
         assert!(matches!(&got[1], Inbound::Message(Message::Text(t)) if t.as_str() == "a€"));
@@ -479,7 +482,7 @@ mod tests {
         };
         let mut d = Decoder::default();
         // Only the header of a 101-byte frame: refused without its payload.
-        let frame = client_frame(true, BINARY, &[0; 101]);
+        let frame = client_frame(true, OpCode::Binary, &[0; 101]);
         assert!(matches!(
             d.decode(&frame[..8], limits),
             Err(EndpointError::TooBig {
@@ -489,12 +492,12 @@ mod tests {
         ));
         // Two fragments of 100 exceed the message limit at the second header.
         let mut d = Decoder::default();
-        let first = client_frame(false, BINARY, &[0; 100]);
+        let first = client_frame(false, OpCode::Binary, &[0; 100]);
         assert!(matches!(
             d.decode(&first, limits),
             Ok(Decoded::Frame { inbound: None, .. })
         ));
-        let second = client_frame(true, CONTINUATION, &[0; 100]);
+        let second = client_frame(true, OpCode::Continuation, &[0; 100]);
         assert!(matches!(
             d.decode(&second[..4], limits),
             Err(EndpointError::TooBig {

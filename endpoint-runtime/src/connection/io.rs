@@ -18,9 +18,12 @@
 //! with a vectored write. What the socket does not take is kept until it does, and nothing new is
 //! encoded meanwhile: the session's byte-bounded queue then fills, which is the backpressure.
 //!
-//! An idle connection therefore holds: the stream (a plain TCP stream in the session, where
-//! broadcasts can write to it directly: see `session::Outbound`), the decoder (one pointer, set
-//! only inside a fragmented message) and two empty pointers.
+//! An idle connection therefore holds: the stream (a plain TCP stream in the session's outbound
+//! queue, where broadcasts can write to it directly: see `session::outbound`), the decoder (one
+//! pointer, set only inside a fragmented message) and two empty pointers.
+//!
+//! Every call takes `home`, the outbound queue a plain TCP stream lives in (see
+//! `transport.rs`); nothing here knows whose queue it is.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -31,11 +34,12 @@ use bytes::Bytes;
 use futures::ready;
 use hyper::upgrade::Upgraded;
 
+use super::transport::Transport;
 use crate::error::EndpointError;
-use crate::frame::{self, DecodeLimits, Decoded, Decoder, Inbound, MAX_HEADER};
-use crate::message::CloseReason;
-use crate::session::Session;
-use crate::transport::Transport;
+use crate::message::{CloseReason, Message};
+use crate::protocol::coding::{OpCode, MAX_HEADER};
+use crate::protocol::frame::{self, DecodeLimits, Decoded, Decoder, Inbound};
+use crate::session::Outbound;
 
 /// Size of the per-thread read scratch buffer: the most one `read` system call takes. 128 KiB
 /// holds four 16 KiB frames with their headers: at 64 KiB the fourth one's last bytes took a
@@ -122,9 +126,9 @@ impl Pending {
     }
 }
 
-/// See the module docs.
+/// A connection's frames over its transport; see the module docs.
 #[derive(Debug)]
-pub(crate) struct WebSocket {
+pub(crate) struct FrameIo {
     io: Transport,
     decoder: Decoder,
     input: Option<Box<Input>>,
@@ -137,17 +141,17 @@ pub(crate) struct WebSocket {
     failed: bool,
 }
 
-impl WebSocket {
-    /// The WebSocket over an upgraded connection, starting with the bytes hyper read past the
-    /// request.
+impl FrameIo {
+    /// The frames over an upgraded connection, starting with the bytes hyper read past the
+    /// request; a plain TCP stream goes into `home`.
     pub(crate) fn new(
         upgraded: Upgraded,
-        session: &Session,
+        home: &Outbound,
         min_input: usize,
         write_max: usize,
     ) -> Self {
-        let (io, read_ahead) = Transport::from_upgraded(upgraded, session);
-        let mut ws = WebSocket {
+        let (io, read_ahead) = Transport::from_upgraded(upgraded, home);
+        let mut ws = FrameIo {
             io,
             decoder: Decoder::default(),
             input: None,
@@ -172,6 +176,7 @@ impl WebSocket {
     pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         limits: DecodeLimits,
     ) -> Poll<Result<Option<Inbound>, ReadError>> {
         if self.failed {
@@ -179,7 +184,7 @@ impl WebSocket {
                 "the connection already failed".into(),
             ))));
         }
-        let result = self.read(cx, limits);
+        let result = self.read(cx, home, limits);
         if let Poll::Ready(Err(_)) = &result {
             self.failed = true;
             self.input = None;
@@ -190,6 +195,7 @@ impl WebSocket {
     fn read(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         limits: DecodeLimits,
     ) -> Poll<Result<Option<Inbound>, ReadError>> {
         loop {
@@ -222,7 +228,7 @@ impl WebSocket {
                         if input.buf.len() < want {
                             input.buf.resize(want, 0);
                         }
-                        let n = ready!(self.io.poll_read(cx, &mut input.buf[input.end..]))
+                        let n = ready!(self.io.poll_read(cx, home, &mut input.buf[input.end..]))
                             .map_err(ReadError::Io)?;
                         if n == 0 {
                             return Poll::Ready(Ok(None));
@@ -238,7 +244,8 @@ impl WebSocket {
                 if scratch.len() < READ_SCRATCH {
                     *scratch = vec![0; READ_SCRATCH].into_boxed_slice();
                 }
-                let n = ready!(self.io.poll_read(cx, &mut scratch[..])).map_err(ReadError::Io)?;
+                let n =
+                    ready!(self.io.poll_read(cx, home, &mut scratch[..])).map_err(ReadError::Io)?;
                 if n == 0 {
                     return Poll::Ready(Ok(Some(None)));
                 }
@@ -289,30 +296,25 @@ impl WebSocket {
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         pong: &mut Option<Bytes>,
-        batch: &mut VecDeque<tungstenite::Message>,
-        mut sent: impl FnMut(&Bytes, u8),
+        batch: &mut VecDeque<Message>,
+        mut sent: impl FnMut(&Bytes, OpCode),
     ) -> Poll<io::Result<()>> {
         loop {
-            ready!(self.poll_pending(cx))?;
+            ready!(self.poll_pending(cx, home))?;
             if pong.is_none() && batch.is_empty() {
-                return self.io.poll_flush(cx);
+                return self.io.poll_flush(cx, home);
             }
             let write_max = self.write_max;
             let result = WRITE_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
                 if let Some(payload) = pong.take() {
-                    push_frame(&mut scratch, 0xA, &payload);
+                    frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
                 }
                 while let Some(msg) = batch.pop_front() {
-                    let (opcode, payload) = match frame::opcode_and_payload(msg) {
-                        Ok(parts) => parts,
-                        Err(close) => {
-                            frame::encode_close(&mut scratch, Some(&close));
-                            continue;
-                        }
-                    };
+                    let (opcode, payload) = frame::opcode_and_payload(msg);
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];
                         let head_len = frame::encode_header(&mut head, opcode, payload.len());
@@ -326,13 +328,13 @@ impl WebSocket {
                         }));
                         break;
                     }
-                    push_frame(&mut scratch, opcode, &payload);
+                    frame::encode_frame(&mut scratch, opcode, &payload);
                     sent(&payload, opcode);
                     if scratch.len() >= write_max {
                         break;
                     }
                 }
-                self.write_scratch(cx, &scratch)
+                self.write_scratch(cx, home, &scratch)
             });
             result?;
         }
@@ -340,10 +342,15 @@ impl WebSocket {
 
     /// Writes the encoded `scratch`, now or later: what the socket does not take now is kept
     /// (in front of a large frame that may already be pending).
-    fn write_scratch(&mut self, cx: &mut Context<'_>, scratch: &[u8]) -> io::Result<()> {
+    fn write_scratch(
+        &mut self,
+        cx: &mut Context<'_>,
+        home: &Outbound,
+        scratch: &[u8],
+    ) -> io::Result<()> {
         let mut at = 0;
         while at < scratch.len() {
-            match self.io.poll_write(cx, &scratch[at..]) {
+            match self.io.poll_write(cx, home, &scratch[at..]) {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => at += n,
                 Poll::Ready(Err(e)) => return Err(e),
@@ -368,15 +375,17 @@ impl WebSocket {
     }
 
     /// Writes what an earlier write left; `Ready(Ok)` when nothing is left.
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_pending(&mut self, cx: &mut Context<'_>, home: &Outbound) -> Poll<io::Result<()>> {
         while let Some(pending) = self.pending.as_deref_mut() {
             loop {
                 let n = match pending.unwritten() {
                     [[], []] => break,
-                    [[], rest] | [rest, []] => ready!(self.io.poll_write(cx, rest))?,
-                    [head, payload] => ready!(self
-                        .io
-                        .poll_write_vectored(cx, &[IoSlice::new(head), IoSlice::new(payload)]))?,
+                    [[], rest] | [rest, []] => ready!(self.io.poll_write(cx, home, rest))?,
+                    [head, payload] => ready!(self.io.poll_write_vectored(
+                        cx,
+                        home,
+                        &[IoSlice::new(head), IoSlice::new(payload)]
+                    ))?,
                 };
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -388,7 +397,7 @@ impl WebSocket {
         Poll::Ready(Ok(()))
     }
 
-    /// Queues the rest of a frame a broadcast wrote in part (`session::Outbound`): it goes out
+    /// Queues the rest of a frame a broadcast wrote in part (`session::outbound`): it goes out
     /// before anything else. The connection was idle then, so nothing else is pending.
     pub(crate) fn push_raw(&mut self, raw: Box<[u8]>) {
         let raw = Pending::Bytes {
@@ -412,23 +421,16 @@ impl WebSocket {
     pub(crate) fn poll_close(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         reason: &mut Option<Option<CloseReason>>,
     ) -> Poll<io::Result<()>> {
-        ready!(self.poll_pending(cx))?;
+        ready!(self.poll_pending(cx, home))?;
         if let Some(reason) = reason.take() {
             let mut buf = Vec::with_capacity(MAX_HEADER + 125);
             frame::encode_close(&mut buf, reason.as_ref());
             self.pending = Some(Box::new(Pending::Bytes { buf, at: 0 }));
-            ready!(self.poll_pending(cx))?;
+            ready!(self.poll_pending(cx, home))?;
         }
-        self.io.poll_flush(cx)
+        self.io.poll_flush(cx, home)
     }
-}
-
-/// Appends one unmasked frame.
-fn push_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    let mut head = [0; MAX_HEADER];
-    let n = frame::encode_header(&mut head, opcode, payload.len());
-    out.extend_from_slice(&head[..n]);
-    out.extend_from_slice(payload);
 }

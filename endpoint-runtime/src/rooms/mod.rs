@@ -1,14 +1,33 @@
 //! Rooms and broadcast: named groups of sessions of one endpoint, and fan-out to them.
 //!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | [`Room`], [`LocalRoom`], [`Rooms`], [`Delivery`] |
+//! | `membership` | `Session::join`, `leave`, `room`, `broadcast`, presence names |
+//! | `fanout` | one message to many sessions, encoded once, written directly to idle sockets |
+//! | [`broker`] | the [`Broker`](broker::Broker) trait: rooms across processes |
+//! | `redis` | `RedisBroker` (feature `redis`) |
+//!
 //! A session joins rooms with [`Session::join`] and leaves them with [`Session::leave`]; it
 //! leaves all of them when it closes, however it closes. Rooms belong to an endpoint: two
 //! endpoints may each have a room called `lobby`, and they are different rooms.
 //!
+//! # Reach: this node, or every node
+//!
+//! Which broadcasts cross nodes is in the name, as socketioxide's `.local()`:
+//!
+//! | call | reaches |
+//! |---|---|
+//! | [`Room::broadcast`], [`Room::broadcast_except`] | the room's members on **every node** (through the [`Broker`](broker::Broker), when the server has one) |
+//! | [`Room::local`]`()`[`.broadcast(..)`](LocalRoom::broadcast) | the room's members on **this node** only |
+//! | [`Session::broadcast`], [`Session::broadcast_others`], [`Rooms::broadcast`] | every session of the endpoint on **this node** only (brokers carry rooms, not endpoints) |
+//!
+//! Without a broker every node is alone, and the two reaches are the same.
+//!
 //! # Fan-out
 //!
-//! [`Room::broadcast`] (and [`Session::broadcast`] for every session of the endpoint) encodes the
-//! message once; every recipient's queue receives a clone that shares the same bytes. No lock is
-//! held while queueing: the members are copied out first.
+//! A broadcast encodes the message once; every recipient's queue receives a clone that shares
+//! the same bytes. No lock is held while queueing: the members are copied out first.
 //!
 //! A recipient whose connection is idle (a plain TCP connection with nothing queued or being
 //! written) gets the frame written to its socket by the broadcast itself, as uWebSockets does:
@@ -44,86 +63,28 @@
 //! }
 //! ```
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use crate::broker::{Member, Topic};
 use crate::error::EndpointError;
-use crate::message::Encode;
-use crate::session::{with_direct_frame, ById, EndpointShared, Pushed, Session, SessionId};
-use crate::stats;
+use crate::message::{Encode, Message};
+use crate::session::{EndpointRegistry, Session};
 
-/// The rooms of one endpoint: room name -> members.
-#[derive(Default)]
-pub(crate) struct RoomTable {
-    rooms: RwLock<HashMap<Arc<str>, HashSet<ById>>>,
-}
+pub mod broker;
+mod fanout;
+mod membership;
+#[cfg(feature = "redis")]
+pub mod redis;
 
-impl RoomTable {
-    pub(crate) fn add(&self, room: &Arc<str>, session: &Session) -> bool {
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        rooms
-            .entry(room.clone())
-            .or_default()
-            .replace(ById(session.clone()))
-            .is_none()
-    }
-
-    pub(crate) fn remove(&self, room: &str, id: SessionId) -> bool {
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        let Some(members) = rooms.get_mut(room) else {
-            return false;
-        };
-        let removed = members.remove(&id);
-        if members.is_empty() {
-            rooms.remove(room);
-        }
-        removed
-    }
-
-    pub(crate) fn members(&self, room: &str) -> Vec<Session> {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms
-            .get(room)
-            .map(|m| m.iter().map(|s| s.0.clone()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Members that are still open, copied out in one pass (a broadcast to 10,000 touches each
-    /// session as few times as it can).
-    pub(crate) fn open_members(&self, room: &str) -> Vec<Session> {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms
-            .get(room)
-            .map(|m| {
-                m.iter()
-                    .filter(|s| s.0.is_open())
-                    .map(|s| s.0.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Members that are still open, counted without copying them out.
-    pub(crate) fn count_open(&self, room: &str) -> usize {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms
-            .get(room)
-            .map_or(0, |m| m.iter().filter(|s| s.0.is_open()).count())
-    }
-
-    pub(crate) fn names(&self) -> Vec<String> {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms.keys().map(|k| k.to_string()).collect()
-    }
-}
+use broker::{Member, Topic};
+pub(crate) use fanout::fan_out;
 
 /// What a broadcast did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use = "a Delivery says how many sessions were closed as slow consumers"]
 pub struct Delivery {
-    /// Sessions that received the message: queued, or written to their socket at once.
+    /// Sessions of this node that received the message: queued, or written to their socket at
+    /// once. (Other nodes deliver a cluster-wide broadcast themselves, and do not report back.)
     pub delivered: usize,
     /// Sessions closed with 1008 because their queue overflowed.
     pub overflowed: usize,
@@ -131,24 +92,26 @@ pub struct Delivery {
 
 /// A room of an endpoint, by name. Cheap to create; holds no members itself.
 ///
-/// Get one with [`Session::room`] (the session's endpoint) or [`Rooms::room`].
+/// Get one with [`Session::room`] (the session's endpoint) or [`Rooms::room`]. Its broadcasts
+/// reach the members on every node (see [Reach](self#reach-this-node-or-every-node));
+/// [`Room::local`] is the same room on this node only.
 #[derive(Clone)]
 pub struct Room {
-    endpoint: Arc<EndpointShared>,
+    endpoint: Arc<EndpointRegistry>,
     name: Arc<str>,
 }
 
 impl fmt::Debug for Room {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Room")
-            .field("endpoint", &self.endpoint.path)
+            .field("endpoint", &self.endpoint.path())
             .field("name", &self.name)
             .finish()
     }
 }
 
 impl Room {
-    pub(crate) fn new(endpoint: Arc<EndpointShared>, name: &str) -> Self {
+    pub(crate) fn new(endpoint: Arc<EndpointRegistry>, name: &str) -> Self {
         Room {
             endpoint,
             name: name.into(),
@@ -168,31 +131,37 @@ impl Room {
         self.endpoint.rooms.open_members(&self.name)
     }
 
-    /// How many open sessions are in the room (see [`Room::members`]).
+    /// How many open sessions are in the room on this server (see [`Room::members`]).
     pub fn len(&self) -> usize {
         self.endpoint.rooms.count_open(&self.name)
     }
 
-    /// Whether the room has no member.
+    /// Whether the room has no member on this server.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Sends `message` to every member. See the [module docs](self) for slow consumers.
+    /// Sends `message` to every member, on every node. See the [module docs](self) for slow
+    /// consumers.
+    ///
+    /// # Reach
+    /// Cluster-wide: this node's members get it at once; with a
+    /// [`Broker`](crate::broker::Broker), the message also goes to the room's members on the
+    /// other nodes. [`Room::local`] stays on this node.
     ///
     /// # Errors
     /// [`EndpointError::Encode`] when the message cannot be encoded (nothing was sent).
-    ///
-    /// With a [`Broker`](crate::broker::Broker), the message also goes to the room's members on
-    /// the other nodes.
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let message = message.encode()?;
-        let delivery = fan_out(self.members(), message.clone(), None)?;
+        let delivery = self.local().broadcast(message.clone())?;
         self.publish(&message);
         Ok(delivery)
     }
 
-    /// Sends `message` to every member but `except` (usually the sender).
+    /// Sends `message` to every member but `except` (usually the sender), on every node.
+    ///
+    /// # Reach
+    /// Cluster-wide, as [`Room::broadcast`].
     ///
     /// # Errors
     /// As [`Room::broadcast`].
@@ -202,17 +171,30 @@ impl Room {
         except: &Session,
     ) -> Result<Delivery, EndpointError> {
         let message = message.encode()?;
-        let delivery = fan_out(self.members(), message.clone(), Some(except.id()))?;
+        let delivery = self.local().broadcast_except(message.clone(), except)?;
         self.publish(&message);
         Ok(delivery)
+    }
+
+    /// The same room, on this node only: its broadcasts do not go through the broker.
+    ///
+    /// ```
+    /// # fn demo(session: &endpoint_runtime::Session) -> Result<(), endpoint_runtime::EndpointError> {
+    /// // Only the members connected to this process see it, whatever the broker.
+    /// let delivery = session.room("lobby").local().broadcast("this node restarts in 5 min")?;
+    /// # let _ = delivery;
+    /// # Ok(()) }
+    /// ```
+    pub fn local(&self) -> LocalRoom<'_> {
+        LocalRoom { room: self }
     }
 
     /// The members on every node: asks the [`Broker`](crate::broker::Broker) when there is one
     /// (falling back to this node's members when it cannot answer), else this node's members.
     /// Sorted by name.
     pub async fn members_everywhere(&self) -> Vec<Member> {
-        if let Some(link) = self.endpoint.broker.get() {
-            let topic = Topic::new(self.endpoint.path, &self.name);
+        if let Some(link) = self.endpoint.broker() {
+            let topic = Topic::new(self.endpoint.path(), &self.name);
             if let Some(mut members) = link.broker.members(&topic).await {
                 members.sort_by(|a, b| a.name.cmp(&b.name).then(a.session.cmp(&b.session)));
                 return members;
@@ -223,80 +205,92 @@ impl Room {
         members
     }
 
-    fn publish(&self, message: &crate::Message) {
-        if let Some(link) = self.endpoint.broker.get() {
+    fn publish(&self, message: &Message) {
+        if let Some(link) = self.endpoint.broker() {
             link.broker
-                .publish(&Topic::new(self.endpoint.path, &self.name), message);
+                .publish(&Topic::new(self.endpoint.path(), &self.name), message);
         }
+    }
+}
+
+/// A room on this node only: [`Room::local`].
+#[derive(Debug, Clone, Copy)]
+pub struct LocalRoom<'a> {
+    room: &'a Room,
+}
+
+impl LocalRoom<'_> {
+    /// Sends `message` to every member connected to this node; never through the broker.
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        let endpoint = &self.room.endpoint;
+        fan_out(self.room.members(), message, None, endpoint.counters())
+    }
+
+    /// Sends `message` to every member connected to this node but `except`.
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub fn broadcast_except(
+        &self,
+        message: impl Encode,
+        except: &Session,
+    ) -> Result<Delivery, EndpointError> {
+        let endpoint = &self.room.endpoint;
+        let members = self.room.members();
+        fan_out(members, message, Some(except.id()), endpoint.counters())
     }
 }
 
 /// The rooms of one endpoint, reachable without a session (e.g. from a background task).
 #[derive(Clone)]
 pub struct Rooms {
-    pub(crate) endpoint: Arc<EndpointShared>,
+    endpoint: Arc<EndpointRegistry>,
 }
 
 impl fmt::Debug for Rooms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rooms")
-            .field("endpoint", &self.endpoint.path)
+            .field("endpoint", &self.endpoint.path())
             .finish()
     }
 }
 
 impl Rooms {
+    pub(crate) fn new(endpoint: Arc<EndpointRegistry>) -> Self {
+        Rooms { endpoint }
+    }
+
     /// A room by name.
     pub fn room(&self, name: &str) -> Room {
         Room::new(self.endpoint.clone(), name)
     }
 
-    /// Names of the rooms that have members.
+    /// Names of the rooms that have members on this node.
     pub fn names(&self) -> Vec<String> {
         self.endpoint.rooms.names()
     }
 
-    /// A snapshot of the endpoint's open sessions.
+    /// A snapshot of the endpoint's open sessions on this node.
     pub fn sessions(&self) -> Vec<Session> {
         self.endpoint.snapshot()
     }
 
-    /// Sends `message` to every open session of the endpoint.
+    /// Sends `message` to every open session of the endpoint on this node.
+    ///
+    /// # Reach
+    /// This node only, as [`Session::broadcast`].
     ///
     /// # Errors
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
-        fan_out(self.endpoint.snapshot(), message, None)
+        fan_out(
+            self.endpoint.snapshot(),
+            message,
+            None,
+            self.endpoint.counters(),
+        )
     }
-}
-
-/// Encodes once, queues a shared clone on every recipient (or, to an idle one, writes the frame
-/// encoded once for all of them).
-pub(crate) fn fan_out(
-    recipients: Vec<Session>,
-    message: impl Encode,
-    except: Option<SessionId>,
-) -> Result<Delivery, EndpointError> {
-    let message = message.encode()?.into_tungstenite();
-    let mut delivery = Delivery::default();
-    with_direct_frame(&message, |frame| {
-        for session in recipients {
-            if Some(session.id()) == except {
-                continue;
-            }
-            match session.inner.out.push_or_overflow(&message, frame) {
-                Pushed::Queued => delivery.delivered += 1,
-                Pushed::Written => {
-                    // Counted here: the connection task never sees this message.
-                    let counters = &session.inner.shared.counters;
-                    stats::add(&counters.messages_out, 1);
-                    stats::add(&counters.bytes_out, message.len() as u64);
-                    delivery.delivered += 1;
-                }
-                Pushed::Overflowed => delivery.overflowed += 1,
-                Pushed::Closed => {}
-            }
-        }
-    });
-    Ok(delivery)
 }

@@ -108,7 +108,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
-use crate::broker::{Broker, BrokerFuture, BrokerStats, Inbox, Member, Topic};
+use super::broker::{Broker, BrokerFuture, BrokerStats, Inbox, Member, Topic};
 use crate::message::{Message, Utf8Bytes};
 
 const MAGIC: u8 = 0xEB;

@@ -2,7 +2,7 @@
 //! instead of one timer per connection.
 //!
 //! A connection task that waits for its next deadline writes it (milliseconds since the
-//! server's epoch) into its session and goes to sleep; no timer of its own. One watcher task
+//! server's epoch) into its session's outbound queue and goes to sleep; no timer of its own. One watcher task
 //! sleeps until the earliest deadline of all, then scans the sessions and wakes those whose
 //! deadline passed; each of them checks its deadlines against the clock itself, so a wake-up
 //! is never early in effect, and a deadline is acted on at most [`RESOLUTION_MS`] late. Scans
@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::session::{EndpointShared, SessionInner};
+use crate::session::{EndpointRegistry, Outbound};
 
 /// The most a deadline is acted on late, and the least time between two scans.
 pub(crate) const RESOLUTION_MS: u64 = 50;
@@ -43,11 +43,11 @@ struct Core {
     closed: AtomicBool,
     started: AtomicBool,
     /// The registries scanned.
-    endpoints: Vec<Arc<EndpointShared>>,
+    endpoints: Vec<Arc<EndpointRegistry>>,
 }
 
 impl Timers {
-    pub(crate) fn new(endpoints: Vec<Arc<EndpointShared>>) -> Self {
+    pub(crate) fn new(endpoints: Vec<Arc<EndpointRegistry>>) -> Self {
         Timers {
             core: Arc::new(Core {
                 epoch: Instant::now(),
@@ -65,11 +65,11 @@ impl Timers {
         self.core.now_ms()
     }
 
-    /// Sets (or, with [`NONE`], clears) a session's deadline, waking the watcher when it is
-    /// the earliest. Call from the session's connection task, which the watcher then wakes
-    /// through the session's writer waker.
-    pub(crate) fn set(&self, session: &SessionInner, at: u64) {
-        session.deadline_ms.store(at, Ordering::Release);
+    /// Sets (or, with [`NONE`], clears) a connection's deadline, waking the watcher when it is
+    /// the earliest. Call from the connection task, which the watcher then wakes through the
+    /// waker of its outbound queue.
+    pub(crate) fn set(&self, out: &Outbound, at: u64) {
+        out.set_deadline(at);
         if at == NONE {
             return;
         }
@@ -99,15 +99,10 @@ impl Core {
     fn scan(&self, now: u64) -> u64 {
         let mut next = u64::MAX;
         for endpoint in &self.endpoints {
-            let sessions = endpoint.sessions.read().unwrap_or_else(|e| e.into_inner());
-            for session in sessions.iter() {
-                let inner = &session.0.inner;
-                match inner.deadline_ms.load(Ordering::Acquire) {
-                    NONE => {}
-                    at if at <= now => inner.out.writer.wake(),
-                    at => next = next.min(at),
-                }
-            }
+            endpoint.for_each_outbound(|out| match out.wake_if_due(now) {
+                NONE => {}
+                at => next = next.min(at),
+            });
         }
         next
     }

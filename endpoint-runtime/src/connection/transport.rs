@@ -1,6 +1,10 @@
 //! The byte stream under a WebSocket: the TCP (or TLS) stream itself, recovered from hyper's
 //! type-erased `Upgraded` so that reads and writes skip a boxed trait object and a rewind layer.
-//! Buffering is not done here: `ws.rs` reads and writes through per-thread scratch buffers.
+//! Buffering is not done here: `io.rs` reads and writes through per-thread scratch buffers.
+//!
+//! A plain TCP stream does not live here but in the session's outbound queue, where broadcasts
+//! write to it directly (`session::outbound`); every call takes that queue as `home`, and
+//! locks it for the call.
 
 use std::io;
 use std::pin::Pin;
@@ -11,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::session::Session;
+use crate::session::Outbound;
 
 /// The session's stream was closed (the connection task ended).
 fn gone<T>() -> Poll<io::Result<T>> {
@@ -21,9 +25,9 @@ fn gone<T>() -> Poll<io::Result<T>> {
 /// A connection's stream after the upgrade.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    /// A plain TCP stream, kept in the session's outbound state so that broadcasts can write
-    /// to it too (see `session::Outbound`); locked for each call.
-    Shared(Session),
+    /// A plain TCP stream, kept in the session's outbound queue (`home`) so that broadcasts
+    /// can write to it too; locked for each call.
+    Tcp,
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// Whatever hyper upgraded when it is not one of the above (boxed: rare, and larger).
@@ -31,9 +35,9 @@ pub(crate) enum Transport {
 }
 
 macro_rules! each {
-    ($io:expr, $s:ident => $e:expr) => {
+    ($io:expr, $home:expr, $s:ident => $e:expr) => {
         match $io {
-            Transport::Shared(session) => session.inner.out.with_stream(|stream| match stream {
+            Transport::Tcp => $home.with_stream(|stream| match stream {
                 Some($s) => $e,
                 None => gone(),
             }),
@@ -49,13 +53,12 @@ macro_rules! each {
 
 impl Transport {
     /// Unwraps hyper's `Upgraded`; returns the stream and the bytes hyper read past the request.
-    /// A plain TCP stream goes into `session` (see [`Transport::Shared`]).
-    pub(crate) fn from_upgraded(upgraded: Upgraded, session: &Session) -> (Transport, Vec<u8>) {
+    /// A plain TCP stream goes into `home` (see [`Transport::Tcp`]).
+    pub(crate) fn from_upgraded(upgraded: Upgraded, home: &Outbound) -> (Transport, Vec<u8>) {
         let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
-                session.inner.out.attach(parts.io.into_inner());
-                let io = Transport::Shared(session.clone());
-                return (io, parts.read_buf.to_vec());
+                home.attach(parts.io.into_inner());
+                return (Transport::Tcp, parts.read_buf.to_vec());
             }
             Err(upgraded) => upgraded,
         };
@@ -79,34 +82,41 @@ impl Transport {
     pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let mut read = ReadBuf::new(buf);
-        futures::ready!(each!(self, io => Pin::new(io).poll_read(cx, &mut read)))?;
+        futures::ready!(each!(self, home, io => Pin::new(io).poll_read(cx, &mut read)))?;
         Poll::Ready(Ok(read.filled().len()))
     }
 
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(self, io => Pin::new(io).poll_write(cx, buf))
+        each!(self, home, io => Pin::new(io).poll_write(cx, buf))
     }
 
     pub(crate) fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
+        home: &Outbound,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self, io => Pin::new(io).poll_write_vectored(cx, bufs))
+        each!(self, home, io => Pin::new(io).poll_write_vectored(cx, bufs))
     }
 
-    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Transport::Shared(_) = self {
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        home: &Outbound,
+    ) -> Poll<io::Result<()>> {
+        if let Transport::Tcp = self {
             // TCP has nothing to flush: no lock for it.
             return Poll::Ready(Ok(()));
         }
-        each!(self, io => Pin::new(io).poll_flush(cx))
+        each!(self, home, io => Pin::new(io).poll_flush(cx))
     }
 }

@@ -44,9 +44,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
+use super::{fan_out, Delivery};
 use crate::message::Message;
-use crate::room::{fan_out, Delivery};
-use crate::session::EndpointShared;
+use crate::session::EndpointRegistry;
+pub use crate::stats::BrokerStats;
 
 /// A room of an endpoint, as the broker sees it: the endpoint's URI template and the room name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -85,32 +86,6 @@ pub struct Member {
     /// The session's display name ([`Session::set_name`](crate::Session::set_name)); its id when
     /// none was set.
     pub name: String,
-}
-
-/// A broker's health and traffic, shown in [`Stats::broker`](crate::Stats::broker).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BrokerStats {
-    /// Whether the broker is connected right now.
-    pub connected: bool,
-    /// How many times the connection was lost.
-    pub outages: u64,
-    /// Broadcasts forwarded to other nodes.
-    pub published: u64,
-    /// Broadcasts received from other nodes.
-    pub received: u64,
-    /// Broadcasts that could not be forwarded (e.g. during an outage).
-    pub dropped: u64,
-}
-
-impl BrokerStats {
-    /// Stats of a connected broker with no traffic yet.
-    pub fn connected() -> Self {
-        BrokerStats {
-            connected: true,
-            ..Default::default()
-        }
-    }
 }
 
 /// A boxed future, as returned by [`Broker::members`].
@@ -154,7 +129,7 @@ pub trait Broker: Send + Sync + 'static {
 /// Delivers messages published by other nodes to this node's sessions.
 #[derive(Clone)]
 pub struct Inbox {
-    pub(crate) endpoints: Vec<Weak<EndpointShared>>,
+    pub(crate) endpoints: Vec<Weak<EndpointRegistry>>,
 }
 
 impl fmt::Debug for Inbox {
@@ -173,7 +148,7 @@ impl Inbox {
             return Delivery::default();
         };
         let members = endpoint.rooms.open_members(topic.room());
-        fan_out(members, message, None).unwrap_or_default()
+        fan_out(members, message, None, endpoint.counters()).unwrap_or_default()
     }
 
     /// This node's members of `topic`, for a broker that answers presence queries itself.
@@ -195,7 +170,7 @@ impl Inbox {
         let mut out = Vec::new();
         for endpoint in self.endpoints.iter().filter_map(Weak::upgrade) {
             for room in endpoint.rooms.names() {
-                let topic = Topic::new(endpoint.path, &room);
+                let topic = Topic::new(endpoint.path(), &room);
                 for s in endpoint.rooms.members(&room) {
                     out.push((topic.clone(), s.member()));
                 }
@@ -204,11 +179,11 @@ impl Inbox {
         out
     }
 
-    fn endpoint(&self, path: &str) -> Option<Arc<EndpointShared>> {
+    fn endpoint(&self, path: &str) -> Option<Arc<EndpointRegistry>> {
         self.endpoints
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|e| e.path == path)
+            .find(|e| e.path() == path)
     }
 }
 

@@ -1,0 +1,97 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`. Not a public API.
+
+use crate::configurator::HandshakeRequest;
+pub use crate::handshake::{choose_subprotocol, is_valid_key};
+use crate::session::Properties;
+
+/// Validates an upgrade request: the `Sec-WebSocket-Accept` value and the client's
+/// subprotocols, or the refusal.
+pub fn validate_upgrade<B>(
+    req: &http::Request<B>,
+) -> Result<(String, Vec<String>), crate::Rejection> {
+    crate::handshake::validate(req).map(|v| (v.accept, v.client_protocols))
+}
+
+/// A configurator's view of a request, to fuzz its query and cookie parsing.
+pub fn handshake_request(uri: http::Uri, headers: http::HeaderMap) -> HandshakeRequest {
+    HandshakeRequest {
+        method: http::Method::GET,
+        uri,
+        headers,
+        path_params: Vec::new(),
+        remote_addr: None,
+        requested_protocols: Vec::new(),
+        properties: Properties::default(),
+        response_headers: http::HeaderMap::new(),
+        state: Default::default(),
+    }
+}
+
+/// The most bytes a client frame header takes (2 + 8 length + 4 mask).
+pub const MAX_FRAME_HEADER: usize = crate::protocol::coding::MAX_HEADER;
+
+/// The connection's RFC 6455 frame decoder (`frame::Decoder`) with fixed size limits.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    decoder: crate::protocol::frame::Decoder,
+    limits: crate::protocol::frame::DecodeLimits,
+}
+
+/// What one complete frame amounted to (`frame::Inbound`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameEvent {
+    /// A complete text, binary or pong message.
+    Message(crate::Message),
+    /// A ping, which the driver answers with a pong.
+    Ping(crate::Bytes),
+    /// The peer's close frame, or the close the server answers a malformed one with.
+    Close(Option<crate::CloseReason>),
+}
+
+/// What [`FrameDecoder::decode`] found at the start of a buffer (`frame::Decoded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameDecoded {
+    /// A frame of `consumed` bytes; no event when it only continued a fragmented message.
+    Frame {
+        /// Bytes of the buffer the frame took.
+        consumed: usize,
+        /// What the frame meant, if anything yet.
+        event: Option<FrameEvent>,
+    },
+    /// The frame is not complete; the decoder wants at least `need` bytes from the start.
+    Incomplete {
+        /// Buffer length to wait for before decoding again.
+        need: usize,
+    },
+}
+
+impl FrameDecoder {
+    /// A decoder refusing frame payloads over `frame_limit` and messages over
+    /// `message_limit` bytes.
+    pub fn new(frame_limit: usize, message_limit: usize) -> Self {
+        FrameDecoder {
+            decoder: crate::protocol::frame::Decoder::default(),
+            limits: crate::protocol::frame::DecodeLimits {
+                frame: frame_limit,
+                message: message_limit,
+            },
+        }
+    }
+
+    /// Decodes the frame at the start of `buf`, as the connection does; an error carries
+    /// its close code (`EndpointError::close_code`).
+    pub fn decode(&mut self, buf: &[u8]) -> Result<FrameDecoded, crate::EndpointError> {
+        use crate::protocol::frame::{Decoded, Inbound};
+        Ok(match self.decoder.decode(buf, self.limits)? {
+            Decoded::Frame { consumed, inbound } => FrameDecoded::Frame {
+                consumed,
+                event: inbound.map(|inbound| match inbound {
+                    Inbound::Message(m) => FrameEvent::Message(m),
+                    Inbound::Ping(p) => FrameEvent::Ping(p),
+                    Inbound::Close(c) => FrameEvent::Close(c),
+                }),
+            },
+            Decoded::Incomplete { need } => FrameDecoded::Incomplete { need },
+        })
+    }
+}

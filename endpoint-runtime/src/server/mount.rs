@@ -1,0 +1,187 @@
+//! Mounting: an endpoint type behind a type-erased [`Mount`], and the task of each of its
+//! connections (the upgrade, the endpoint's creation, then the driver).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::configurator::Configurator;
+use crate::connection::{self, ConnectionContext, ConnectionSlot};
+use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits};
+use crate::session::{EndpointRegistry, Handshake, Session};
+
+/// What the router finds for a path: the endpoint and the registry of its sessions.
+pub(crate) struct Route {
+    pub(crate) mount: Arc<dyn Mount>,
+    pub(crate) registry: Arc<EndpointRegistry>,
+}
+
+/// A registered endpoint with its type erased.
+pub(crate) trait Mount: Send + Sync + 'static {
+    fn config(&self) -> &EndpointConfig;
+    fn configurator(&self) -> Option<&dyn Configurator>;
+    /// Spawns the whole life of one connection after the `101`: waits for hyper to hand over
+    /// the socket, then drives the endpoint. Spawned here, where its type is known, so a
+    /// connection costs one task with its state inline (one allocation).
+    fn start(
+        &self,
+        tracker: &TaskTracker,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        session: Session,
+        slot: ConnectionSlot,
+        ctx: Arc<ConnectionContext>,
+    ) -> tokio::task::AbortHandle;
+}
+
+/// An endpoint type and its factory.
+pub(crate) struct Mounted<E, F> {
+    pub(crate) config: EndpointConfig,
+    pub(crate) configurator: Option<Box<dyn Configurator>>,
+    pub(crate) factory: Arc<F>,
+    pub(crate) _endpoint: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E, F> Mount for Mounted<E, F>
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    fn configurator(&self) -> Option<&dyn Configurator> {
+        self.configurator.as_deref()
+    }
+
+    fn start(
+        &self,
+        tracker: &TaskTracker,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        session: Session,
+        slot: ConnectionSlot,
+        ctx: Arc<ConnectionContext>,
+    ) -> tokio::task::AbortHandle {
+        // The arguments travel boxed: an async block keeps its captures for its whole life, and
+        // this one lives as long as the connection; unboxed, they are ordinary locals, gone once
+        // used.
+        let start = Box::new(Start {
+            factory: self.factory.clone(),
+            limits: self.config.resolve(&ctx.limits),
+            on_upgrade,
+            session,
+            slot,
+            ctx,
+        });
+        tracker.spawn(connection_task::<E, F>(start)).abort_handle()
+    }
+}
+
+/// The task of one connection: waits for hyper to hand over the socket, then drives the
+/// endpoint. Everything between the two awaits happens in [`connect`], so that what it borrows
+/// is not kept in this future, which lives as long as the connection.
+pub(crate) async fn connection_task<E, F>(start: Box<Start<F>>)
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    let Start {
+        factory,
+        limits,
+        on_upgrade,
+        session,
+        slot,
+        ctx,
+    } = Start::unbox(start);
+    let upgraded = on_upgrade.await;
+    // A `let`, not an `if let`: the scrutinee of an `if let` lives to the end of its block, and
+    // would be kept beside the future it is awaited as.
+    let Some(connection) = connect(factory, limits, upgraded, session, ctx) else {
+        return;
+    };
+    connection.await;
+    drop(slot);
+}
+
+/// Creates the endpoint and the connection's driver (or the 1011 refusal when the endpoint's
+/// factory panics); `None` when the upgrade failed.
+fn connect<E, F>(
+    factory: Arc<F>,
+    limits: MessageLimits,
+    upgraded: hyper::Result<hyper::upgrade::Upgraded>,
+    session: Session,
+    ctx: Arc<ConnectionContext>,
+) -> Option<impl Future<Output = ()> + Send>
+where
+    E: Endpoint,
+    F: Fn(&Handshake) -> E + Send + Sync + 'static,
+{
+    let upgraded = match upgraded {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            debug!(session = %session.id(), error = %e, "upgrade failed");
+            return None;
+        }
+    };
+    let handshake = Handshake::new(session.clone());
+    Some(match connection::catch(|| factory(&handshake)) {
+        Ok(endpoint) => futures::future::Either::Left(connection::run(
+            endpoint, upgraded, session, handshake, limits, ctx,
+        )),
+        Err(panic) => {
+            warn!(session = %session.id(), %panic, "endpoint factory panicked");
+            futures::future::Either::Right(connection::refuse(upgraded, session, ctx))
+        }
+    })
+}
+
+/// What a connection task starts from.
+pub(crate) struct Start<F> {
+    factory: Arc<F>,
+    limits: MessageLimits,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    session: Session,
+    slot: ConnectionSlot,
+    ctx: Arc<ConnectionContext>,
+}
+
+impl<F> Start<F> {
+    /// Moves the arguments out, freeing the box at once (the point of the box is the size of
+    /// the async block that captures it).
+    #[allow(clippy::boxed_local)]
+    fn unbox(start: Box<Self>) -> Self {
+        *start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HookResult, Message};
+
+    #[derive(Default)]
+    struct Echo;
+
+    impl Endpoint for Echo {
+        fn config() -> EndpointConfig {
+            EndpointConfig::new("/e")
+        }
+        async fn on_message(&mut self, _: &Session, m: Message) -> HookResult {
+            Ok(Some(m))
+        }
+    }
+
+    /// The task of a connection is its one allocation besides the session: printed by
+    /// `cargo test -p endpoint-runtime task_size -- --nocapture`.
+    #[test]
+    fn task_size() {
+        fn size_of_task<A, F: Future>(_: fn(A) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let task = size_of_task(connection_task::<Echo, fn(&Handshake) -> Echo>);
+        eprintln!("connection task: {task} bytes");
+        assert!(task < 2048, "the connection task grew to {task} bytes");
+    }
+}

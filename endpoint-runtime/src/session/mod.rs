@@ -1,0 +1,415 @@
+//! [`Session`]: the handle to one open WebSocket connection.
+//!
+//! A `Session` is cheap to clone (`Arc`), `Send + Sync`, and can be used from any task. Sends go
+//! through a bounded outbound queue (bounded by bytes, [`Limits::outbound_queue_bytes`]) that the
+//! connection's own task drains into the socket, flushing once per batch.
+//!
+//! # Ordering and backpressure
+//!
+//! Messages sent from one task arrive in the order they were sent. Messages sent concurrently
+//! from several tasks are interleaved, each message whole: there is no `TEXT_FULL_WRITING` state
+//! to trip over. [`Session::send`] waits while the queue is full; [`Session::try_send`] never
+//! waits and reports [`SendError::Full`] instead.
+//!
+//! # Where things live
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | [`Session`] (the handle) and [`SessionId`] |
+//! | `outbound/` | the byte-bounded outbound queue: shared core, sending side, receiving side |
+//! | `request` | what the upgrade request said, in one compact block |
+//! | `properties` | [`Properties`], typed per-connection values |
+//! | `handshake` | [`Handshake`](crate::Handshake), what `on_open` reads of the handshake |
+//! | `registry` | the open sessions of one endpoint and its room table |
+//!
+//! Room membership and broadcast (`join`, `leave`, `room`, `broadcast`, ...) are methods of
+//! [`Session`] too, written in the rooms wing (`rooms/membership.rs`).
+//!
+//! [`Limits::outbound_queue_bytes`]: crate::Limits::outbound_queue_bytes
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use http::{HeaderMap, Uri};
+
+use crate::error::{EndpointError, SendError};
+use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::state::State;
+
+mod handshake;
+pub(crate) mod outbound;
+mod properties;
+pub(crate) mod registry;
+pub(crate) mod request;
+
+pub use handshake::Handshake;
+pub(crate) use outbound::{Outbound, PendingClose, Pushed};
+pub use properties::Properties;
+pub(crate) use registry::EndpointRegistry;
+pub(crate) use request::RequestInfo;
+
+/// A session identifier, unique within the process. Displays as a decimal number.
+///
+/// ```
+/// # use endpoint_runtime::SessionId;
+/// assert_eq!(SessionId::from_u64(7).to_string(), "7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    pub(crate) fn next() -> SessionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SessionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// An id from a number (for tests and lookups).
+    pub fn from_u64(id: u64) -> Self {
+        SessionId(id)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A session's state, one allocation per connection (see the `session_size` test).
+pub(crate) struct SessionInner {
+    pub(crate) id: SessionId,
+    pub(crate) out: Outbound,
+    pub(crate) open: AtomicBool,
+    pub(crate) request: RequestInfo,
+    pub(crate) properties: Properties,
+    pub(crate) endpoint: Arc<EndpointRegistry>,
+    /// Display name for cluster-wide presence.
+    pub(crate) name: Mutex<Option<Arc<str>>>,
+    /// The connection task, aborted if it outlives the shutdown drain.
+    pub(crate) task: OnceLock<tokio::task::AbortHandle>,
+    /// Idle timeout in milliseconds; 0 = none.
+    pub(crate) idle_timeout_ms: AtomicU32,
+    /// The rooms this session is in; `None` once it closed (joining is refused from then on).
+    /// A boxed slice rather than a `Vec`: joins and leaves are rare, and a `Vec` would hold
+    /// room for four names from the first join on.
+    pub(crate) rooms: Mutex<Option<Box<[Arc<str>]>>>,
+}
+
+/// One open WebSocket connection, as seen by handlers and by any task holding a clone.
+///
+/// The counterpart of Jakarta's `Session` together with its `RemoteEndpoint`s: sending, closing,
+/// the handshake data, user properties, and the other open sessions of the same endpoint.
+///
+/// # Examples
+///
+/// Sending from a spawned task:
+///
+/// ```
+/// use endpoint_runtime::Session;
+///
+/// fn start_ticker(session: &Session) {
+///     let session = session.clone();
+///     tokio::spawn(async move {
+///         for n in 0..3 {
+///             // waits for room in the queue; fails once the session is closed
+///             if session.send(format!("tick {n}")).await.is_err() {
+///                 break;
+///             }
+///         }
+///     });
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+impl Session {
+    /// A new open session of `endpoint`, with a queue of `queue_limit` bytes.
+    pub(crate) fn new(
+        request: RequestInfo,
+        properties: Properties,
+        endpoint: Arc<EndpointRegistry>,
+        queue_limit: usize,
+        idle_timeout: Option<Duration>,
+    ) -> Session {
+        Session {
+            inner: Arc::new(SessionInner {
+                id: SessionId::next(),
+                out: Outbound::new(queue_limit),
+                open: AtomicBool::new(true),
+                request,
+                properties,
+                endpoint,
+                rooms: Mutex::new(Some(Box::default())),
+                name: Mutex::new(None),
+                task: OnceLock::new(),
+                idle_timeout_ms: AtomicU32::new(idle_timeout.map_or(0, duration_ms)),
+            }),
+        }
+    }
+
+    /// The session's id, unique within the process.
+    pub fn id(&self) -> SessionId {
+        self.inner.id
+    }
+
+    /// Queues a message for the peer, waiting while the outbound queue is full.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] once the session is closed or closing; [`SendError::Encode`] when
+    /// the value cannot be encoded.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: if the future is dropped before it completes, the message was not queued.
+    pub async fn send(&self, message: impl Encode) -> Result<(), SendError> {
+        let msg = encode(message)?;
+        self.inner.out.push(msg).await
+    }
+
+    /// Queues a message without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when the queue has no room, [`SendError::Closed`] once closed,
+    /// [`SendError::Encode`] when the value cannot be encoded.
+    pub fn try_send(&self, message: impl Encode) -> Result<(), SendError> {
+        let msg = encode(message)?;
+        self.inner.out.try_push(msg)
+    }
+
+    /// Sends a ping; the peer's pong reaches an `#[on_message]` handler taking `Pong`.
+    ///
+    /// # Errors
+    /// As [`Session::try_send`]; a payload over 125 bytes is cut to 125.
+    pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
+        let mut payload: bytes::Bytes = payload.into();
+        payload.truncate(125);
+        self.inner.out.try_push(Message::Ping(payload))
+    }
+
+    /// Starts closing the session with `reason`: messages already queued are sent first, then the
+    /// close frame; `on_close` runs once the close handshake ends. Further sends fail.
+    pub fn close(&self, reason: CloseReason) {
+        let reason = if reason.code().is_sendable() {
+            reason
+        } else {
+            CloseReason::new(CloseCode::NORMAL, reason.reason())
+        };
+        self.inner
+            .out
+            .request_close(PendingClose::Requested(reason));
+    }
+
+    /// Whether the session is open: handshake done, no close sent or received.
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire) && !self.inner.out.is_closed()
+    }
+
+    /// The raw (percent-decoded) value of a path variable of the endpoint's URI template.
+    ///
+    /// For `/chat/{room}` and a request to `/chat/rust%20lang`, `path_param("room")` is
+    /// `Some("rust lang")`.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.inner.request.path_param(name)
+    }
+
+    /// All path variables, in template order.
+    pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inner.request.path_params()
+    }
+
+    /// The raw query string of the upgrade request, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.inner.request.query()
+    }
+
+    /// The first value of a query parameter, percent-decoded (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::util::query_param(self.query()?, name)
+    }
+
+    /// Every value of a repeated query parameter, percent-decoded, in order.
+    pub fn query_params(&self, name: &str) -> Vec<String> {
+        self.query()
+            .map(|q| crate::util::query_params(q, name))
+            .unwrap_or_default()
+    }
+
+    /// The request URI of the upgrade request (path and query).
+    pub fn request_uri(&self) -> &Uri {
+        self.inner.request.uri()
+    }
+
+    /// The headers of the upgrade request. The session keeps them in a compact form and builds
+    /// this map the first time it is asked for, then keeps it.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.request.headers()
+    }
+
+    /// The peer's socket address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.request.remote_addr()
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.inner.request.subprotocol()
+    }
+
+    /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.
+    pub fn is_secure(&self) -> bool {
+        self.inner.request.secure()
+    }
+
+    /// Typed per-connection properties (set by a configurator during the handshake, or by
+    /// handlers).
+    pub fn properties(&self) -> &Properties {
+        &self.inner.properties
+    }
+
+    /// Shared state registered with [`Server::state`](crate::Server::state).
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.inner.endpoint.state().get::<T>()
+    }
+
+    /// A snapshot of the open sessions of the same endpoint (this one included while open), like
+    /// Jakarta's `getOpenSessions()`.
+    pub fn open_sessions(&self) -> Vec<Session> {
+        self.inner.endpoint.snapshot()
+    }
+
+    /// The URI template of the endpoint this session belongs to.
+    pub fn endpoint_path(&self) -> &'static str {
+        self.inner.endpoint.path()
+    }
+
+    /// Closes the session (1001, "idle timeout") after `timeout` without a message in either
+    /// direction; `None` disables it. Like Jakarta's `setMaxIdleTimeout`. Takes effect at once.
+    /// Kept in milliseconds, 32 bits: a timeout over 49 days is taken as 49 days.
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) {
+        self.inner
+            .idle_timeout_ms
+            .store(timeout.map_or(0, duration_ms), Ordering::Relaxed);
+        self.inner.out.wake_connection();
+    }
+
+    /// The idle timeout in force.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        match self.inner.idle_timeout_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms.into())),
+        }
+    }
+
+    /// Bytes waiting in the outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.out.queued_bytes()
+    }
+}
+
+/// An idle timeout in whole milliseconds, at least 1; 32 bits hold up to 49 days, and a longer
+/// timeout is taken as that (which no connection notices).
+fn duration_ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+}
+
+fn encode(message: impl Encode) -> Result<Message, SendError> {
+    message.encode().map_err(|e| match e {
+        EndpointError::Encode(e) => SendError::Encode(e.to_string()),
+        other => SendError::Encode(other.to_string()),
+    })
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .field("uri", &format_args!("{}", self.inner.request.uri_str()))
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Session {}
+
+impl std::hash::Hash for Session {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id.hash(state);
+    }
+}
+
+/// The crate's view of a session, for the connection driver and the server: what the user's
+/// handle does not show.
+impl Session {
+    /// The session's outbound queue (the driver uses its receiving side).
+    pub(crate) fn outbound(&self) -> &Outbound {
+        &self.inner.out
+    }
+
+    /// The registry of the session's endpoint.
+    pub(crate) fn registry(&self) -> &Arc<EndpointRegistry> {
+        &self.inner.endpoint
+    }
+
+    /// Marks the session no longer open (the close handshake began or the connection ended).
+    pub(crate) fn mark_ended(&self) {
+        self.inner.open.store(false, Ordering::Release);
+    }
+
+    /// The idle timeout in milliseconds; 0 = none.
+    pub(crate) fn idle_timeout_ms(&self) -> u32 {
+        self.inner.idle_timeout_ms.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the handle of the session's connection task, aborted if it outlives the
+    /// shutdown drain.
+    pub(crate) fn set_task(&self, task: tokio::task::AbortHandle) {
+        let _ = self.inner.task.set(task);
+    }
+
+    /// Aborts the connection task (the end of a shutdown drain).
+    pub(crate) fn abort_task(&self) {
+        if let Some(task) = self.inner.task.get() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the memory every idle connection pays for its session: `SessionInner` is one
+    /// allocation (in an `Arc`) per connection, held as long as the connection is open, so a
+    /// rarely used part stored inline costs its full size on each of possibly 100,000s of idle
+    /// connections. Raise the bound only for something every session needs.
+    #[test]
+    fn session_size() {
+        use std::mem::size_of;
+        let size = size_of::<SessionInner>();
+        eprintln!(
+            "session: {size} bytes (outbound: {}, request: {}, properties: {})",
+            size_of::<Outbound>(),
+            size_of::<RequestInfo>(),
+            size_of::<Properties>(),
+        );
+        // 296 since the keep-alive deadline moved here from a timer of its own per connection,
+        // kept so when the TCP stream moved here too (direct writes): the URI and headers share
+        // one lazy slot, the queue is a `Vec`, rare state is boxed, the idle timeout is 32 bits.
+        assert!(size <= 296, "SessionInner grew to {size} bytes");
+    }
+}

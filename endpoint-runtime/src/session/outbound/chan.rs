@@ -1,0 +1,240 @@
+//! The shared core of the outbound queue; see the module docs of `outbound` and [`Outbound`].
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::sync::{
+    lock, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, AtomicWaker, Mutex, Ordering,
+};
+use super::{CloseReason, Message};
+
+/// A socket a broadcast may write a frame to at once, without waiting.
+pub(crate) trait DirectSocket: Send {
+    /// Writes what the socket takes now; `Ok(0)` or an error when it takes nothing.
+    fn send_now(&mut self, frame: &[u8]) -> std::io::Result<usize>;
+}
+
+/// The outbound side of a session: a byte-bounded queue drained by the connection task.
+///
+/// Messages from other tasks go through `state` (a mutex held for a push or a swap). The
+/// connection task's own replies skip it when nothing is queued: they go straight into its
+/// batch, counted in `bytes` like queued messages, so the bound covers both.
+///
+/// # Direct writes
+///
+/// A plain TCP connection's stream lives in `state` too, and the connection task locks it for
+/// each read or write. A broadcast then writes to an *idle* subscriber's socket itself, under
+/// the same lock, as uWebSockets does: no queue, no wake-up, no task poll per recipient. Idle
+/// means the connection task has nothing queued, batched, or partly written (`idle`, cleared
+/// by the task before it takes anything to write and set again once everything is written).
+/// What the socket does not take is kept in `raw` and written by the task before anything
+/// else; a socket that takes nothing sends the message through the queue as usual.
+///
+/// # Rules the hints keep
+///
+/// * `queued`, `closed`, `close_pending` and `has_raw` are written under the lock; read
+///   without it they are hints (a `false` may be stale, and the reader then locks).
+/// * `idle` is set only by the connection task with nothing to write, and cleared by it before
+///   it takes anything; a direct write checks it, the queue and `raw` under the lock.
+/// * A sender that waits for room counts itself in `waiting` after it created the `Notify`,
+///   and checks for room under the lock before it sleeps: nobody is left waiting for room that
+///   was freed.
+pub(crate) struct Outbound<S = tokio::net::TcpStream> {
+    pub(super) state: Mutex<OutState<S>>,
+    /// Wakes the connection task when something was queued, a close was requested, or its
+    /// deadline passed.
+    pub(super) writer: AtomicWaker,
+    pub(super) limit: usize,
+    /// Payload bytes queued or batched and not yet handed to the socket.
+    pub(super) bytes: AtomicUsize,
+    /// Lock-free mirrors for the hot path (see the type's docs): whether the queue may hold
+    /// messages, whether the session stopped accepting them, whether a close may be pending.
+    pub(super) queued: AtomicBool,
+    pub(super) closed: AtomicBool,
+    pub(super) close_pending: AtomicBool,
+    /// How many senders wait for room.
+    pub(super) waiting: AtomicU32,
+    /// Whether a broadcast may write to the socket itself (see the type's docs).
+    pub(super) idle: AtomicBool,
+    /// Whether `raw` holds the rest of a partly written direct frame.
+    pub(super) has_raw: AtomicBool,
+    /// Data messages written directly, for the connection task's idle timeout.
+    pub(super) direct_sent: AtomicU32,
+    /// The connection task's next keep-alive or idle deadline, on the server's timer clock
+    /// (`connection::timer`); 0 = none. Kept here, beside the waker it is woken through, so
+    /// that no connection needs a timer of its own.
+    pub(super) deadline_ms: AtomicU64,
+}
+
+pub(crate) struct OutState<S> {
+    /// A `Vec` (it is only pushed to, then taken whole): 8 bytes less than a `VecDeque`.
+    pub(super) queue: Vec<Message>,
+    /// What most sessions never have; boxed, and freed once empty.
+    pub(super) cold: Option<Box<ColdOut>>,
+    /// The TCP stream, shared by the connection task and direct writes (see [`Outbound`]);
+    /// `None` for TLS and other transports, and once the connection task ended.
+    pub(super) stream: Option<S>,
+}
+
+/// The rare parts of [`OutState`].
+#[derive(Default)]
+pub(super) struct ColdOut {
+    /// A close the connection task should perform (from `Session::close` or an overflow).
+    pub(super) close: Option<PendingClose>,
+    /// The unwritten rest of a direct frame: the connection task writes it first.
+    pub(super) raw: Option<Box<[u8]>>,
+    /// Wakes senders waiting for room in the queue; created by the first sender that has to
+    /// wait (before it counts itself in `waiting`), so most sessions never pay for one.
+    pub(super) space: Option<Arc<Notify>>,
+}
+
+impl<S> OutState<S> {
+    pub(super) fn cold(&mut self) -> &mut ColdOut {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    /// Takes a part of the cold state, freeing its box once empty.
+    pub(super) fn take_cold<T>(
+        &mut self,
+        part: impl FnOnce(&mut ColdOut) -> Option<T>,
+    ) -> Option<T> {
+        let cold = self.cold.as_mut()?;
+        let taken = part(cold);
+        if cold.close.is_none() && cold.raw.is_none() && cold.space.is_none() {
+            self.cold = None;
+        }
+        taken
+    }
+
+    pub(super) fn has_raw(&self) -> bool {
+        self.cold.as_ref().is_some_and(|c| c.raw.is_some())
+    }
+}
+
+/// What a broadcast push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// Written to the socket directly (possibly in part; the connection task writes the rest).
+    Written,
+    /// The queue overflowed: the session is being closed with 1008.
+    Overflowed,
+    /// The session was already closed.
+    Closed,
+}
+
+/// What a direct write did.
+pub(super) enum Direct {
+    /// The whole frame went out.
+    Done,
+    /// Part of it went out; the rest is in `raw`.
+    Partial,
+    /// Nothing was written: queue the message.
+    No,
+}
+
+/// Why the connection task has been asked to close.
+#[derive(Debug)]
+pub(crate) enum PendingClose {
+    /// The application asked (`Session::close`).
+    Requested(CloseReason),
+    /// A broadcast overflowed the queue.
+    Overflow,
+}
+
+impl<S: DirectSocket> Outbound<S> {
+    pub(crate) fn new(limit: usize) -> Self {
+        Outbound {
+            state: Mutex::new(OutState {
+                queue: Vec::new(),
+                cold: None,
+                stream: None,
+            }),
+            writer: AtomicWaker::new(),
+            limit: limit.max(1),
+            bytes: AtomicUsize::new(0),
+            queued: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            close_pending: AtomicBool::new(false),
+            waiting: AtomicU32::new(0),
+            idle: AtomicBool::new(false),
+            has_raw: AtomicBool::new(false),
+            direct_sent: AtomicU32::new(0),
+            deadline_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The queue's bound in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether `len` more bytes fit. A message larger than the whole queue still goes through
+    /// when the queue is empty; otherwise it could never be sent.
+    pub(super) fn fits(&self, len: usize) -> bool {
+        let bytes = self.bytes.load(Ordering::Acquire);
+        bytes == 0 || bytes + len <= self.limit
+    }
+
+    /// Appends under the lock (checked by the caller) and raises the hints.
+    pub(super) fn enqueue(&self, st: &mut OutState<S>, msg: Message) {
+        self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+        st.queue.push(msg);
+        self.queued.store(true, Ordering::Release);
+    }
+
+    /// Under the lock (the `OutState` borrow), so that `closed` read under it is exact.
+    pub(super) fn mark_closed(&self, _locked: &mut OutState<S>) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the session stopped accepting messages; exact as `st` is locked.
+    pub(super) fn closed(&self, _locked: &OutState<S>) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes the senders waiting for room, if any ever waited.
+    pub(super) fn notify_space(&self) {
+        // A sender counts itself after creating the `Notify`, and checks for room or a close
+        // under the lock before it waits: with none counted, nobody is to be woken.
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let space = lock(&self.state)
+            .cold
+            .as_ref()
+            .and_then(|c| c.space.clone());
+        if let Some(space) = space {
+            space.notify_waiters();
+        }
+    }
+
+    /// Writes an encoded data frame to the idle connection's socket, under the lock (`st`).
+    pub(super) fn write_direct(&self, st: &mut OutState<S>, frame: &[u8]) -> Direct {
+        if !st.queue.is_empty() || st.has_raw() {
+            return Direct::No;
+        }
+        let Some(stream) = st.stream.as_mut() else {
+            return Direct::No;
+        };
+        match stream.send_now(frame) {
+            Ok(n) if n == frame.len() => {
+                self.direct_sent.fetch_add(1, Ordering::Relaxed);
+                Direct::Done
+            }
+            Ok(n) if n > 0 => {
+                st.cold().raw = Some(Box::from(&frame[n..]));
+                self.has_raw.store(true, Ordering::Release);
+                self.idle.store(false, Ordering::Release);
+                self.direct_sent.fetch_add(1, Ordering::Relaxed);
+                Direct::Partial
+            }
+            // Full (or failing): the connection task takes over, through the queue.
+            _ => {
+                self.idle.store(false, Ordering::Release);
+                Direct::No
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The receiving side of the outbound queue: the connection task's, and no one else's.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use super::chan::{DirectSocket, Outbound, PendingClose};
+use super::sync::{lock, Ordering};
+use super::Message;
+
+impl<S: DirectSocket> Outbound<S> {
+    /// Registers the connection task's waker; call on every poll, before looking at the
+    /// queue, so that nothing queued after the look goes unnoticed.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.writer.register(waker);
+    }
+
+    /// The connection task is about to hold something to write: no direct writes until it
+    /// says it is idle again.
+    pub(crate) fn busy(&self) {
+        if self.idle.load(Ordering::Relaxed) {
+            self.idle.store(false, Ordering::Release);
+        }
+    }
+
+    /// The connection task wrote everything: broadcasts may write directly (when the
+    /// connection has a plain TCP stream).
+    pub(crate) fn set_idle(&self) {
+        if !self.idle.load(Ordering::Relaxed) {
+            self.idle.store(true, Ordering::Release);
+        }
+    }
+
+    /// The rest of a partly written direct frame, to be written before anything else.
+    pub(crate) fn take_raw(&self) -> Option<Box<[u8]>> {
+        if !self.has_raw.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        self.has_raw.store(false, Ordering::Release);
+        st.take_cold(|c| c.raw.take())
+    }
+
+    /// Hands the TCP stream to the queue (see [`Outbound`]).
+    pub(crate) fn attach(&self, stream: S) {
+        lock(&self.state).stream = Some(stream);
+    }
+
+    /// Closes the TCP stream, if the queue holds it: at the end of the connection task,
+    /// whoever still holds the session.
+    pub(crate) fn release_stream(&self) {
+        self.idle.store(false, Ordering::Release);
+        let stream = lock(&self.state).stream.take();
+        drop(stream);
+    }
+
+    /// Runs `f` on the TCP stream under the lock (`None` once it was released).
+    pub(crate) fn with_stream<R>(&self, f: impl FnOnce(Option<&mut S>) -> R) -> R {
+        f(lock(&self.state).stream.as_mut())
+    }
+
+    /// For the connection task's own replies: appends `msg` to `batch` behind whatever is
+    /// queued, counted like a queued message; no wake-up needed, and no lock when nothing is
+    /// queued. `Err(msg)` when there is no room (or the session is closed): the caller waits
+    /// like `push`.
+    pub(crate) fn push_local(
+        &self,
+        msg: Message,
+        batch: &mut VecDeque<Message>,
+    ) -> Result<(), Message> {
+        if self.closed.load(Ordering::Acquire) || !self.fits(msg.len()) {
+            return Err(msg);
+        }
+        self.busy();
+        self.drain_into(batch);
+        self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+        batch.push_back(msg);
+        Ok(())
+    }
+
+    /// Moves everything queued into `into` (the connection task's local batch).
+    pub(crate) fn drain_into(&self, into: &mut VecDeque<Message>) -> usize {
+        if !self.queued.load(Ordering::Acquire) {
+            return 0;
+        }
+        let mut st = lock(&self.state);
+        self.queued.store(false, Ordering::Release);
+        let n = st.queue.len();
+        if n > 0 {
+            self.idle.store(false, Ordering::Release);
+            if into.is_empty() {
+                *into = VecDeque::from(std::mem::take(&mut st.queue));
+            } else {
+                into.extend(st.queue.drain(..));
+            }
+        }
+        n
+    }
+
+    /// Frees `bytes` of queue room after messages went to the socket.
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            self.notify_space();
+        }
+    }
+
+    /// The close asked for by `request_close` or an overflow, once.
+    pub(crate) fn take_close(&self) -> Option<PendingClose> {
+        if !self.close_pending.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.state).take_cold(|c| c.close.take())
+    }
+
+    /// Stops accepting messages and drops whatever is still queued.
+    pub(crate) fn shut(&self) {
+        {
+            let mut st = lock(&self.state);
+            self.mark_closed(&mut st);
+            self.idle.store(false, Ordering::Release);
+            st.queue = Vec::new();
+            self.bytes.store(0, Ordering::Release);
+        }
+        self.notify_space();
+    }
+
+    /// Data messages broadcasts wrote to the socket directly so far (wrapping).
+    pub(crate) fn direct_sent(&self) -> u32 {
+        self.direct_sent.load(Ordering::Relaxed)
+    }
+
+    /// Sets (0: clears) the time the connection task wants to be woken at.
+    pub(crate) fn set_deadline(&self, at: u64) {
+        self.deadline_ms.store(at, Ordering::Release);
+    }
+
+    /// For the server's timer: wakes the connection task when its deadline passed by `now`;
+    /// returns the deadline still ahead (0: none or passed).
+    pub(crate) fn wake_if_due(&self, now: u64) -> u64 {
+        match self.deadline_ms.load(Ordering::Acquire) {
+            0 => 0,
+            at if at <= now => {
+                self.writer.wake();
+                0
+            }
+            at => at,
+        }
+    }
+}
