@@ -1,0 +1,287 @@
+//! Model checks of the outbound queue (`src/session/outbound/`) with loom: every interleaving
+//! of a broadcast (the sending side) with the connection task (the receiving side), up to a
+//! preemption bound, on the queue's own code.
+//!
+//! The three files of the queue name nothing of the crate but what their parent module hands
+//! them (`super::...`), so this test compiles them as its own modules against loom's atomics,
+//! mutex and waker, and a scripted socket in place of the TCP stream. What is checked is the
+//! hand-off the direct writes depend on: a broadcast writes to the socket itself only while
+//! the connection task is idle (nothing queued, batched or partly written), so the bytes on
+//! the wire are every frame, whole, once, in order; and closes (requested, or an overflow) are
+//! taken exactly once, after which nothing more is accepted.
+//!
+//! Run with the rest: `cargo test -p endpoint-runtime --test loom_outbound` (a few seconds).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::VecDeque;
+
+pub(crate) use endpoint_runtime::{CloseReason, Message, SendError};
+use loom::sync::Arc;
+
+/// The primitives the queue is built on, from loom.
+mod sync {
+    pub(super) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub(super) use loom::sync::Mutex;
+
+    /// `futures`' `AtomicWaker` API over loom's.
+    pub(super) struct AtomicWaker(loom::future::AtomicWaker);
+
+    impl AtomicWaker {
+        pub(super) fn new() -> Self {
+            AtomicWaker(loom::future::AtomicWaker::new())
+        }
+        pub(super) fn register(&self, waker: &std::task::Waker) {
+            self.0.register_by_ref(waker);
+        }
+        pub(super) fn wake(&self) {
+            self.0.wake();
+        }
+    }
+
+    pub(super) fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[path = "../src/session/outbound/chan.rs"]
+mod chan;
+#[path = "../src/session/outbound/recv.rs"]
+mod recv;
+#[path = "../src/session/outbound/send.rs"]
+mod send;
+
+use chan::{DirectSocket, Outbound, PendingClose, Pushed};
+
+/// A socket that records what it was given: direct sends take at most `budget` bytes per call
+/// (`None`: everything); the connection task's writes take everything.
+#[derive(Default)]
+struct Scripted {
+    wire: Vec<u8>,
+    budget: Option<usize>,
+    sends: usize,
+}
+
+impl DirectSocket for Scripted {
+    fn send_now(&mut self, frame: &[u8]) -> std::io::Result<usize> {
+        self.sends += 1;
+        let n = self.budget.map_or(frame.len(), |b| b.min(frame.len()));
+        self.wire.extend_from_slice(&frame[..n]);
+        Ok(n)
+    }
+}
+
+/// The bytes a message goes on the wire as, in this model: a marker byte for the frame's
+/// start, then the payload.
+fn frame(msg: &Message) -> Vec<u8> {
+    let mut out = vec![0xF0];
+    out.extend_from_slice(msg.as_bytes());
+    out
+}
+
+fn msg(text: &'static str) -> Message {
+    Message::text(text)
+}
+
+/// One round of the connection task's pump, as `connection::driver` does it: take what is
+/// queued (and the rest of a partly written direct frame, first), write it, release its room;
+/// when nothing is left, say it is idle.
+fn pump(out: &Outbound<Scripted>, batch: &mut VecDeque<Message>) {
+    loop {
+        out.drain_into(batch);
+        let raw = out.take_raw();
+        if batch.is_empty() && raw.is_none() {
+            if !out.is_closed() {
+                out.set_idle();
+            }
+            return;
+        }
+        out.busy();
+        let mut released = 0;
+        out.with_stream(|stream| {
+            let stream = stream.expect("the stream is attached");
+            if let Some(raw) = raw {
+                stream.wire.extend_from_slice(&raw);
+            }
+            for m in batch.drain(..) {
+                released += m.len();
+                stream.wire.extend_from_slice(&frame(&m));
+            }
+        });
+        out.release(released);
+    }
+}
+
+fn queue(limit: usize, budget: Option<usize>) -> Arc<Outbound<Scripted>> {
+    let out = Arc::new(Outbound::new(limit));
+    out.attach(Scripted {
+        budget,
+        ..Scripted::default()
+    });
+    out.set_idle();
+    out
+}
+
+fn wire(out: &Outbound<Scripted>) -> Vec<u8> {
+    out.with_stream(|s| s.expect("attached").wire.clone())
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// Two broadcasts race the connection task, which also has a reply of its own queued: every
+/// frame reaches the wire whole, once, and each sender's order is kept.
+#[test]
+fn direct_writes_and_the_connection_task_never_interleave() {
+    model(|| {
+        let out = queue(1024, None);
+        let (a, b) = (msg("a1"), msg("a2"));
+        let broadcaster = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                for m in [a, b] {
+                    let pushed = out.push_or_overflow(&m, Some(&frame(&m)));
+                    assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
+                }
+            })
+        };
+        let mut batch = VecDeque::new();
+        out.try_push(msg("t")).expect("room");
+        pump(&out, &mut batch);
+        broadcaster.join().unwrap();
+        pump(&out, &mut batch);
+        let wire = wire(&out);
+        let mut frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
+        assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
+        let t = frames.iter().position(|f| *f == b"t").expect("the reply");
+        frames.remove(t);
+        assert_eq!(frames, [b"a1", b"a2"], "in the broadcaster's order");
+        assert_eq!(out.queued_bytes(), 0);
+    });
+}
+
+/// The socket takes only part of a direct write: the rest goes out before anything queued
+/// after it, and no second direct write slips in between.
+#[test]
+fn the_rest_of_a_partial_direct_write_goes_first() {
+    model(|| {
+        let out = queue(1024, Some(2));
+        let (a, b) = (msg("first"), msg("second"));
+        let broadcaster = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                for m in [a, b] {
+                    out.push_or_overflow(&m, Some(&frame(&m)));
+                }
+            })
+        };
+        let mut batch = VecDeque::new();
+        pump(&out, &mut batch);
+        broadcaster.join().unwrap();
+        pump(&out, &mut batch);
+        let mut expected = frame(&msg("first"));
+        expected.extend(frame(&msg("second")));
+        assert_eq!(wire(&out), expected);
+        // Once the task held something, broadcasts went through the queue.
+        assert!(out.with_stream(|s| s.expect("attached").sends) <= 2);
+    });
+}
+
+/// A broadcast that overflows the queue closes the session once: the close is taken exactly
+/// once, and nothing is accepted after it.
+#[test]
+fn an_overflow_closes_once_and_refuses_what_follows() {
+    model(|| {
+        // Room for one 4-byte message at a time; no direct writes (not idle).
+        let out = Arc::new(Outbound::<Scripted>::new(6));
+        out.attach(Scripted::default());
+        let m = msg("abcd");
+        let broadcaster = {
+            let out = out.clone();
+            let m = m.clone();
+            loom::thread::spawn(move || {
+                (
+                    out.push_or_overflow(&m, None),
+                    out.push_or_overflow(&m, None),
+                )
+            })
+        };
+        let mut batch = VecDeque::new();
+        pump(&out, &mut batch);
+        let (first, second) = broadcaster.join().unwrap();
+        assert_eq!(first, Pushed::Queued);
+        let closes = (0..2).filter(|_| out.take_close().is_some()).count();
+        match second {
+            Pushed::Overflowed => {
+                assert_eq!(closes, 1, "the overflow's close, once");
+                assert!(out.is_closed());
+                assert!(matches!(out.try_push(msg("x")), Err(SendError::Closed)));
+            }
+            // The task made room in time.
+            Pushed::Queued => assert_eq!(closes, 0),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+/// `Session::close` races a send: the first close request wins and is taken once; a send
+/// either got in before it (and is drained) or is refused.
+#[test]
+fn a_requested_close_is_taken_once_and_ends_sending() {
+    model(|| {
+        let out = queue(1024, None);
+        let closer = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                out.request_close(PendingClose::Requested(CloseReason::normal()));
+                out.request_close(PendingClose::Overflow);
+            })
+        };
+        let sent = out.try_push(msg("late"));
+        closer.join().unwrap();
+        let close = out.take_close();
+        assert!(
+            matches!(close, Some(PendingClose::Requested(_))),
+            "{close:?}"
+        );
+        assert!(out.take_close().is_none());
+        let mut batch = VecDeque::new();
+        pump(&out, &mut batch);
+        match sent {
+            Ok(()) => assert_eq!(wire(&out), frame(&msg("late"))),
+            Err(e) => {
+                assert!(matches!(e, SendError::Closed));
+                assert!(wire(&out).is_empty());
+            }
+        }
+    });
+}
+
+/// The connection ends (its stream released) while a broadcast writes: the broadcast never
+/// writes to a released stream, and a message it queued is dropped by `shut`, not leaked.
+#[test]
+fn no_direct_write_after_the_connection_ended() {
+    model(|| {
+        let out = queue(1024, None);
+        let broadcaster = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                let m = msg("b");
+                out.push_or_overflow(&m, Some(&frame(&m)))
+            })
+        };
+        out.shut();
+        out.release_stream();
+        let pushed = broadcaster.join().unwrap();
+        assert!(out.with_stream(|s| s.is_none()));
+        match pushed {
+            Pushed::Written | Pushed::Closed => {}
+            Pushed::Queued => panic!("queued after shut, or left queued: {pushed:?}"),
+            Pushed::Overflowed => panic!("overflow in an empty queue"),
+        }
+        assert_eq!(out.queued_bytes(), 0);
+    });
+}
