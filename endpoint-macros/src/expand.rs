@@ -350,41 +350,40 @@ enum Fail {
 
 /// The `if` condition selecting a message handler: its payload's kind equals the message's.
 fn kind_condition(p: &TokenStream, handler: &Handler) -> TokenStream {
-    match handler.payload() {
-        Some((_, Payload::Str)) => quote!(#p::PayloadKind::Text.same(__kind)),
-        Some((_, Payload::Slice)) => quote!(#p::PayloadKind::Binary.same(__kind)),
-        Some((param, Payload::Decoded(_))) => {
-            let ty = &param.ty;
-            quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND.same(__kind))
-        }
-        None => unreachable!("checked: every message handler has a payload"),
-    }
+    let kind = kind_expr(p, handler);
+    quote!(#kind.same(__kind))
 }
 
-/// The payload kind a message handler receives, as an expression.
+/// The payload kind a message handler receives, as an expression (a decoded type's kind
+/// spanned on the type, so that a missing `Decode` is reported there).
 fn kind_expr(p: &TokenStream, handler: &Handler) -> TokenStream {
-    match handler.payload() {
-        Some((_, Payload::Str)) => quote!(#p::PayloadKind::Text),
-        Some((_, Payload::Slice)) => quote!(#p::PayloadKind::Binary),
-        Some((param, Payload::Decoded(_))) => {
+    let (param, payload) = handler
+        .payload()
+        .expect("checked: every message handler has a payload");
+    payload_kind(p, param, payload, true)
+}
+
+/// The one spelling of a payload's kind: `PayloadKind::Text` / `Binary`, or the decoded type's
+/// `Decode::KIND` (spanned on the type when `spanned`).
+fn payload_kind(p: &TokenStream, param: &Param, payload: &Payload, spanned: bool) -> TokenStream {
+    match payload {
+        Payload::Str => quote!(#p::PayloadKind::Text),
+        Payload::Slice => quote!(#p::PayloadKind::Binary),
+        Payload::Decoded(_) if spanned => {
             let ty = &param.ty;
             quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND)
         }
-        None => unreachable!("checked: every message handler has a payload"),
+        Payload::Decoded(_) => {
+            let ty = &param.ty;
+            quote!(<#ty as #p::Decode>::KIND)
+        }
     }
 }
 
 /// Type-level "one handler per kind" checks for pairs the macro could not decide itself.
 fn kind_asserts(p: &TokenStream, handlers: &[&Handler]) -> Vec<TokenStream> {
     let mut out = Vec::new();
-    let kind_expr = |param: &Param, payload: &Payload| match payload {
-        Payload::Str => quote!(#p::PayloadKind::Text),
-        Payload::Slice => quote!(#p::PayloadKind::Binary),
-        Payload::Decoded(_) => {
-            let ty = &param.ty;
-            quote!(<#ty as #p::Decode>::KIND)
-        }
-    };
+    let kind_expr = |param: &Param, payload: &Payload| payload_kind(p, param, payload, false);
     for (i, a) in handlers.iter().enumerate() {
         let Some((pa, ka)) = a.payload() else {
             continue;

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`max_message_size`](Limits::max_message_size) | 1 MiB | close 1009 |
 //! | [`max_frame_size`](Limits::max_frame_size) | 1 MiB | close 1009 |
-//! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: the least a connection allocates to keep a partial frame; the socket is read in 64 KiB chunks through a per-thread scratch buffer, and an idle connection holds no buffer) |
+//! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: the least a connection allocates to keep a partial frame; the socket is read in chunks of up to 128 KiB through a per-thread scratch buffer, and an idle connection holds no buffer) |
 //! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (not a limit: frames are written once this much is encoded, or at the end of each batch) |
 //! | [`outbound_queue_bytes`](Limits::outbound_queue_bytes) | 1 MiB | `send` waits, `try_send` fails, a broadcast closes the session with 1008 |
 //! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
@@ -39,7 +39,7 @@ pub struct Limits {
     pub max_frame_size: usize,
     /// The least a connection allocates to keep a partial frame (or frames read past the one
     /// being handled) between reads, in bytes; it grows to the frame's size. The socket is read
-    /// in 64 KiB chunks through a per-thread scratch buffer, and a connection keeps a buffer of
+    /// in chunks of up to 128 KiB through a per-thread scratch buffer, and a connection keeps a buffer of
     /// its own only while bytes are left over, so idle connections hold none.
     pub read_buffer_size: usize,
     /// Bytes encoded before frames are written to the socket mid-batch (a batch is otherwise

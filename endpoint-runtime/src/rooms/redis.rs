@@ -97,7 +97,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
@@ -110,6 +110,7 @@ use tracing::{debug, info, warn};
 
 use super::broker::{Broker, BrokerFuture, BrokerStats, Inbox, Member, Topic};
 use crate::message::{Message, Utf8Bytes};
+use crate::util::lock;
 
 const MAGIC: u8 = 0xEB;
 const VERSION: u8 = 1;
@@ -449,13 +450,8 @@ impl Broker for RedisBroker {
         }
         let mut pipe = ::redis::pipe();
         for topic in &topics {
-            pipe.cmd("DEL")
-                .arg(self.config.members_key(topic, &self.shared.id_hex))
-                .ignore()
-                .cmd("SREM")
-                .arg(self.config.index_key(topic))
-                .arg(&self.shared.id_hex)
-                .ignore();
+            self.config
+                .remove_presence(&mut pipe, topic, &self.shared.id_hex);
         }
         let limit = Duration::from_millis(500);
         let removed = self
@@ -527,6 +523,18 @@ impl Config {
 
     fn index_key(&self, topic: &Topic) -> String {
         format!("{}:nodes:{}", self.prefix, Self::topic_part(topic))
+    }
+
+    /// Appends the commands that withdraw `node` from `topic`'s presence: its members hash, and
+    /// its entry in the room's node index.
+    fn remove_presence(&self, pipe: &mut Pipeline, topic: &Topic, node: &str) {
+        pipe.cmd("DEL")
+            .arg(self.members_key(topic, node))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.index_key(topic))
+            .arg(node)
+            .ignore();
     }
 
     fn members_key(&self, topic: &Topic, node: &str) -> String {
@@ -755,13 +763,8 @@ impl Worker {
     }
 
     fn remove_topic(&self, pipe: &mut Pipeline, topic: &Topic) {
-        pipe.cmd("DEL")
-            .arg(self.config.members_key(topic, &self.shared.id_hex))
-            .ignore()
-            .cmd("SREM")
-            .arg(self.config.index_key(topic))
-            .arg(&self.shared.id_hex)
-            .ignore();
+        self.config
+            .remove_presence(pipe, topic, &self.shared.id_hex);
     }
 
     async fn serve(&mut self, mut c: Connection) -> End {
@@ -1055,10 +1058,6 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
