@@ -19,6 +19,7 @@
 //! }
 //! ```
 
+use clap::Parser;
 use endpoint::prelude::*;
 
 #[derive(Default)]
@@ -52,19 +53,35 @@ impl Echo {
     }
 }
 
+/// The classic /echo.do endpoint: every text or binary message is sent back as is.
+#[derive(Parser)]
+#[command(name = "echo")]
+struct Args {
+    /// Where to listen
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
+    addr: String,
+    /// Certificate chain to serve wss:// with, together with --tls-key (needs the tls feature;
+    /// without both, plain ws://)
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// Private key of the --tls-cert certificate
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
     let server = Server::new().endpoint::<Echo>();
     let (server, scheme) = match (&args.tls_cert, &args.tls_key) {
-        (None, None) => (server, "ws"),
         (Some(cert), Some(key)) => (with_tls(server, cert, key)?, "wss"),
-        _ => usage_error("--tls-cert and --tls-key go together"),
+        // One without the other never gets here: clap refuses it (`requires`).
+        _ => (server, "ws"),
     };
     let server = match server.bind(&args.addr).await {
         Ok(server) => server,
@@ -89,54 +106,10 @@ fn with_tls(server: Server, cert: &str, key: &str) -> std::io::Result<Server> {
 
 #[cfg(not(feature = "tls"))]
 fn with_tls(_: Server, _: &str, _: &str) -> std::io::Result<Server> {
-    usage_error(
-        "--tls-cert/--tls-key need the `tls` feature: cargo run --example echo --features tls",
-    )
-}
-
-const USAGE: &str = "usage: echo [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]
-  --addr HOST:PORT   where to listen (default 127.0.0.1:8089)
-  --tls-cert PEM     certificate chain for wss:// (with --tls-key; needs --features tls)
-  --tls-key PEM      private key for wss://";
-
-struct Args {
-    addr: String,
-    tls_cert: Option<String>,
-    tls_key: Option<String>,
-}
-
-impl Args {
-    /// `--addr HOST:PORT` (default `127.0.0.1:8089`), `--tls-cert`, `--tls-key`.
-    fn parse() -> Args {
-        let mut out = Args {
-            addr: "127.0.0.1:8089".to_owned(),
-            tls_cert: None,
-            tls_key: None,
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-                _ => (arg.clone(), None),
-            };
-            let mut value = || {
-                inline.clone().or_else(|| args.next()).unwrap_or_else(|| {
-                    usage_error(&format!("{flag} needs a value"));
-                })
-            };
-            match flag.as_str() {
-                "--addr" => out.addr = value(),
-                "--tls-cert" => out.tls_cert = Some(value()),
-                "--tls-key" => out.tls_key = Some(value()),
-                "-h" | "--help" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument `{other}`")),
-            }
-        }
-        out
-    }
+    eprintln!(
+        "echo: --tls-cert/--tls-key need the `tls` feature: cargo run --example echo --features tls"
+    );
+    std::process::exit(2);
 }
 
 /// What to do when the port is taken (the chat example listens on the same default port).
@@ -146,9 +119,4 @@ fn in_use_hint(e: &std::io::Error) -> &'static str {
     } else {
         ""
     }
-}
-
-fn usage_error(why: &str) -> ! {
-    eprintln!("echo: {why}\n{USAGE}");
-    std::process::exit(2);
 }

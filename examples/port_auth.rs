@@ -85,6 +85,7 @@
 //!   is shared by all connections of the endpoint, so two simultaneous handshakes can swap users.
 //! - `checkOrigin` is `check_origin`, with the same `403`.
 
+use clap::Parser;
 use endpoint::prelude::*;
 use http::StatusCode;
 
@@ -182,39 +183,29 @@ pub(crate) fn server() -> Server {
         .endpoint::<SecureEndpoint>()
 }
 
+/// Port of a Java endpoint authenticated by a ServerEndpointConfig.Configurator.
+#[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
+#[derive(Parser)]
+#[command(name = "port_auth")]
+struct Args {
+    /// Where to listen (the endpoint is under /myChat)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
+    addr: String,
+}
+
 #[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = addr_arg("port_auth");
-    let server = server().bind(&addr).await?;
+    let server = server().bind(&args.addr).await?;
     println!(
         "secure.do: ws://{}/myChat/secure.do?token=s3cret-ada",
         server.local_addr()?
     );
     server.run_until(endpoint::shutdown_signal()).await
-}
-
-/// `--addr HOST:PORT` (or `--addr=HOST:PORT`), default `127.0.0.1:8089`.
-#[allow(dead_code)]
-fn addr_arg(name: &str) -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] => "127.0.0.1:8089".to_owned(),
-        ["--addr", addr] => (*addr).to_owned(),
-        [arg] if arg.starts_with("--addr=") => arg["--addr=".len()..].to_owned(),
-        ["-h" | "--help", ..] => {
-            println!("usage: {name} [--addr HOST:PORT]   (default 127.0.0.1:8089)");
-            std::process::exit(0);
-        }
-        other => {
-            eprintln!("unexpected arguments {other:?}; usage: {name} [--addr HOST:PORT]");
-            std::process::exit(2);
-        }
-    }
 }

@@ -61,6 +61,7 @@
 //! }
 //! ```
 
+use clap::Parser;
 use endpoint::prelude::*;
 
 /// The endpoint; one instance per connection. No fields, no statics.
@@ -97,36 +98,26 @@ pub(crate) fn server() -> Server {
         .endpoint::<ChatServer>()
 }
 
+/// Port of the classic Java chat endpoint with a static Set<Session> of clients.
+#[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
+#[derive(Parser)]
+#[command(name = "port_chat")]
+struct Args {
+    /// Where to listen (the endpoint is under /myChat)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
+    addr: String,
+}
+
 #[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = addr_arg("port_chat");
-    let server = server().bind(&addr).await?;
+    let server = server().bind(&args.addr).await?;
     println!("chat: ws://{}/myChat/chat", server.local_addr()?);
     server.run_until(endpoint::shutdown_signal()).await
-}
-
-/// `--addr HOST:PORT` (or `--addr=HOST:PORT`), default `127.0.0.1:8089`.
-#[allow(dead_code)]
-fn addr_arg(name: &str) -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] => "127.0.0.1:8089".to_owned(),
-        ["--addr", addr] => (*addr).to_owned(),
-        [arg] if arg.starts_with("--addr=") => arg["--addr=".len()..].to_owned(),
-        ["-h" | "--help", ..] => {
-            println!("usage: {name} [--addr HOST:PORT]   (default 127.0.0.1:8089)");
-            std::process::exit(0);
-        }
-        other => {
-            eprintln!("unexpected arguments {other:?}; usage: {name} [--addr HOST:PORT]");
-            std::process::exit(2);
-        }
-    }
 }

@@ -62,6 +62,7 @@
 //! - a binary message gets the same answer as from Tomcat: the endpoint has no binary handler,
 //!   so the session is closed with `1003` (`CANNOT_ACCEPT`).
 
+use clap::Parser;
 use endpoint::prelude::*;
 use endpoint::server::{HttpRequest, HttpResponse};
 
@@ -198,37 +199,27 @@ pub(crate) const CLIENT_PAGE: &str = r#"<!DOCTYPE html>
 </html>
 "#;
 
+/// Port of the classic Spring/Tomcat echo.do endpoint and its browser client.
+#[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
+#[derive(Parser)]
+#[command(name = "port_echo")]
+struct Args {
+    /// Where to listen (the endpoint is under /myChat)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
+    addr: String,
+}
+
 #[allow(dead_code)] // unused when tests/ports.rs includes this file as a module
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = addr_arg("port_echo");
-    let server = server().bind(&addr).await?;
+    let server = server().bind(&args.addr).await?;
     let local = server.local_addr()?;
     println!("echo.do: ws://{local}/myChat/echo.do   client page: http://{local}/myChat/");
     server.run_until(endpoint::shutdown_signal()).await
-}
-
-/// `--addr HOST:PORT` (or `--addr=HOST:PORT`), default `127.0.0.1:8089`.
-#[allow(dead_code)]
-fn addr_arg(name: &str) -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] => "127.0.0.1:8089".to_owned(),
-        ["--addr", addr] => (*addr).to_owned(),
-        [arg] if arg.starts_with("--addr=") => arg["--addr=".len()..].to_owned(),
-        ["-h" | "--help", ..] => {
-            println!("usage: {name} [--addr HOST:PORT]   (default 127.0.0.1:8089)");
-            std::process::exit(0);
-        }
-        other => {
-            eprintln!("unexpected arguments {other:?}; usage: {name} [--addr HOST:PORT]");
-            std::process::exit(2);
-        }
-    }
 }

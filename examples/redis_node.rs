@@ -14,9 +14,32 @@
 //! `members:NAME@NODE,...` (cluster-wide presence). `GET /stats` answers the broker's
 //! counters: `connected=true outages=0 published=0 received=0 dropped=0`.
 //!
-//! Flags: `--addr HOST:PORT` (default `127.0.0.1:8089`, like every example; the bound address
-//! is printed as `listening on ADDR`), `--redis URL` (default `redis://127.0.0.1:6379`),
-//! `--node ID`, `--presence-ttl-ms N` (default 15000).
+//! Flags (`--help` lists them): `--addr HOST:PORT` (default `127.0.0.1:8089`, like every
+//! example; the bound address is printed as `listening on ADDR`), `--redis URL` (default
+//! `redis://127.0.0.1:6379`), `--node ID`, `--presence-ttl-ms N` (default 15000).
+
+use clap::Parser;
+
+// Outside the `redis`-only module, so that `--help` and a bad flag answer the same in a build
+// without the feature.
+/// A node of a cluster sharing rooms through Redis (needs the redis feature).
+#[derive(Parser)]
+#[command(name = "redis_node")]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct Args {
+    /// Where to listen; the bound address is printed as "listening on ADDR"
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
+    addr: String,
+    /// The Redis server the nodes share rooms through
+    #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// This node's name in cluster-wide presence (without it, hostname-pid-random)
+    #[arg(long, value_name = "ID")]
+    node: Option<String>,
+    /// How long a node's presence outlives its last heartbeat, in milliseconds
+    #[arg(long, value_name = "N", default_value_t = 15000)]
+    presence_ttl_ms: u64,
+}
 
 #[cfg(feature = "redis")]
 pub(crate) mod node {
@@ -75,50 +98,25 @@ pub(crate) mod node {
         }
     }
 
-    /// The command line of a node.
-    pub(crate) struct Args {
-        addr: String,
-        redis: String,
-        node: Option<String>,
-        ttl: Duration,
-    }
-
-    /// Parses the flags (see the module docs).
-    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Args {
-        let mut out = Args {
-            addr: "127.0.0.1:8089".to_owned(),
-            redis: "redis://127.0.0.1:6379".to_owned(),
-            node: None,
-            ttl: Duration::from_secs(15),
-        };
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            let mut value = || {
-                args.next()
-                    .unwrap_or_else(|| panic!("{flag} needs a value"))
-            };
-            match flag.as_str() {
-                "--addr" => out.addr = value(),
-                "--redis" => out.redis = value(),
-                "--node" => out.node = Some(value()),
-                "--presence-ttl-ms" => {
-                    out.ttl = Duration::from_millis(value().parse().expect("--presence-ttl-ms N"));
-                }
-                other => panic!("unknown flag {other}"),
-            }
-        }
-        out
+    /// Parses the flags (see [`Args`](super::Args)), given without the program's name; a bad
+    /// one exits with clap's message and code 2.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> super::Args {
+        use clap::Parser;
+        super::Args::parse_from(std::iter::once("redis_node".to_owned()).chain(args))
     }
 
     /// Serves until SIGINT or SIGTERM; prints `listening on ADDR` once bound.
-    pub(crate) async fn run(args: Args) -> std::io::Result<()> {
+    pub(crate) async fn run(args: super::Args) -> std::io::Result<()> {
         // The /stats route needs the server's handle, which exists once bound; it is taken out
         // again after the run, or the server would own itself and never be dropped.
         let handle: Arc<Mutex<Option<ServerHandle>>> = Arc::default();
         let fallback = handle.clone();
         let mut server = Server::new()
             .endpoint::<Node>()
-            .broker(RedisBroker::new(&args.redis)?.presence_ttl(args.ttl))
+            .broker(
+                RedisBroker::new(&args.redis)?
+                    .presence_ttl(Duration::from_millis(args.presence_ttl_ms)),
+            )
             .fallback(move |req: HttpRequest| {
                 let handle = fallback.clone();
                 async move {
@@ -148,18 +146,20 @@ pub(crate) mod node {
 #[allow(dead_code)] // unused when tests/redis_broker.rs includes this file as a module
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = node::parse(std::env::args().skip(1));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    node::run(node::parse(std::env::args().skip(1))).await
+    node::run(args).await
 }
 
 #[cfg(not(feature = "redis"))]
 #[allow(dead_code)]
 fn main() {
+    Args::parse(); // --help and a bad flag answer as in a build with the feature
     eprintln!(
         "redis_node needs the redis feature: cargo run --example redis_node --features redis"
     );

@@ -22,33 +22,39 @@ mod app;
 
 use std::path::PathBuf;
 
-const USAGE: &str =
-    "usage: chat [--addr HOST:PORT] [--db PATH] [--redis URL] [--tls-cert PEM --tls-key PEM]
-  --addr HOST:PORT  where to listen (default 127.0.0.1:8089)
-  --db PATH         SQLite file for the history (default chat.db; `:memory:` keeps nothing)
-  --redis URL       share rooms with other chat servers through Redis, e.g.
-                    redis://127.0.0.1:6379 (needs the `redis` feature)
-  --tls-cert PEM    serve https:// and wss:// with this certificate chain (with --tls-key;
-                    needs the `tls` feature)
-  --tls-key PEM     the certificate's private key
-  -h, --help        this help";
+use clap::Parser;
 
+/// A chat server: rooms, a browser page, and history that survives restarts.
+#[derive(Parser)]
+#[command(name = "chat")]
 struct Args {
+    /// Where to listen (page and WebSocket)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
     addr: String,
+    /// SQLite file for the history; :memory: keeps it only while the server runs
+    #[arg(long, value_name = "PATH", default_value = "chat.db")]
     db: PathBuf,
+    /// Share rooms with other chat servers through Redis, e.g. redis://127.0.0.1:6379 (needs
+    /// the redis feature; without it, rooms span this server only)
+    #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Serve https:// and wss:// with this certificate chain, together with --tls-key (needs
+    /// the tls feature; without both, plain http:// and ws://)
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<String>,
+    /// Private key of the --tls-cert certificate
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = parse_args();
     let store = match app::Store::open(&args.db) {
         Ok(store) => store,
         Err(e) => fail(format_args!("cannot open {}: {e}", args.db.display())),
@@ -59,14 +65,12 @@ async fn main() -> std::io::Result<()> {
         server = with_redis(server, &hub, url);
     }
     let scheme = match (&args.tls_cert, &args.tls_key) {
-        (None, None) => "http",
         (Some(cert), Some(key)) => {
             server = with_tls(server, cert, key);
             "https"
         }
-        _ => fail(format_args!(
-            "--tls-cert and --tls-key go together\n{USAGE}"
-        )),
+        // One without the other never gets here: clap refuses it (`requires`).
+        _ => "http",
     };
     let server = match server.bind(&args.addr).await {
         Ok(server) => server,
@@ -127,43 +131,4 @@ fn with_tls(_: endpoint::Server, _: &str, _: &str) -> endpoint::Server {
 fn fail(why: std::fmt::Arguments<'_>) -> ! {
     eprintln!("chat: {why}");
     std::process::exit(1);
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        addr: "127.0.0.1:8089".to_owned(),
-        db: PathBuf::from("chat.db"),
-        redis: None,
-        tls_cert: None,
-        tls_key: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline.clone().or_else(|| it.next()).unwrap_or_else(|| {
-                eprintln!("{name} needs a value\n{USAGE}");
-                std::process::exit(2);
-            })
-        };
-        match flag.as_str() {
-            "--addr" => args.addr = value("--addr"),
-            "--db" => args.db = PathBuf::from(value("--db")),
-            "--redis" => args.redis = Some(value("--redis")),
-            "--tls-cert" => args.tls_cert = Some(value("--tls-cert")),
-            "--tls-key" => args.tls_key = Some(value("--tls-key")),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown argument `{other}`\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-    }
-    args
 }
