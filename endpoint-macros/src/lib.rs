@@ -72,7 +72,9 @@ use parse::HandlerKind;
 /// # Arguments
 ///
 /// - the path, first: a level-1 URI template. It starts with `/`; a segment is either literal or a
-///   whole `{name}` variable; no `?`, `#`, spaces, empty `//` segments, or repeated names.
+///   whole `{name}` variable; no `?`, `#`, spaces, empty `//` segments, trailing `/` (except the
+///   root `/`), or repeated names. The grammar is the `endpoint-path` crate's, which the router
+///   also parses the path with: a path that compiles is a path that binds.
 /// - `subprotocols = ["v2", "v1"]`: the subprotocols the endpoint speaks.
 /// - `max_message_size = N`: the largest message accepted (exceeding it closes with 1009).
 /// - `crate = ::path::to::endpoint`: where the facade crate is, when it was renamed or

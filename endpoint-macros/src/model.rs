@@ -250,8 +250,9 @@ impl Endpoint {
             .as_ref()
             .and_then(|lit| match PathTemplate::parse(&lit.value()) {
                 Ok(t) => Some(t),
-                Err(msg) => {
-                    cx.error_spanned_by(lit, format!("invalid endpoint path: {msg}"));
+                Err(err) => {
+                    // "invalid endpoint path: ..." (endpoint-path's message, as at bind()).
+                    cx.error_spanned_by(lit, err);
                     None
                 }
             });

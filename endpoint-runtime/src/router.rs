@@ -1,7 +1,10 @@
 //! URI-template routing (level-1 templates, as `@ServerEndpoint` paths).
 //!
 //! * A template is a path starting with `/`, made of literal segments and variables `{name}`;
-//!   a variable fills one whole, non-empty segment.
+//!   a variable fills one whole, non-empty segment. The grammar, and the message for each
+//!   malformed template, are [`endpoint_path`]'s, which `#[server_endpoint]` checks its path with
+//!   at compile time: a path that compiles is a path [`Router::insert`] accepts. Only the root
+//!   `/` ends with `/`.
 //! * A request path matches a template when it has the same number of segments and every
 //!   literal segment is equal (after percent-decoding). There are no partial matches:
 //!   `/a/{v}` matches neither `/a` nor `/a/b/` nor `/a/b/c`.
@@ -26,21 +29,18 @@
 
 use std::fmt;
 
-/// One segment of a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Var(String),
-}
+use endpoint_path::{percent_decode, PathTemplate, Segment};
 
 /// A parsed level-1 URI template such as `/chat/{room}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriTemplate {
-    raw: String,
-    segments: Vec<Segment>,
+    inner: PathTemplate,
 }
 
 /// Why a template is malformed, or why two templates cannot be registered together.
+///
+/// A malformed template's message is the one `#[server_endpoint]` reports at compile time for
+/// the same path (`invalid endpoint path: ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError(String);
 
@@ -53,149 +53,80 @@ impl fmt::Display for TemplateError {
 impl std::error::Error for TemplateError {}
 
 impl UriTemplate {
-    /// Parses and validates a template.
+    /// Parses and validates a template, with the grammar `#[server_endpoint]` checks at compile
+    /// time ([`endpoint_path`]).
     ///
     /// # Errors
-    /// A [`TemplateError`] when the path does not start with `/`, has a `?` or `#`, an empty
-    /// segment (other than the root `/`), a variable that does not fill its whole segment, an
-    /// invalid or duplicate variable name.
+    /// A [`TemplateError`] when the path is empty, does not start with `/`, has a `?` or `#`,
+    /// white space or a control character, an empty segment, a trailing `/` (other than the root
+    /// `/`), a variable that does not fill its whole segment, an invalid or duplicate variable
+    /// name, or a literal whose percent-encoding is not UTF-8. Its message is the macro's.
     ///
     /// ```
     /// # use endpoint_runtime::router::UriTemplate;
     /// assert!(UriTemplate::parse("/a/{b}").is_ok());
     /// assert!(UriTemplate::parse("/a/x{b}").is_err());
-    /// assert!(UriTemplate::parse("a").is_err());
+    /// assert!(UriTemplate::parse("/a/").is_err());
+    /// assert_eq!(
+    ///     UriTemplate::parse("a").unwrap_err().to_string(),
+    ///     "invalid endpoint path: `a` must start with `/`, e.g. \"/a\""
+    /// );
     /// ```
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
-        let err = |m: String| {
-            Err(TemplateError(format!(
-                "invalid path template `{template}`: {m}"
-            )))
-        };
-        let Some(rest) = template.strip_prefix('/') else {
-            return err("it must start with `/`".into());
-        };
-        if template.contains(['?', '#']) {
-            return err("it must not contain `?` or `#`".into());
+        match PathTemplate::parse(template) {
+            Ok(inner) => Ok(UriTemplate { inner }),
+            Err(e) => Err(TemplateError(e.to_string())),
         }
-        let mut segments = Vec::new();
-        if !rest.is_empty() {
-            for seg in rest.split('/') {
-                if seg.is_empty() {
-                    return err("empty segment (`//` or a trailing `/`)".into());
-                }
-                if let Some(inner) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    if !is_var_name(inner) {
-                        return err(format!(
-                            "`{{{inner}}}`: a variable name is a letter or `_` followed by letters, digits or `_`"
-                        ));
-                    }
-                    if segments
-                        .iter()
-                        .any(|s| matches!(s, Segment::Var(v) if v == inner))
-                    {
-                        return err(format!("variable `{inner}` appears twice"));
-                    }
-                    segments.push(Segment::Var(inner.to_owned()));
-                } else if seg.contains(['{', '}']) {
-                    return err(format!(
-                        "segment `{seg}`: a variable must fill a whole segment, like `/{{name}}`"
-                    ));
-                } else {
-                    // A literal that does not decode could never equal a (decoded) request
-                    // segment: refuse it rather than register a route that never matches.
-                    let Some(literal) = decode(seg) else {
-                        return err(format!(
-                            "segment `{seg}`: its percent-encoding is not valid UTF-8"
-                        ));
-                    };
-                    segments.push(Segment::Literal(literal));
-                }
-            }
-        }
-        Ok(UriTemplate {
-            raw: template.to_owned(),
-            segments,
-        })
     }
 
     /// The template as written.
     pub fn as_str(&self) -> &str {
-        &self.raw
+        self.inner.as_str()
     }
 
     /// The variable names, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().filter_map(|s| match s {
-            Segment::Var(v) => Some(v.as_str()),
-            Segment::Literal(_) => None,
-        })
+        self.inner.variables()
     }
 
     /// Matches a request path (no query), returning the percent-decoded variables.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let rest = path.strip_prefix('/')?;
+        let segments = self.inner.segments();
         let mut params = Vec::new();
         let mut n = 0;
         if !rest.is_empty() {
             for seg in rest.split('/') {
-                let tpl = self.segments.get(n)?;
+                let tpl = segments.get(n)?;
                 n += 1;
-                let value = decode(seg)?;
+                let value = percent_decode(seg)?;
                 match tpl {
                     Segment::Literal(lit) => {
                         if *lit != value {
                             return None;
                         }
                     }
-                    Segment::Var(name) => {
+                    Segment::Variable(name) => {
                         if value.is_empty() {
                             return None;
                         }
-                        params.push((name.clone(), value));
+                        params.push((name.clone(), value.into_owned()));
                     }
                 }
             }
         }
-        (n == self.segments.len()).then_some(params)
+        (n == segments.len()).then_some(params)
     }
 
     /// For precedence: literal (true) or variable (false) per segment.
     fn shape(&self) -> impl Iterator<Item = bool> + '_ {
-        self.segments
-            .iter()
-            .map(|s| matches!(s, Segment::Literal(_)))
+        self.inner.segments().iter().map(Segment::is_literal)
     }
 
     /// Whether both templates match exactly the same paths.
     fn equivalent(&self, other: &UriTemplate) -> bool {
-        self.segments.len() == other.segments.len()
-            && self
-                .segments
-                .iter()
-                .zip(&other.segments)
-                .all(|(a, b)| match (a, b) {
-                    (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                    (Segment::Var(_), Segment::Var(_)) => true,
-                    _ => false,
-                })
+        self.inner.matches_same_paths(&other.inner)
     }
-}
-
-fn is_var_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn decode(seg: &str) -> Option<String> {
-    if !seg.contains('%') {
-        return Some(seg.to_owned());
-    }
-    percent_encoding::percent_decode_str(seg)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
 }
 
 /// A set of templates, each with a value; finds the best match for a path.
@@ -236,7 +167,7 @@ impl<T> Router<T> {
         let tpl = UriTemplate::parse(template)?;
         if let Some((other, _)) = self.routes.iter().find(|(t, _)| t.equivalent(&tpl)) {
             return Err(TemplateError(format!(
-                "path template `{template}` conflicts with `{}`: both match the same paths",
+                "endpoint path `{template}` conflicts with `{}`: both match the same paths",
                 other.as_str()
             )));
         }
@@ -329,18 +260,43 @@ mod tests {
     fn malformed_templates() {
         for bad in [
             "", "a", "/a//b", "/a/", "/{}", "/{1x}", "/a{b}", "/{a}/{a}", "/a?b", "/{a-b}", "/%FF",
-            "/%eed ",
+            "/%eed", "/%eed ", "/a b", "/a\tb", "/a#b", "/{{a}}",
         ] {
-            assert!(UriTemplate::parse(bad).is_err(), "{bad} should be rejected");
+            let err = UriTemplate::parse(bad).expect_err(bad);
+            // The message #[server_endpoint] gives for the same path, word for word.
+            let shared = endpoint_path::PathTemplate::parse(bad).expect_err(bad);
+            assert_eq!(err.to_string(), shared.to_string());
+            let mut r = Router::new();
+            assert_eq!(r.insert(bad, ()).unwrap_err(), err);
         }
         assert!(UriTemplate::parse("/").is_ok());
+        assert_eq!(
+            UriTemplate::parse("/chat/").unwrap_err().to_string(),
+            "invalid endpoint path: `/chat/` ends with `/`; write \"/chat\" (only the root path \
+             \"/\" ends with `/`: `/chat` and `/chat/` would be different paths, and a WebSocket \
+             client does not follow a redirect from one to the other)"
+        );
+    }
+
+    #[test]
+    fn literals_are_compared_decoded() {
+        let r = router(&["/caf%C3%A9/{x}", "/a%20b"]);
+        assert_eq!(*r.find("/caf%c3%a9/1").unwrap().value, "/caf%C3%A9/{x}");
+        assert_eq!(*r.find("/café/1").unwrap().value, "/caf%C3%A9/{x}");
+        assert_eq!(*r.find("/a b").unwrap().value, "/a%20b");
+        assert_eq!(*r.find("/a%20b").unwrap().value, "/a%20b");
+        assert!(r.find("/a%2520b").is_none());
     }
 
     #[test]
     fn conflicting_templates() {
         let mut r = Router::new();
         r.insert("/a/{x}", 1).unwrap();
-        assert!(r.insert("/a/{y}", 2).is_err());
+        assert_eq!(
+            r.insert("/a/{y}", 2).unwrap_err().to_string(),
+            "endpoint path `/a/{y}` conflicts with `/a/{x}`: both match the same paths"
+        );
         assert!(r.insert("/a/b", 3).is_ok());
+        assert!(r.insert("/a/%62", 4).is_err(), "`%62` is `b`");
     }
 }

@@ -1,0 +1,14 @@
+#![allow(unused_variables)]
+
+use endpoint::prelude::*;
+
+#[derive(Default)]
+struct Chat;
+
+#[server_endpoint("/chat//{room}")]
+impl Chat {
+    #[on_message]
+    fn message(&mut self, text: String) {}
+}
+
+fn main() {}
