@@ -1,7 +1,7 @@
 //! # endpoint
 //!
-//! Jakarta-style (`@ServerEndpoint`) annotated WebSocket endpoints for Rust, on tokio, hyper 1
-//! and tokio-tungstenite.
+//! Jakarta-style (`@ServerEndpoint`) annotated WebSocket endpoints for Rust, on tokio and
+//! hyper 1, with the runtime's own RFC 6455 layer.
 //!
 //! ```no_run
 //! use endpoint::prelude::*;
