@@ -27,7 +27,7 @@ use crate::state::{State, StateMap};
 use crate::stats::Counters;
 
 /// Builder of a WebSocket server: endpoints, shared state and limits. See the
-/// [module docs](self).
+/// [module docs](crate::server).
 #[must_use = "a Server does nothing until it is bound and run"]
 pub struct Server {
     mounts: Vec<Arc<dyn Mount>>,
@@ -116,7 +116,7 @@ impl Server {
     }
 
     /// Registers shared state, injected into handlers taking `State<T>` (and reachable with
-    /// [`Session::state`]). Registering a second value of the same type replaces the first.
+    /// [`Session::state`](crate::Session::state)). Registering a second value of the same type replaces the first.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(Arc::new(value));
         self

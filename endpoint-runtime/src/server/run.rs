@@ -270,12 +270,12 @@ pub async fn shutdown_signal() {
 }
 
 /// The endpoints as a hyper service, for mounting beside other routes: from
-/// [`Server::into_service`].
+/// [`Server::into_service`](crate::Server::into_service).
 ///
 /// It answers WebSocket upgrades to its endpoints (`101`, or the refusals of the
 /// [`handshake`](crate::handshake) table) and `404` to anything else, so a router in front can
 /// send it the paths it owns. Sessions run on the current tokio runtime; the
-/// [`fallback`](Server::fallback) and TLS (`Server::tls`) are for the built-in listener and are not
+/// [`fallback`](crate::Server::fallback) and TLS (`Server::tls`) are for the built-in listener and are not
 /// used here. The peer address is taken from a `SocketAddr` in the request's extensions, if the
 /// outer server puts one there.
 ///

@@ -20,9 +20,9 @@ use crate::rooms::broker::BrokerLink;
 use crate::router::Router;
 use crate::state::StateMap;
 
-/// The plain-HTTP request a [`Server::fallback`] service receives.
+/// The plain-HTTP request a [`Server::fallback`](crate::Server::fallback) service receives.
 pub type HttpRequest = Request<Incoming>;
-/// The response a [`Server::fallback`] service returns.
+/// The response a [`Server::fallback`](crate::Server::fallback) service returns.
 pub type HttpResponse = Response<Full<Bytes>>;
 
 pub(crate) type Fallback =

@@ -19,7 +19,7 @@
 //! | `outbound/` | the byte-bounded outbound queue: shared core, sending side, receiving side |
 //! | `request` | what the upgrade request said, in one compact block |
 //! | `properties` | [`Properties`], typed per-connection values |
-//! | `handshake` | [`Handshake`](crate::Handshake), what `on_open` reads of the handshake |
+//! | `handshake` | [`Handshake`], what `on_open` reads of the handshake |
 //! | `registry` | the open sessions of one endpoint and its room table |
 //!
 //! Room membership and broadcast (`join`, `leave`, `room`, `broadcast`, ...) are methods of
