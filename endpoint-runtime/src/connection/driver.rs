@@ -103,7 +103,7 @@ pub(crate) fn run<E: Endpoint>(
         session,
         ctx,
         batch: VecDeque::new(),
-        pong: None,
+        pongs: VecDeque::new(),
         broken: false,
         limits,
         armed: timer::NONE,
@@ -138,10 +138,24 @@ enum Event {
 enum Ending {
     /// The peer sent a close frame (`None`: without a code); it is answered with the same.
     PeerClosed(Option<CloseReason>),
-    /// We close with this reason (sending the frame, then waiting for the answer).
-    Close(CloseReason, bool),
+    /// We close with this reason (sending the frame, then waiting for the answer), after
+    /// writing what `Flush` says.
+    Close(CloseReason, Flush),
     /// The transport is gone: no close handshake, `on_close` gets 1006.
     Abnormal(String),
+}
+
+/// What goes out before our close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Everything queued: the application closed, after what it had sent.
+    Queue,
+    /// What the connection task already holds (the replies to messages that arrived before a
+    /// fault, and the pongs due), not the queue: a valid message before a protocol error is
+    /// answered, then the connection is failed.
+    Taken,
+    /// Nothing: the peer is not reading (a slow consumer).
+    Nothing,
 }
 
 struct Driver {
@@ -151,8 +165,10 @@ struct Driver {
     ctx: Arc<ConnectionContext>,
     /// Replies and messages taken from the outbound queue, not written yet.
     batch: VecDeque<Message>,
-    /// The answer to the peer's last ping, written before the batch (a newer ping replaces it).
-    pong: Option<Bytes>,
+    /// The answers to the peer's pings, in order, written before the batch. At most
+    /// [`MAX_PENDING_PONGS`]: a peer that pings faster than it reads is not read any further
+    /// until they are written (TCP backpressure, no unbounded memory).
+    pongs: VecDeque<Bytes>,
     /// Whether writing failed (the transport is gone).
     broken: bool,
     /// Per-kind message limits.
@@ -225,7 +241,7 @@ impl Driver {
                 }
                 Event::PeerClose(reason) => Some(Ending::PeerClosed(reason)),
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
-                    Some(Ending::Close(reason, true))
+                    Some(Ending::Close(reason, Flush::Queue))
                 }
                 Event::CloseRequested(PendingClose::Overflow) => {
                     stats::add(&self.ctx.counters.slow_consumers, 1);
@@ -250,8 +266,8 @@ impl Driver {
                 Box::pin(self.answer_close(reason.clone())).await;
                 reason.unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""))
             }
-            Ending::Close(reason, drain_queue) => {
-                Box::pin(self.close_with(&reason, drain_queue)).await;
+            Ending::Close(reason, flush) => {
+                Box::pin(self.close_with(&reason, flush)).await;
                 reason
             }
             Ending::Abnormal(why) => {
@@ -306,6 +322,10 @@ impl Driver {
         error: EndpointError,
     ) -> Option<Ending> {
         let code = error.close_code();
+        let flush = match error {
+            EndpointError::SlowConsumer { .. } => Flush::Nothing,
+            _ => Flush::Taken,
+        };
         // The close frame says why in a few words; a panic's message stays on the server (it
         // reaches on_error and the log), it may describe internals.
         let close_reason = code.map(|c| match &error {
@@ -328,7 +348,7 @@ impl Driver {
                 warn!(%panic, "on_error panicked");
                 return Some(Ending::Close(
                     CloseReason::new(CloseCode::INTERNAL_ERROR, "on_error panicked"),
-                    false,
+                    flush,
                 ));
             }
         }
@@ -337,7 +357,7 @@ impl Driver {
             Some(r) if r.code() == CloseCode::ABNORMAL => {
                 Some(Ending::Abnormal(r.reason().to_owned()))
             }
-            Some(r) => Some(Ending::Close(r, false)),
+            Some(r) => Some(Ending::Close(r, flush)),
         }
     }
 
@@ -398,13 +418,13 @@ impl Driver {
                     self.io.push_raw(raw);
                 }
             }
-            if !write || (self.batch.is_empty() && self.pong.is_none()) {
+            if !write || (self.batch.is_empty() && self.pongs.is_empty()) {
                 if write {
                     // Anything an earlier write left, and the flush (TLS).
                     futures::ready!(self.io.poll_write(
                         cx,
                         out,
-                        &mut None,
+                        &mut self.pongs,
                         &mut self.batch,
                         |_, _| {}
                     ))?;
@@ -422,7 +442,7 @@ impl Driver {
             let written = self.io.poll_write(
                 cx,
                 out,
-                &mut self.pong,
+                &mut self.pongs,
                 &mut self.batch,
                 |payload, opcode| {
                     released += payload.len();
@@ -439,6 +459,9 @@ impl Driver {
             if self.batch.capacity() > 0 && self.batch.is_empty() {
                 // An idle connection keeps no batch.
                 self.batch = VecDeque::new();
+            }
+            if self.pongs.capacity() > 0 && self.pongs.is_empty() {
+                self.pongs = VecDeque::new();
             }
         }
     }
@@ -459,6 +482,14 @@ impl Driver {
                 }
             }
             loop {
+                if self.pongs.len() >= MAX_PENDING_PONGS && !self.broken {
+                    // Answer what is due before reading more pings.
+                    match self.poll_pump(cx, true) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(self.write_failed(e)),
+                        Poll::Pending => return self.poll_timer(),
+                    }
+                }
                 return match self
                     .io
                     .poll_read(cx, self.session.outbound(), self.limits.decode())
@@ -487,7 +518,7 @@ impl Driver {
                             }
                             Inbound::Ping(payload) => {
                                 self.session.outbound().busy();
-                                self.pong = Some(payload);
+                                self.pongs.push_back(payload);
                                 continue;
                             }
                             Inbound::Close(reason) => Event::PeerClose(reason),
@@ -574,13 +605,21 @@ impl Driver {
         }
     }
 
-    /// Sends our close frame (after the queue, when `drain_queue`), then waits for the peer's.
-    async fn close_with(&mut self, reason: &CloseReason, drain_queue: bool) {
+    /// Sends our close frame (after what `flush` says), then waits for the peer's, bounded by
+    /// `close_timeout`: decoding it when the stream is still in step, else (after a protocol
+    /// error) reading and discarding until the peer's end, so that the close frame reaches a peer
+    /// that is still writing instead of being lost to a reset (RFC 6455 7.1.1: the server
+    /// closes the TCP connection, after the peer has had the close).
+    async fn close_with(&mut self, reason: &CloseReason, flush: Flush) {
         let session = self.session.clone();
         let out = session.outbound();
         let timeout = self.ctx.limits.close_timeout;
-        if drain_queue && !self.broken {
-            let drained = tokio::time::timeout(
+        if flush == Flush::Taken {
+            // Nothing new is taken: only what is held, and the rest of a direct write.
+            out.shut();
+        }
+        if flush != Flush::Nothing && !self.broken {
+            let written = tokio::time::timeout(
                 timeout,
                 poll_fn(|cx| {
                     out.register(cx.waker());
@@ -588,12 +627,13 @@ impl Driver {
                 }),
             )
             .await;
-            if !matches!(drained, Ok(Ok(()))) {
+            if !matches!(written, Ok(Ok(()))) {
                 self.broken = true;
             }
         }
         out.shut();
         self.batch.clear();
+        self.pongs.clear();
         if self.broken {
             return;
         }
@@ -606,14 +646,18 @@ impl Driver {
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
-        // Wait for the peer's close frame (discarding anything else), bounded. After a protocol
-        // error nothing more is decoded: the connection is dropped at once (RFC 6455 7.1.7).
         let decode = self.limits.decode();
+        let mut budget = LINGER_MAX_BYTES;
         let _ = tokio::time::timeout(
             timeout,
             poll_fn(|cx| loop {
+                if self.io.failed() {
+                    return self.io.poll_linger(cx, out, &mut budget).map(|_| ());
+                }
                 match futures::ready!(self.io.poll_read(cx, out, decode)) {
-                    Ok(Some(Inbound::Close(_))) | Ok(None) | Err(_) => return Poll::Ready(()),
+                    Ok(Some(Inbound::Close(_))) | Ok(None) => return Poll::Ready(()),
+                    // Out of step from here on: linger (the loop's first branch).
+                    Err(_) => {}
                     Ok(Some(_)) => {}
                 }
             }),
@@ -639,7 +683,7 @@ impl Driver {
                 futures::ready!(self.io.poll_write(
                     cx,
                     out,
-                    &mut self.pong,
+                    &mut self.pongs,
                     &mut self.batch,
                     |_, _| {}
                 ))?;
@@ -649,6 +693,14 @@ impl Driver {
         .await;
     }
 }
+
+/// The most bytes read and discarded after our close frame while waiting for the peer's end
+/// (besides the time bound, `close_timeout`): 64 MiB, many times any message a peer could have
+/// been sending when it was refused.
+const LINGER_MAX_BYTES: usize = 64 << 20;
+
+/// The most pongs that wait to be written; see `Driver::pongs`.
+const MAX_PENDING_PONGS: usize = 64;
 
 /// A duration in whole milliseconds, at least 1.
 fn ms(d: Duration) -> u64 {

@@ -73,6 +73,8 @@ struct Input {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Payload bytes of the incomplete text frame at `start` already checked as UTF-8.
+    checked: usize,
 }
 
 /// Encoded bytes the socket has not taken yet.
@@ -139,6 +141,8 @@ pub(crate) struct FrameIo {
     write_max: usize,
     /// Set once a read failed: nothing more is decoded.
     failed: bool,
+    /// Set once our side of the stream was shut (`poll_linger`).
+    write_shut: bool,
 }
 
 impl FrameIo {
@@ -159,6 +163,7 @@ impl FrameIo {
             min_input: min_input.max(MAX_HEADER),
             write_max: write_max.clamp(MAX_HEADER, 1 << 20),
             failed: false,
+            write_shut: false,
         };
         if !read_ahead.is_empty() {
             let end = read_ahead.len();
@@ -166,6 +171,7 @@ impl FrameIo {
                 buf: read_ahead,
                 start: 0,
                 end,
+                checked: 0,
             }));
         }
         ws
@@ -202,7 +208,11 @@ impl FrameIo {
             if let Some(input) = &mut self.input {
                 let decoded = self
                     .decoder
-                    .decode(&input.buf[input.start..input.end], limits)
+                    .decode_checked(
+                        &input.buf[input.start..input.end],
+                        limits,
+                        &mut input.checked,
+                    )
                     .map_err(ReadError::Protocol)?;
                 match decoded {
                     Decoded::Frame { consumed, inbound } => {
@@ -251,20 +261,21 @@ impl FrameIo {
                 }
                 let mut at = 0;
                 while at < n {
+                    let mut checked = 0;
                     let decoded = self
                         .decoder
-                        .decode(&scratch[at..n], limits)
+                        .decode_checked(&scratch[at..n], limits, &mut checked)
                         .map_err(ReadError::Protocol)?;
                     match decoded {
                         Decoded::Frame { consumed, inbound } => {
                             at += consumed;
                             if let Some(inbound) = inbound {
-                                self.keep(&scratch[at..n]);
+                                self.keep(&scratch[at..n], 0);
                                 return Poll::Ready(Ok(Some(Some(inbound))));
                             }
                         }
                         Decoded::Incomplete { .. } => {
-                            self.keep(&scratch[at..n]);
+                            self.keep(&scratch[at..n], checked);
                             break;
                         }
                     }
@@ -281,36 +292,41 @@ impl FrameIo {
     }
 
     /// Keeps bytes read past the frame being handed out.
-    fn keep(&mut self, rest: &[u8]) {
+    fn keep(&mut self, rest: &[u8], checked: usize) {
         if rest.is_empty() {
             return;
         }
         let mut buf = Vec::with_capacity(rest.len().max(self.min_input));
         buf.extend_from_slice(rest);
         let end = buf.len();
-        self.input = Some(Box::new(Input { buf, start: 0, end }));
+        self.input = Some(Box::new(Input {
+            buf,
+            start: 0,
+            end,
+            checked,
+        }));
     }
 
-    /// Writes `pong` (if any) and `batch`, coalesced, then flushes. `Ready(Ok)` once all of it
+    /// Writes `pongs` (in order) and `batch`, coalesced, then flushes. `Ready(Ok)` once all of it
     /// is written; `sent` is called for each message as it leaves the batch.
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         home: &Outbound,
-        pong: &mut Option<Bytes>,
+        pongs: &mut VecDeque<Bytes>,
         batch: &mut VecDeque<Message>,
         mut sent: impl FnMut(&Bytes, OpCode),
     ) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_pending(cx, home))?;
-            if pong.is_none() && batch.is_empty() {
+            if pongs.is_empty() && batch.is_empty() {
                 return self.io.poll_flush(cx, home);
             }
             let write_max = self.write_max;
             let result = WRITE_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
-                if let Some(payload) = pong.take() {
+                for payload in pongs.drain(..) {
                     frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
                 }
                 while let Some(msg) = batch.pop_front() {
@@ -415,6 +431,42 @@ impl FrameIo {
                 behind.append_rest(buf);
             }
         }
+    }
+
+    /// Whether a read failed: the stream is out of step, nothing more is decoded.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// After our close frame, on a stream that cannot be decoded any more: ends our side of it
+    /// (a FIN, or TLS's close_notify), then reads and discards what the peer still sends until
+    /// its end, at most `budget` bytes. Closing with unread input would make the kernel answer
+    /// with a reset, and a peer that is still writing would then lose our close frame with it.
+    /// `Ready(Ok)` at the peer's end or once the budget is spent.
+    pub(crate) fn poll_linger(
+        &mut self,
+        cx: &mut Context<'_>,
+        home: &Outbound,
+        budget: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        self.input = None;
+        if !self.write_shut {
+            ready!(self.io.poll_shutdown(cx, home))?;
+            self.write_shut = true;
+        }
+        READ_BUF.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < READ_SCRATCH {
+                *scratch = vec![0; READ_SCRATCH].into_boxed_slice();
+            }
+            loop {
+                let n = ready!(self.io.poll_read(cx, home, &mut scratch[..]))?;
+                *budget = budget.saturating_sub(n);
+                if n == 0 || *budget == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        })
     }
 
     /// Writes a close frame (after anything pending) and flushes.

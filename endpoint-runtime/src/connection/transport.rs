@@ -108,6 +108,15 @@ impl Transport {
         each!(self, home, io => Pin::new(io).poll_write_vectored(cx, bufs))
     }
 
+    /// Ends our side of the stream (shutdown of writes; TLS sends close_notify first).
+    pub(crate) fn poll_shutdown(
+        &mut self,
+        cx: &mut Context<'_>,
+        home: &Outbound,
+    ) -> Poll<io::Result<()>> {
+        each!(self, home, io => Pin::new(io).poll_shutdown(cx))
+    }
+
     pub(crate) fn poll_flush(
         &mut self,
         cx: &mut Context<'_>,

@@ -85,6 +85,20 @@ impl Decoder {
         buf: &[u8],
         limits: DecodeLimits,
     ) -> Result<Decoded, EndpointError> {
+        self.decode_checked(buf, limits, &mut 0)
+    }
+
+    /// [`Decoder::decode`], failing fast on text: while a text frame is incomplete, the part of
+    /// its payload that has arrived is checked as UTF-8, from `checked` (payload bytes of the
+    /// frame at the start of `buf` already known valid, kept by the caller between calls for
+    /// the same frame, 0 for a new one), so a broken text fails (1007) at the bytes that break
+    /// it rather than once the whole frame is in, and each byte is checked once.
+    pub(crate) fn decode_checked(
+        &mut self,
+        buf: &[u8],
+        limits: DecodeLimits,
+        checked: &mut usize,
+    ) -> Result<Decoded, EndpointError> {
         let Some(h) = self.header(buf, limits)? else {
             // Enough for any header: a smaller `need` would only cost another round.
             return Ok(Decoded::Incomplete {
@@ -93,8 +107,10 @@ impl Decoder {
         };
         let end = h.header_len + h.len;
         if buf.len() < end {
+            self.check_partial_text(&h, &buf[h.header_len..], checked)?;
             return Ok(Decoded::Incomplete { need: end });
         }
+        *checked = 0;
         let payload = &buf[h.header_len..end];
         let inbound = self.frame(&h, payload)?;
         Ok(Decoded::Frame {
@@ -176,6 +192,54 @@ impl Decoder {
             len: len as usize,
             header_len: at + 4,
         }))
+    }
+
+    /// Checks the arrived part of an incomplete text frame's payload (`masked`, from its start)
+    /// past the first `checked` bytes; raises `checked` to the end of its last whole character.
+    fn check_partial_text(
+        &self,
+        h: &Header,
+        masked: &[u8],
+        checked: &mut usize,
+    ) -> Result<(), EndpointError> {
+        // A continuation of a text message starts with what its last fragment left unfinished.
+        let tail: &[u8] = match (h.opcode, &self.fragments) {
+            (OpCode::Text, _) => &[],
+            (OpCode::Continuation, Some(f)) if f.text && *checked == 0 => &f.data[f.checked..],
+            (OpCode::Continuation, Some(f)) if f.text => &[],
+            _ => return Ok(()),
+        };
+        if masked.len() <= *checked {
+            return Ok(());
+        }
+        const CHUNK: usize = 4096;
+        // The unfinished character carried from one chunk to the next (at most 3 bytes).
+        let mut buf = [0u8; CHUNK + 4];
+        let mut carry = tail.len().min(3);
+        buf[..carry].copy_from_slice(&tail[tail.len() - carry..]);
+        let mut at = *checked;
+        while at < masked.len() {
+            let n = (masked.len() - at).min(CHUNK);
+            for (i, (d, s)) in buf[carry..carry + n]
+                .iter_mut()
+                .zip(&masked[at..at + n])
+                .enumerate()
+            {
+                *d = s ^ h.mask[(at + i) & 3];
+            }
+            at += n;
+            let len = carry + n;
+            carry = match std::str::from_utf8(&buf[..len]) {
+                Ok(_) => 0,
+                Err(e) if e.error_len().is_none() => len - e.valid_up_to(),
+                Err(_) => return Err(EndpointError::InvalidUtf8),
+            };
+            buf.copy_within(len - carry..len, 0);
+        }
+        // Whole characters checked: the carry is checked again next time, with what follows.
+        // A carry that began in the previous fragment's tail stays with the tail.
+        *checked = masked.len().saturating_sub(carry).max(*checked);
+        Ok(())
     }
 
     /// Turns a complete, checked frame into what it means.
@@ -504,6 +568,67 @@ mod tests {
                 size: 200,
                 max: 150
             })
+        ));
+    }
+
+    /// Bytes of a frame arriving a few at a time: UTF-8 is checked as they come, each byte once,
+    /// and a bad one fails before the frame is complete, also across a fragment boundary.
+    #[test]
+    fn text_fails_fast_before_its_frame_is_complete() {
+        let mut payload = "héllo ".repeat(2000).into_bytes();
+        let bad_at = payload.len();
+        payload.extend_from_slice(&[0xff]);
+        payload.extend(b"rest of a long frame ".repeat(100));
+        let frame = client_frame(true, OpCode::Text, &payload);
+        let mut d = Decoder::default();
+        let mut checked = 0;
+        let mut failed_at = None;
+        for cut in (3..frame.len()).step_by(7) {
+            match d.decode_checked(&frame[..cut], LIMITS, &mut checked) {
+                Ok(Decoded::Incomplete { .. }) => assert!(checked <= bad_at),
+                Err(EndpointError::InvalidUtf8) => {
+                    failed_at = Some(cut);
+                    break;
+                }
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
+        let failed_at = failed_at.expect("the bad byte is found");
+        // Within one step (7 bytes) of the bad byte's arrival (after a 4-byte header and mask),
+        // long before the frame's 2,100 bytes that follow it.
+        assert!(
+            failed_at > bad_at && failed_at <= bad_at + 8 + 7,
+            "found at {failed_at}, the bad byte at {bad_at} of {}",
+            frame.len()
+        );
+        // Valid text in many pieces: accepted, progress never past what arrived.
+        let good = client_frame(true, OpCode::Text, "a€b".repeat(3000).as_bytes());
+        let (mut d, mut checked) = (Decoder::default(), 0);
+        for cut in 2..good.len() {
+            assert!(matches!(
+                d.decode_checked(&good[..cut], LIMITS, &mut checked),
+                Ok(Decoded::Incomplete { .. })
+            ));
+            assert!(checked <= cut);
+        }
+        assert!(matches!(
+            d.decode_checked(&good, LIMITS, &mut checked),
+            Ok(Decoded::Frame { .. })
+        ));
+        // A character cut between two fragments, then a byte that cannot continue it.
+        let mut d = Decoder::default();
+        let first = client_frame(false, OpCode::Text, &"x€".as_bytes()[..2]);
+        assert!(matches!(
+            d.decode(&first, LIMITS),
+            Ok(Decoded::Frame { .. })
+        ));
+        let mut next = vec![b'y'];
+        next.extend(std::iter::repeat_n(b'z', 500));
+        let cont = client_frame(true, OpCode::Continuation, &next);
+        let mut checked = 0;
+        assert!(matches!(
+            d.decode_checked(&cont[..20], LIMITS, &mut checked),
+            Err(EndpointError::InvalidUtf8)
         ));
     }
 
