@@ -257,6 +257,15 @@ fn redis_node_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
 }
 
 #[test]
+fn autobahn_server_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
+    assert_help(
+        "autobahn_server",
+        &[("--addr <HOST:PORT>", Some("127.0.0.1:9001"))],
+    );
+    assert_refuses_a_bad_flag("autobahn_server");
+}
+
+#[test]
 fn echo_and_chat_refuse_half_a_certificate_with_2() {
     assert_tls_flags_go_together("echo");
     assert_tls_flags_go_together("chat");
