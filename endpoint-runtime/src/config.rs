@@ -13,7 +13,7 @@
 //! | [`idle_timeout`](Limits::idle_timeout) | none | close 1001 after that long without a message either way ([`Session::set_idle_timeout`](crate::Session::set_idle_timeout) per session) |
 //! | [`ping_interval`](Limits::ping_interval) | 30 s | a ping is sent after that long without hearing from the peer |
 //! | [`pong_timeout`](Limits::pong_timeout) | 30 s | no answer to the ping in that time: the connection is dropped, `on_close` gets 1006 |
-//! | [`close_timeout`](Limits::close_timeout) | 5 s | the TCP connection is dropped without waiting for the peer's close frame |
+//! | [`close_timeout`](Limits::close_timeout) | 5 s | the TCP connection is dropped without waiting for the peer's close frame (after a protocol error: without reading on, at most 64 MiB, until the peer's end) |
 //! | [`shutdown_timeout`](Limits::shutdown_timeout) | 10 s | `run_until` returns; unfinished sessions are dropped |
 //!
 //! ```
@@ -62,7 +62,11 @@ pub struct Limits {
     pub ping_interval: Option<Duration>,
     /// How long to wait for any frame after a keep-alive ping before dropping the connection.
     pub pong_timeout: Duration,
-    /// How long a closing session waits for the peer's close frame.
+    /// How long a closing session waits for the peer's close frame. After a protocol error the
+    /// stream cannot be decoded any more: the server then ends its side of it and reads and
+    /// discards what the peer still sends (at most 64 MiB) until the peer's end or this
+    /// timeout, so that its close frame reaches a peer that is still writing (closing with
+    /// unread input would reset the connection, and the peer's kernel would drop the frame).
     pub close_timeout: Duration,
     /// How long `run_until` waits for sessions to end after shutdown began.
     pub shutdown_timeout: Duration,
