@@ -1,17 +1,22 @@
-//! permessage-deflate (RFC 7692), the protocol core: negotiating the extension's parameters.
-//! No I/O, nothing of sessions: the upgrade (`server/upgrade.rs`) wires it in.
+//! permessage-deflate (RFC 7692), the protocol core: negotiating the extension's parameters, and
+//! compressing and inflating one message's payload. No I/O, nothing of sessions: the upgrade
+//! (`server/upgrade.rs`) and the connection (`connection/`) wire it in.
 //!
 //! | item | what it does |
 //! |---|---|
 //! | [`DeflateConfig`] | the server's settings; defaults below |
 //! | [`negotiate`] | the first acceptable offer of the client's `Sec-WebSocket-Extensions`: the [`Agreement`] ([`DeflateParams`] and the response header value), or `None` to go on uncompressed |
+//! | [`Compressor`] | a connection's outgoing messages: its own zlib stream with server context takeover, nothing held without |
+//! | [`SharedCompression`], [`compress_once`] | a message compressed once for every recipient without server context takeover (broadcasts) |
+//! | [`Decompressor`] | a connection's incoming compressed messages, frame by frame, with a bound on what they inflate to |
+//! | [`InflateError`] | over the bound (1009), or not deflate data (1007) |
 //!
 //! # Defaults ([`DeflateConfig::default`])
 //!
 //! | setting | default | why |
 //! |---|---|---|
 //! | `enabled` | `false` | compression costs CPU on every message, and a message mixing a secret with text an attacker chooses leaks the secret through its compressed length (the CRIME/BREACH kind): the application opts in, as with Node's `ws` and uWebSockets |
-//! | `server_no_context_takeover` | `true` | no zlib state per connection for what the server sends (a compressor with its window is 371 KiB); what is compressed depends on the message only, so a broadcast is compressed once for all its recipients |
+//! | `server_no_context_takeover` | `true` | no zlib state per connection for what the server sends (a compressor with its window is 371 KiB, below); what is compressed depends on the message only, so a broadcast is compressed once for all its recipients |
 //! | `client_no_context_takeover` | `true` | no inflate state (46 KiB) held by an idle connection. RFC 7692 section 7.1.1.2 lets the server ask for it in answer to any offer, and browsers comply. The cost is the ratio of small client messages that resemble the previous ones |
 //! | `server_max_window_bits` | 15 | the best ratio, and without context takeover the window is the thread's, not the connection's |
 //! | `client_max_window_bits` | 15 | only the client's memory: we inflate with 32 KiB whatever is agreed (below) |
@@ -23,6 +28,15 @@
 //! `permessage-deflate; server_no_context_takeover; client_no_context_takeover` (plus
 //! `client_max_window_bits=15` when the client offered that parameter).
 //!
+//! # Backend: zlib-rs
+//!
+//! flate2's default backend, miniz_oxide, has no `new_with_window_bits` (flate2 builds it only
+//! with a zlib backend) and always compresses with a 32 KiB window: the server could only decline
+//! every offer with `server_max_window_bits` below 15. flate2's `zlib-rs` feature is zlib
+//! ported to Rust (no C compiler, no system library): windows of 9 to 15 bits, and in the
+//! measurements above a reset plus compression of a small message took 4 to 9 µs against 18 to
+//! 28 µs with miniz_oxide.
+//!
 //! # Window bits 8
 //!
 //! zlib (since 1.2.9), and zlib-rs after it, refuse a raw deflate window of 8 bits (flate2
@@ -33,15 +47,64 @@
 //! * an offer asking `server_max_window_bits=8` is declined (RFC 7692 section 7.1.2.1: a server
 //!   declines a parameter it does not support), and the next offer is tried; browsers never ask
 //!   for it. A configured `server_max_window_bits` of 8 means 9, and the answer says 9;
-//! * inflating, the server will keep a 32 KiB window whatever was agreed (zlib-rs allocates
-//!   32 KiB for any window size), which decodes every window from 8 to 15 bits: a client's
+//! * inflating, the server keeps a 32 KiB window whatever was agreed (zlib-rs allocates 32 KiB
+//!   for any window size), which decodes every window from 8 to 15 bits: a client's
 //!   `client_max_window_bits=8` is accepted and echoed. The server never asks for 8 itself (a
 //!   configured 8 means 9): zlib-based clients cannot compress with it (Bun's client, for one,
 //!   closed with 1011 when told 8).
+//!
+//! # Errors
+//!
+//! A message inflating past the message limit fails with 1009, as a frame over the limits does
+//! (`EndpointError::TooBig`); no more than the limit is ever written, whatever the ratio (up to
+//! 1032:1 for deflate, so one 1 MiB frame can carry a 1 GiB message). Data that is not deflate
+//! fails with 1007 (invalid payload: the data does not match what the frame's RSV1 bit says it
+//! is), as Node's `ws` closes on a zlib error; RFC 7692 only says to fail the connection.
+//!
+//! # Memory
+//!
+//! Measured with a counting global allocator (flate2 1.1.11, zlib-rs 0.6.8; flate2 gives zlib
+//! its default `memLevel` of 8, whose hash tables are most of a compressor):
+//!
+//! | zlib state | heap |
+//! |---|---|
+//! | compressor, window 15 (any level) | 380,032 B (371 KiB) |
+//! | compressor, window 12 | 265,344 B |
+//! | compressor, window 9 | 251,008 B |
+//! | decompressor, any window | 47,552 B (46 KiB: the 32 KiB window, then zlib's tables) |
+//!
+//! A connection holds a [`Compressor`] and a [`Decompressor`] of a few words each and no heap
+//! while idle unless context takeover was agreed: with server context takeover, a compressor
+//! from its first compressed message on; with client context takeover, a decompressor from the
+//! first compressed message on. Without takeover a message borrows the thread's state (one
+//! decompressor, and one compressor per window size in use) and gives it back reset. A
+//! fragmented compressed message holds a decompressor from its first frame to its last.
+//! `cargo test -p endpoint-runtime --lib deflate::tests::resident_memory -- --ignored --nocapture`
+//! prints what the states cost in resident memory.
+//!
+//! # What the connection does with it
+//!
+//! * Outgoing: a text or binary message of at least `min_size` bytes is compressed and sent
+//!   with RSV1 set on its first frame only; control frames are never compressed. Without server
+//!   context takeover the server may send the uncompressed message instead when compressing did
+//!   not make it smaller; with it, it may not (the peer's window would miss the message).
+//! * Incoming: RSV1 on the first frame of a text or binary message means compressed; RSV1 on a
+//!   continuation or control frame, or without an agreement, stays a 1002. Each frame's
+//!   unmasked payload goes through [`Decompressor::inflate`] with the message limit; the frame
+//!   limit applies to the bytes on the wire; the UTF-8 of a text message is checked on the
+//!   inflated bytes (1007).
+//! * A broadcast groups its recipients by [`DeflateParams::shared_compression`]: a payload
+//!   compressed with a window of N bits is valid for every recipient whose agreed server window
+//!   is N or more.
 
-use std::fmt::Write as _;
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
 
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use http::{header, HeaderMap};
+
+use crate::message::CloseCode;
 
 /// The extension's token in `Sec-WebSocket-Extensions`.
 const NAME: &str = "permessage-deflate";
@@ -54,6 +117,13 @@ const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 const MIN_WINDOW_BITS: u8 = 9;
 /// The largest window RFC 7692 allows, and deflate's.
 const MAX_WINDOW_BITS: u8 = 15;
+
+/// What a sync flush ends with, and what RFC 7692 section 7.2.1 takes off each message (and
+/// section 7.2.2 puts back before inflating).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// The least output room an inflate step is given (it grows with the message).
+const MIN_CHUNK: usize = 4096;
 
 /// The server's permessage-deflate settings. See the [module docs](self) for the defaults and
 /// why.
@@ -96,7 +166,6 @@ impl Default for DeflateConfig {
 
 /// What was agreed with one client: what each side compresses with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // The compressor and the decompressor read it (next).
 pub(crate) struct DeflateParams {
     /// The server compresses each message on its own.
     pub(crate) server_no_context_takeover: bool,
@@ -117,6 +186,19 @@ impl DeflateParams {
     #[allow(dead_code)] // The driver asks before each data message once it wires compression in.
     pub(crate) fn compresses(&self, len: usize) -> bool {
         len >= self.min_size
+    }
+
+    /// How the server's messages are compressed when that does not depend on the connection
+    /// (no server context takeover); `None` with takeover, where each connection compresses
+    /// its own.
+    pub(crate) fn shared_compression(&self) -> Option<SharedCompression> {
+        self.server_no_context_takeover
+            .then_some(SharedCompression {
+                level: self.level.min(9),
+                window_bits: self
+                    .server_max_window_bits
+                    .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
+            })
     }
 }
 
@@ -456,6 +538,404 @@ fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().copied().all(is_tchar)
 }
 
+/// The outgoing compression of connections without server context takeover: equal values
+/// compress alike, and a payload compressed with a window of N bits suits every recipient
+/// whose agreed server window is N or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SharedCompression {
+    level: u32,
+    window_bits: u8,
+}
+
+impl SharedCompression {
+    /// Appends the RFC 7692 payload of one message to `out`, compressed on its own with the
+    /// thread's compressor (reset first: nothing of another message, maybe another
+    /// connection's, can be referenced).
+    pub(crate) fn compress(self, payload: &[u8], out: &mut Vec<u8>) {
+        if payload.is_empty() {
+            return out.push(0x00);
+        }
+        with_pooled_compressor(self, |c| deflate_message(c, payload, out));
+    }
+
+    /// The RFC 7692 payload of one message, compressed once for every recipient.
+    #[allow(dead_code)] // `rooms/fanout.rs` calls it when the driver wires compression in.
+    pub(crate) fn compress_once(self, payload: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(deflate_bound(payload.len()));
+        self.compress(payload, &mut out);
+        // The bound is for incompressible data; do not keep the room a good ratio left over.
+        if out.capacity() - out.len() > out.len() / 4 + 64 {
+            out.shrink_to_fit();
+        }
+        Bytes::from(out)
+    }
+}
+
+/// A message compressed once for every recipient that shares `params` (a broadcast); `None`
+/// with server context takeover, where each connection must compress it with its own stream.
+#[allow(dead_code)] // `rooms/fanout.rs` calls it when the driver wires compression in.
+pub(crate) fn compress_once(params: &DeflateParams, payload: &[u8]) -> Option<Bytes> {
+    params
+        .shared_compression()
+        .map(|shared| shared.compress_once(payload))
+}
+
+/// A connection's outgoing compression. Without server context takeover it holds no zlib
+/// state (each message borrows the thread's); with it, the connection's own stream, from its
+/// first compressed message on.
+#[derive(Debug)]
+pub(crate) struct Compressor {
+    shared: SharedCompression,
+    takeover: bool,
+    stream: Option<Box<Compress>>,
+}
+
+impl Compressor {
+    /// The compressor for what was agreed; allocates nothing.
+    pub(crate) fn new(params: &DeflateParams) -> Compressor {
+        let shared = SharedCompression {
+            level: params.level.min(9),
+            window_bits: params
+                .server_max_window_bits
+                .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
+        };
+        Compressor {
+            shared,
+            takeover: !params.server_no_context_takeover,
+            stream: None,
+        }
+    }
+
+    /// Appends the RFC 7692 payload of one message to `out`: deflate ended with a sync flush,
+    /// its `00 00 ff ff` taken off. With context takeover the message may refer to the ones
+    /// this compressor compressed before, so every compressed message of the connection must
+    /// go through it, in the order they are sent.
+    pub(crate) fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        if !self.takeover {
+            return self.shared.compress(payload, out);
+        }
+        if payload.is_empty() {
+            // The stream is byte-aligned after the last flush: `00` and the peer's `00 00 ff ff`
+            // make an empty stored block (RFC 7692 7.2.3.6), and the window does not change.
+            return out.push(0x00);
+        }
+        let shared = self.shared;
+        let stream = self
+            .stream
+            .get_or_insert_with(|| Box::new(new_compress(shared)));
+        deflate_message(stream, payload, out);
+    }
+
+    /// Whether zlib state is held (only with context takeover, once a message was compressed).
+    pub(crate) fn holds_state(&self) -> bool {
+        self.stream.is_some()
+    }
+}
+
+/// A compressor in the thread's pool.
+#[derive(Debug)]
+struct Pooled {
+    level: u32,
+    compress: Compress,
+}
+
+thread_local! {
+    /// The thread's compressors, by window size (9 to 15), for messages compressed on their own.
+    static COMPRESSORS: [Cell<Option<Box<Pooled>>>; 7] = const { [const { Cell::new(None) }; 7] };
+    /// The thread's decompressor (32 KiB window), for messages inflated on their own.
+    static DECOMPRESSOR: Cell<Option<Box<Decompress>>> = const { Cell::new(None) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// zlib states made on this thread (compressors, decompressors), for the tests of reuse.
+    static MADE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+fn new_compress(shared: SharedCompression) -> Compress {
+    #[cfg(test)]
+    MADE.with(|m| m.set((m.get().0 + 1, m.get().1)));
+    Compress::new_with_window_bits(Compression::new(shared.level), false, shared.window_bits)
+}
+
+fn new_decompress() -> Decompress {
+    #[cfg(test)]
+    MADE.with(|m| m.set((m.get().0, m.get().1 + 1)));
+    Decompress::new_with_window_bits(false, MAX_WINDOW_BITS)
+}
+
+/// Runs `f` with the thread's compressor for `shared`, reset (or a new one), and puts it back.
+fn with_pooled_compressor<R>(shared: SharedCompression, f: impl FnOnce(&mut Compress) -> R) -> R {
+    let slot = usize::from(shared.window_bits - MIN_WINDOW_BITS);
+    let pooled = COMPRESSORS
+        .try_with(|slots| slots[slot].take())
+        .ok()
+        .flatten();
+    let mut pooled = match pooled {
+        Some(mut p) => {
+            p.compress.reset();
+            if p.level != shared.level
+                && p.compress
+                    .set_level(Compression::new(shared.level))
+                    .is_err()
+            {
+                p.compress = new_compress(shared);
+            }
+            p.level = shared.level;
+            p
+        }
+        None => Box::new(Pooled {
+            level: shared.level,
+            compress: new_compress(shared),
+        }),
+    };
+    let r = f(&mut pooled.compress);
+    // During the thread's teardown there is no pool: the compressor is dropped.
+    let _ = COMPRESSORS.try_with(|slots| slots[slot].set(Some(pooled)));
+    r
+}
+
+/// Room enough for deflate's output of `n` bytes with a sync flush in most cases (stored
+/// blocks cost 5 bytes each; the loop in [`deflate_message`] grows it otherwise).
+fn deflate_bound(n: usize) -> usize {
+    n + (n >> 12) + (n >> 14) + 32
+}
+
+/// Compresses `payload` (not empty) into `out` with a sync flush, and takes the flush's
+/// `00 00 ff ff` off (RFC 7692 section 7.2.1).
+fn deflate_message(c: &mut Compress, payload: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let in_start = c.total_in();
+    out.reserve(deflate_bound(payload.len()));
+    loop {
+        let done = (c.total_in() - in_start) as usize;
+        let spare = out.capacity() - out.len();
+        let before = out.len();
+        // Errors are for a misused stream (zlib's Z_STREAM_ERROR); a full output is `Ok`.
+        c.compress_vec(&payload[done..], out, FlushCompress::Sync)
+            .expect("deflate into memory does not fail");
+        let consumed = (c.total_in() - in_start) as usize - done;
+        let made = out.len() - before;
+        // The flush is complete once all input is in and the output was not filled.
+        if done + consumed == payload.len() && made < spare {
+            break;
+        }
+        if consumed == 0 && made == 0 && spare > 0 {
+            debug_assert!(false, "deflate made no progress");
+            break;
+        }
+        out.reserve((out.len() - start).max(1024));
+    }
+    debug_assert!(
+        out[start..].ends_with(&TAIL),
+        "a sync flush ends the output"
+    );
+    if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+}
+
+/// Why a compressed message could not be inflated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InflateError {
+    /// The message inflates to more than `max` bytes (closed with 1009). `size` is what it had
+    /// reached when inflating stopped, one byte past the limit or more.
+    TooBig { size: usize, max: usize },
+    /// Not valid deflate data (closed with 1007), with zlib's words for it.
+    Invalid(String),
+}
+
+impl InflateError {
+    /// The code the connection closes with: 1009 over the limit (as `EndpointError::TooBig`),
+    /// 1007 for data that is not deflate (see the module docs).
+    pub(crate) fn close_code(&self) -> CloseCode {
+        match self {
+            InflateError::TooBig { .. } => CloseCode::TOO_BIG,
+            InflateError::Invalid(_) => CloseCode::INVALID_PAYLOAD,
+        }
+    }
+}
+
+impl fmt::Display for InflateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InflateError::TooBig { size, max } => write!(
+                f,
+                "compressed message inflates past {size} bytes, over the limit of {max} bytes"
+            ),
+            InflateError::Invalid(why) => write!(f, "invalid compressed message: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for InflateError {}
+
+/// A connection's inflation of compressed messages, frame by frame. With client context
+/// takeover it keeps its zlib stream (and the window) from the first compressed message on;
+/// without, it holds one only from the first frame of a message to its last, borrowed from
+/// the thread and given back reset.
+#[derive(Debug)]
+pub(crate) struct Decompressor {
+    takeover: bool,
+    stream: Option<Box<Decompress>>,
+    /// Bytes the current message inflated to so far.
+    produced: usize,
+    /// The message's deflate data ended with a final block (BFINAL); the rest is ignored.
+    ended: bool,
+}
+
+impl Decompressor {
+    /// The decompressor for what was agreed; allocates nothing.
+    pub(crate) fn new(params: &DeflateParams) -> Decompressor {
+        Decompressor {
+            takeover: !params.client_no_context_takeover,
+            stream: None,
+            produced: 0,
+            ended: false,
+        }
+    }
+
+    /// Inflates one frame's payload of a compressed message (after unmasking), appending it
+    /// to `out`; `fin` ends the message (RFC 7692 7.2.2: `00 00 ff ff` is added before it is
+    /// inflated). Frames of a fragmented message come in order; `max_output` bounds the whole
+    /// message, and no more than that is ever written to `out`: inflation stops at the first
+    /// byte past it, however small the input. After an error the connection must fail; the
+    /// decompressor keeps nothing of the message.
+    pub(crate) fn inflate(
+        &mut self,
+        compressed: &[u8],
+        fin: bool,
+        max_output: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        let mut stream = match self.stream.take() {
+            Some(stream) => stream,
+            None if self.takeover => Box::new(new_decompress()),
+            None => DECOMPRESSOR
+                .try_with(Cell::take)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Box::new(new_decompress())),
+        };
+        let mut result = self.feed(&mut stream, compressed, max_output, out);
+        if result.is_ok() && fin {
+            result = self.feed(&mut stream, &TAIL, max_output, out);
+        }
+        if let Err(e) = result {
+            self.produced = 0;
+            self.ended = false;
+            return Err(e);
+        }
+        if !fin {
+            self.stream = Some(stream);
+            return Ok(());
+        }
+        let ended = std::mem::take(&mut self.ended);
+        self.produced = 0;
+        if self.takeover {
+            // zlib takes nothing after a final block: the next message starts afresh (a client
+            // that ends messages with BFINAL cannot also refer back to them).
+            if ended {
+                stream.reset(false);
+            }
+            self.stream = Some(stream);
+        } else {
+            stream.reset(false);
+            // During the thread's teardown there is no pool: the state is dropped.
+            let _ = DECOMPRESSOR.try_with(|slot| slot.set(Some(stream)));
+        }
+        Ok(())
+    }
+
+    /// Whether zlib state is held: with context takeover once a message was inflated, without
+    /// only while a fragmented message is being inflated.
+    pub(crate) fn holds_state(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Inflates `input` into `out`, never past `max` bytes for the message.
+    fn feed(
+        &mut self,
+        d: &mut Decompress,
+        mut input: &[u8],
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InflateError> {
+        loop {
+            if self.ended {
+                // RFC 7692 7.2.3.4: after a final block comes an empty one we need not read.
+                return Ok(());
+            }
+            let room = max.saturating_sub(self.produced);
+            let (in_before, out_before) = (d.total_in(), d.total_out());
+            let (status, space) = if room == 0 {
+                // At the limit: any more output is too much, and goes to a 1-byte probe.
+                let mut probe = [0u8; 1];
+                (d.decompress(input, &mut probe, FlushDecompress::None), 1)
+            } else {
+                // Grows with the message (so reallocations stay few) and never past the limit.
+                let want = room.min(
+                    MIN_CHUNK
+                        .max(self.produced)
+                        .max(input.len().saturating_mul(4)),
+                );
+                let spare = out.capacity() - out.len();
+                if spare < want {
+                    out.reserve_exact(want - spare);
+                }
+                let spare = out.capacity() - out.len();
+                if spare <= room {
+                    (d.decompress_vec(input, out, FlushDecompress::None), spare)
+                } else {
+                    // `out` came with more room than the limit leaves: bound the write.
+                    let len = out.len();
+                    out.resize(len + want, 0);
+                    let status = d.decompress(input, &mut out[len..], FlushDecompress::None);
+                    let made = (d.total_out() - out_before) as usize;
+                    out.truncate(len + made);
+                    (status, want)
+                }
+            };
+            let consumed = (d.total_in() - in_before) as usize;
+            let made = (d.total_out() - out_before) as usize;
+            input = &input[consumed..];
+            self.produced += made;
+            if self.produced > max {
+                return Err(InflateError::TooBig {
+                    size: self.produced,
+                    max,
+                });
+            }
+            match status {
+                Err(e) => return Err(InflateError::Invalid(invalid(&e))),
+                Ok(Status::StreamEnd) => {
+                    self.ended = true;
+                    return Ok(());
+                }
+                Ok(Status::Ok | Status::BufError) => {}
+            }
+            if made < space && input.is_empty() {
+                return Ok(());
+            }
+            if consumed == 0 && made == 0 {
+                if input.is_empty() {
+                    return Ok(());
+                }
+                return Err(InflateError::Invalid("inflate made no progress".to_owned()));
+            }
+        }
+    }
+}
+
+/// zlib's message without flate2's prefix.
+fn invalid(e: &flate2::DecompressError) -> String {
+    let text = e.to_string();
+    match text.strip_prefix("deflate decompression error: ") {
+        Some(why) => why.to_owned(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,6 +1139,7 @@ mod tests {
                 min_size: 1024,
             }
         );
+        assert!(a.params.shared_compression().is_none());
         assert!(!a.params.compresses(1023) && a.params.compresses(1024));
         // From an `http::HeaderMap`, several lines.
         let mut h = HeaderMap::new();
@@ -671,6 +1152,13 @@ mod tests {
         );
         let a = negotiate(&ON, &h).unwrap();
         assert_eq!(a.params.server_max_window_bits, 12);
+        assert_eq!(
+            a.params.shared_compression(),
+            Some(SharedCompression {
+                level: 1,
+                window_bits: 12
+            })
+        );
     }
 
     #[test]
@@ -693,5 +1181,443 @@ mod tests {
                 assert!(matches!(&back[..], [Element::Deflate(Ok(_))]), "{value:?}");
             }
         }
+    }
+
+    fn params(server_takeover: bool, client_takeover: bool) -> DeflateParams {
+        DeflateParams {
+            server_no_context_takeover: !server_takeover,
+            client_no_context_takeover: !client_takeover,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            level: 6,
+            min_size: 0,
+        }
+    }
+
+    fn compress(c: &mut Compressor, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        c.compress(payload, &mut out);
+        out
+    }
+
+    fn inflate(
+        d: &mut Decompressor,
+        frames: &[&[u8]],
+        max: usize,
+    ) -> Result<Vec<u8>, InflateError> {
+        let mut out = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            d.inflate(f, i + 1 == frames.len(), max, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Messages that look alike, as a chat's do.
+    fn chat(i: usize) -> Vec<u8> {
+        format!(
+            "{{\"room\":\"lobby\",\"user\":\"user{}\",\"text\":\"message number {i} of the test, {}\"}}",
+            i % 7,
+            "with some words ".repeat(i % 5)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn rfc_7692_examples() {
+        let mut d = Decompressor::new(&params(true, true));
+        // 7.2.3.1: "Hello", in one frame and in two.
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        assert_eq!(inflate(&mut d, &[&hello], 100).unwrap(), b"Hello");
+        let mut d = Decompressor::new(&params(true, true));
+        assert_eq!(
+            inflate(&mut d, &[&hello[..3], &hello[3..]], 100).unwrap(),
+            b"Hello"
+        );
+        // 7.2.3.2: the second "Hello" refers to the first.
+        assert_eq!(
+            inflate(&mut d, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]], 100).unwrap(),
+            b"Hello"
+        );
+        // 7.2.3.3: a stored block; 7.2.3.4: BFINAL set; 7.2.3.5: two blocks.
+        for payload in [
+            &[
+                0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+            ][..],
+            &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00],
+            &[
+                0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+            ],
+        ] {
+            for takeover in [false, true] {
+                let mut d = Decompressor::new(&params(true, takeover));
+                assert_eq!(inflate(&mut d, &[payload], 100).unwrap(), b"Hello");
+                // And the decompressor is ready for the next message.
+                assert_eq!(inflate(&mut d, &[&hello], 100).unwrap(), b"Hello");
+            }
+        }
+        // 7.2.3.6: an empty fragment, or message, is one byte.
+        let mut d = Decompressor::new(&params(true, true));
+        assert_eq!(inflate(&mut d, &[&[0x00]], 100).unwrap(), b"");
+        // What we produce: the same bytes.
+        for takeover in [false, true] {
+            for level in [1, 6, 9] {
+                let mut c = Compressor::new(&DeflateParams {
+                    level,
+                    ..params(takeover, true)
+                });
+                assert_eq!(compress(&mut c, b"Hello"), hello, "level {level}");
+                assert_eq!(compress(&mut c, b""), [0x00]);
+            }
+        }
+        let mut c = Compressor::new(&params(true, true));
+        compress(&mut c, b"Hello");
+        assert_eq!(compress(&mut c, b"Hello"), [0xf2, 0x00, 0x11, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn round_trips_with_and_without_context_takeover() {
+        for takeover in [false, true] {
+            let p = params(takeover, takeover);
+            let mut c = Compressor::new(&p);
+            let mut d = Decompressor::new(&p);
+            let mut sizes = Vec::new();
+            for i in 0..50 {
+                let msg = chat(i);
+                let z = compress(&mut c, &msg);
+                sizes.push(z.len());
+                assert_eq!(inflate(&mut d, &[&z], 1 << 20).unwrap(), msg, "message {i}");
+                assert_eq!(c.holds_state(), takeover);
+                assert_eq!(d.holds_state(), takeover);
+            }
+            // An empty message, a large one, and one that does not compress, in between.
+            let big: Vec<u8> = (0..300_000u32)
+                .flat_map(|i| (i / 7).to_le_bytes())
+                .collect();
+            let noise: Vec<u8> = (0..70_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            for msg in [&b""[..], &big, &noise, &chat(3)] {
+                let z = compress(&mut c, msg);
+                assert_eq!(inflate(&mut d, &[&z], 2 << 20).unwrap(), msg);
+            }
+            let total: usize = sizes.iter().sum();
+            eprintln!("takeover {takeover}: 50 chat messages in {total} bytes");
+            if takeover {
+                // Later messages refer to earlier ones.
+                assert!(sizes[40..].iter().all(|&n| n < 30), "{sizes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_takeover_every_message_stands_alone() {
+        let p = params(false, false);
+        let mut c = Compressor::new(&p);
+        let messages: Vec<Vec<u8>> = (0..10).map(chat).collect();
+        let compressed: Vec<Vec<u8>> = messages.iter().map(|m| compress(&mut c, m)).collect();
+        // Any order, any decompressor: nothing refers to another message.
+        for (m, z) in messages.iter().zip(&compressed).rev() {
+            let mut d = Decompressor::new(&p);
+            assert_eq!(&inflate(&mut d, &[z], 1 << 20).unwrap(), m);
+        }
+        // And compressed once for all, the same bytes.
+        let shared = p.shared_compression().unwrap();
+        assert_eq!(&shared.compress_once(&messages[4])[..], &compressed[4][..]);
+        assert_eq!(compress_once(&p, &messages[4]).unwrap(), compressed[4]);
+        assert_eq!(compress_once(&params(true, false), &messages[4]), None);
+    }
+
+    #[test]
+    fn fragmented_messages_inflate_frame_by_frame() {
+        for takeover in [false, true] {
+            let p = params(takeover, takeover);
+            let mut c = Compressor::new(&p);
+            let mut d = Decompressor::new(&p);
+            for i in 0..20 {
+                let msg: Vec<u8> = chat(i).repeat(1 + i * 40);
+                let z = compress(&mut c, &msg);
+                // Frames of every size from 0 (an empty final frame included) up.
+                let step = 1 + i * i * 7;
+                let mut frames: Vec<&[u8]> = z.chunks(step).collect();
+                if i % 3 == 0 {
+                    frames.push(&[]);
+                }
+                if i % 4 == 0 {
+                    frames.insert(0, &[]);
+                }
+                let mut out = Vec::new();
+                for (n, f) in frames.iter().enumerate() {
+                    let fin = n + 1 == frames.len();
+                    d.inflate(f, fin, 1 << 20, &mut out).unwrap();
+                    if !fin {
+                        assert!(d.holds_state(), "a message in progress holds its state");
+                    }
+                }
+                assert_eq!(out, msg, "message {i}");
+                assert_eq!(d.holds_state(), takeover);
+            }
+        }
+    }
+
+    #[test]
+    fn the_thread_state_is_reused_not_remade() {
+        let before = MADE.with(Cell::get);
+        let p = params(false, false);
+        let mut c = Compressor::new(&p);
+        let mut d = Decompressor::new(&p);
+        for i in 0..100 {
+            let msg = chat(i).repeat(30);
+            let z = compress(&mut c, &msg);
+            assert_eq!(
+                inflate(&mut d, &[&z[..z.len() / 2], &z[z.len() / 2..]], 1 << 20).unwrap(),
+                msg
+            );
+            // Other connections of the thread, with other parameters.
+            let mut other = Compressor::new(&DeflateParams {
+                level: 9,
+                server_max_window_bits: 10,
+                ..p
+            });
+            compress(&mut other, &msg);
+        }
+        let after = MADE.with(Cell::get);
+        // One compressor per window size in use, one decompressor.
+        assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1));
+        assert!(!c.holds_state() && !d.holds_state());
+        assert!(std::mem::size_of::<Compressor>() <= 24);
+        assert!(std::mem::size_of::<Decompressor>() <= 24);
+    }
+
+    /// `n` MiB of zeros from about `n` KiB: one block of zeros, then the same block of
+    /// references to the window again and again (deflate's best ratio is about 1032:1).
+    fn bomb(mib: usize) -> Vec<u8> {
+        let zeros = vec![0u8; 1 << 20];
+        let mut c = Compress::new_with_window_bits(Compression::best(), false, 15);
+        let mut first = Vec::with_capacity(8192);
+        c.compress_vec(&zeros, &mut first, FlushCompress::Sync)
+            .unwrap();
+        let mut again = Vec::with_capacity(8192);
+        c.compress_vec(&zeros, &mut again, FlushCompress::Sync)
+            .unwrap();
+        assert!(first.ends_with(&TAIL) && again.ends_with(&TAIL) && again.len() < 2048);
+        let mut out = first;
+        for _ in 1..mib {
+            out.extend_from_slice(&again);
+        }
+        out.truncate(out.len() - TAIL.len());
+        out
+    }
+
+    #[test]
+    fn a_bomb_is_cut_at_the_limit() {
+        // The construction is right: 4 MiB of zeros.
+        let mut d = Decompressor::new(&params(false, false));
+        let small = bomb(4);
+        let out = inflate(&mut d, &[&small], usize::MAX).unwrap();
+        assert!(out.len() == 4 << 20 && out.iter().all(|&b| b == 0));
+
+        // About 1 MiB (one frame at the default limits) that would inflate to 1 GiB.
+        let big = bomb(1024);
+        assert!(big.len() < 1100 * 1024, "{} bytes", big.len());
+        for takeover in [false, true] {
+            for frames in [1, 7, 1000] {
+                let limit = 1 << 20;
+                let started = std::time::Instant::now();
+                let mut d = Decompressor::new(&params(false, takeover));
+                let mut out = Vec::new();
+                let step = big.len().div_ceil(frames);
+                let mut result = Ok(());
+                for (n, f) in big.chunks(step).enumerate() {
+                    result = d.inflate(f, (n + 1) * step >= big.len(), limit, &mut out);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                let e = result.unwrap_err();
+                assert_eq!(
+                    e,
+                    InflateError::TooBig {
+                        size: limit + 1,
+                        max: limit
+                    }
+                );
+                assert_eq!(e.close_code(), CloseCode::TOO_BIG);
+                // Never more than the limit, in length or in memory.
+                assert_eq!(out.len(), limit);
+                assert!(out.capacity() <= limit, "capacity {}", out.capacity());
+                assert!(!d.holds_state());
+                let took = started.elapsed();
+                eprintln!("1 GiB bomb in {frames} frames cut at 1 MiB in {took:?}");
+                assert!(took < std::time::Duration::from_secs(5));
+            }
+        }
+        // A limit of zero takes an empty message only.
+        let mut d = Decompressor::new(&params(false, false));
+        assert_eq!(inflate(&mut d, &[&[0x00]], 0).unwrap(), b"");
+        assert!(matches!(
+            inflate(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]], 0),
+            Err(InflateError::TooBig { size: 1, max: 0 })
+        ));
+        // Exactly at the limit is fine.
+        assert_eq!(
+            inflate(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]], 5).unwrap(),
+            b"Hello"
+        );
+    }
+
+    #[test]
+    fn the_limit_holds_whatever_room_the_output_has() {
+        let msg = chat(1).repeat(100);
+        let z = compress(&mut Compressor::new(&params(false, false)), &msg);
+        for limit in [0, 1, 100, msg.len() - 1] {
+            let mut d = Decompressor::new(&params(false, false));
+            // A buffer with more room than the limit leaves, and bytes already in it.
+            let mut out = Vec::with_capacity(1 << 20);
+            out.extend_from_slice(b"kept");
+            let e = d.inflate(&z, true, limit, &mut out).unwrap_err();
+            assert!(matches!(e, InflateError::TooBig { max, .. } if max == limit));
+            assert_eq!(&out[..4], b"kept");
+            assert_eq!(out.len(), 4 + limit);
+            assert_eq!(&out[4..], &msg[..limit]);
+        }
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        for (payload, takeover) in [
+            // Block type 3 is reserved.
+            (&[0x06, 0x00][..], false),
+            (&[0xff, 0xff, 0xff, 0xff], true),
+            // A stored block whose length and its complement disagree.
+            (&[0x00, 0x05, 0x00, 0x00, 0x00, b'H'], false),
+            // A reference before the start of the window.
+            (&[0x02, 0x02, 0x00], false),
+        ] {
+            let mut d = Decompressor::new(&params(false, takeover));
+            let e = inflate(&mut d, &[payload], 1 << 20).unwrap_err();
+            assert!(matches!(e, InflateError::Invalid(_)), "{payload:?}: {e:?}");
+            assert_eq!(e.close_code(), CloseCode::INVALID_PAYLOAD);
+            assert!(!d.holds_state());
+            eprintln!("{payload:x?}: {e}");
+        }
+        // A later reference to another message without takeover is corrupt too.
+        let mut d = Decompressor::new(&params(true, false));
+        inflate(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]], 100).unwrap();
+        assert!(inflate(&mut d, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]], 100).is_err());
+        // And after an error, the thread's decompressor is fine.
+        let mut d = Decompressor::new(&params(false, false));
+        assert_eq!(
+            inflate(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]], 100).unwrap(),
+            b"Hello"
+        );
+    }
+
+    #[test]
+    fn what_we_send_decodes_with_plain_flate2_and_back() {
+        use std::io::Read as _;
+        for takeover in [false, true] {
+            for bits in [9, 12, 15] {
+                let p = DeflateParams {
+                    server_max_window_bits: bits,
+                    ..params(takeover, takeover)
+                };
+                let mut c = Compressor::new(&p);
+                // The peer: its own inflater, with the window agreed, and RFC 7692's tail.
+                let mut peer = Decompress::new_with_window_bits(false, bits);
+                for i in 0..30 {
+                    let msg = chat(i).repeat(1 + i * 13);
+                    let mut z = compress(&mut c, &msg);
+                    z.extend_from_slice(&TAIL);
+                    if !takeover {
+                        peer.reset(false);
+                        // One message alone also decodes with flate2's reader.
+                        let mut read = Vec::new();
+                        flate2::read::DeflateDecoder::new(&z[..])
+                            .read_to_end(&mut read)
+                            .unwrap_or_default();
+                        assert_eq!(read, msg);
+                    }
+                    let mut out = Vec::with_capacity(msg.len() + 64);
+                    peer.decompress_vec(&z, &mut out, FlushDecompress::Sync)
+                        .unwrap();
+                    assert_eq!(out, msg, "takeover {takeover}, {bits} bits, message {i}");
+                }
+            }
+        }
+        // The other way: what a zlib client sends (another level, window, flush), inflated.
+        for takeover in [false, true] {
+            let mut client = Compress::new_with_window_bits(Compression::best(), false, 10);
+            let mut d = Decompressor::new(&params(false, takeover));
+            for i in 0..30 {
+                let msg = chat(i).repeat(1 + i);
+                if !takeover {
+                    client.reset();
+                }
+                let mut z = Vec::with_capacity(msg.len() + 64);
+                client
+                    .compress_vec(&msg, &mut z, FlushCompress::Sync)
+                    .unwrap();
+                assert!(z.ends_with(&TAIL));
+                z.truncate(z.len() - 4);
+                let half = z.len() / 2;
+                assert_eq!(
+                    inflate(&mut d, &[&z[..half], &z[half..]], 1 << 20).unwrap(),
+                    msg
+                );
+            }
+        }
+    }
+
+    /// What the states cost in resident memory (Linux): run alone, with `--ignored --nocapture`.
+    #[test]
+    #[ignore = "measures the process's resident memory; run alone"]
+    fn resident_memory() {
+        fn rss_kib() -> usize {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        }
+        const N: usize = 200;
+        let msg = chat(1).repeat(2000);
+        for bits in [9, 12, 15] {
+            let p = DeflateParams {
+                server_max_window_bits: bits,
+                ..params(true, true)
+            };
+            let before = rss_kib();
+            let mut held: Vec<Compressor> = (0..N).map(|_| Compressor::new(&p)).collect();
+            for c in &mut held {
+                compress(c, &msg);
+            }
+            let per = (rss_kib() - before) as f64 / N as f64;
+            println!("compressor with context takeover, window {bits}: {per:.0} KiB resident");
+        }
+        let z = compress(&mut Compressor::new(&params(false, false)), &msg);
+        let before = rss_kib();
+        let mut held: Vec<Decompressor> = (0..N)
+            .map(|_| Decompressor::new(&params(true, true)))
+            .collect();
+        for d in &mut held {
+            let mut out = Vec::new();
+            d.inflate(&z, true, 1 << 20, &mut out).unwrap();
+        }
+        let per = (rss_kib() - before) as f64 / N as f64;
+        println!("decompressor with context takeover: {per:.0} KiB resident");
+        let before = rss_kib();
+        let idle: Vec<(Compressor, Decompressor)> = (0..N)
+            .map(|_| {
+                (
+                    Compressor::new(&params(false, false)),
+                    Decompressor::new(&params(false, false)),
+                )
+            })
+            .collect();
+        println!(
+            "idle connection without takeover: {} + {} bytes inline, {:.1} KiB resident each",
+            std::mem::size_of::<Compressor>(),
+            std::mem::size_of::<Decompressor>(),
+            (rss_kib() - before) as f64 / N as f64
+        );
+        drop(idle);
     }
 }
