@@ -95,3 +95,81 @@ impl FrameDecoder {
         })
     }
 }
+
+/// A connection's permessage-deflate inflater (`deflate::Decompressor`).
+#[derive(Debug)]
+pub struct Inflater(crate::protocol::deflate::Decompressor);
+
+impl Inflater {
+    /// With `context_takeover` (the client's), the window is kept across messages; without,
+    /// each message is inflated afresh with the thread's state.
+    pub fn new(context_takeover: bool) -> Self {
+        Inflater(crate::protocol::deflate::Decompressor::new(
+            &deflate_params(true, context_takeover, 15, 1),
+        ))
+    }
+
+    /// Inflates one frame's payload of a compressed message, appending to `out`; `fin` ends
+    /// the message, `max_output` bounds it. An error is the close code it ends the connection
+    /// with (1009 over the bound, 1007 for data that is not deflate) and why.
+    pub fn inflate(
+        &mut self,
+        compressed: &[u8],
+        fin: bool,
+        max_output: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), (crate::CloseCode, String)> {
+        self.0
+            .inflate(compressed, fin, max_output, out)
+            .map_err(|e| (e.close_code(), e.to_string()))
+    }
+
+    /// Whether zlib state is held: with context takeover once a message was inflated,
+    /// without only inside a fragmented message.
+    pub fn holds_state(&self) -> bool {
+        self.0.holds_state()
+    }
+}
+
+/// A connection's permessage-deflate compressor (`deflate::Compressor`), to make valid input.
+#[derive(Debug)]
+pub struct Deflater(crate::protocol::deflate::Compressor);
+
+impl Deflater {
+    /// With `context_takeover` (the server's), messages may refer to earlier ones;
+    /// `window_bits` 9 to 15 and `level` 0 to 9 (out-of-range values are brought in range).
+    pub fn new(context_takeover: bool, window_bits: u8, level: u32) -> Self {
+        Deflater(crate::protocol::deflate::Compressor::new(&deflate_params(
+            !context_takeover,
+            true,
+            window_bits,
+            level,
+        )))
+    }
+
+    /// Appends one message's RFC 7692 payload (sync flush, `00 00 ff ff` taken off) to `out`.
+    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        self.0.compress(payload, out);
+    }
+
+    /// Whether zlib state is held: only with context takeover, once a message was compressed.
+    pub fn holds_state(&self) -> bool {
+        self.0.holds_state()
+    }
+}
+
+fn deflate_params(
+    server_no_context_takeover: bool,
+    client_context_takeover: bool,
+    window_bits: u8,
+    level: u32,
+) -> crate::protocol::deflate::DeflateParams {
+    crate::protocol::deflate::DeflateParams {
+        server_no_context_takeover,
+        client_no_context_takeover: !client_context_takeover,
+        server_max_window_bits: window_bits.clamp(9, 15),
+        client_max_window_bits: 15,
+        level: level.min(9),
+        min_size: 0,
+    }
+}
