@@ -15,6 +15,7 @@
 //! | [`pong_timeout`](Limits::pong_timeout) | 30 s | no answer to the ping in that time: the connection is dropped, `on_close` gets 1006 |
 //! | [`close_timeout`](Limits::close_timeout) | 5 s | the TCP connection is dropped without waiting for the peer's close frame (after a protocol error: without reading on, at most 64 MiB, until the peer's end) |
 //! | [`shutdown_timeout`](Limits::shutdown_timeout) | 10 s | `run_until` returns; unfinished sessions are dropped |
+//! | [`compression`](Limits::compression) | off | (not a limit: permessage-deflate, see [`Compression`]) |
 //!
 //! ```
 //! use endpoint_runtime::{Limits, Server};
@@ -28,6 +29,8 @@
 //! ```
 
 use std::time::Duration;
+
+use crate::protocol::deflate::DeflateConfig;
 
 /// Server-wide bounds. See the [module docs](self) for defaults and effects.
 #[derive(Debug, Clone)]
@@ -70,6 +73,90 @@ pub struct Limits {
     pub close_timeout: Duration,
     /// How long `run_until` waits for sessions to end after shutdown began.
     pub shutdown_timeout: Duration,
+    /// permessage-deflate (RFC 7692): off unless enabled here or per endpoint
+    /// ([`EndpointConfig::compression`](crate::EndpointConfig::compression)).
+    pub compression: Compression,
+}
+
+/// permessage-deflate (RFC 7692) settings: [`Limits::compression`].
+///
+/// Off by default, like Node's `ws` and uWebSockets: compression costs CPU on every message, and
+/// a message that mixes a secret with text an attacker chooses leaks the secret through its
+/// compressed length (the CRIME/BREACH kind of attack). [`Compression::enabled`] turns it on
+/// with settings that hold no zlib state while a connection is idle: no context takeover either
+/// way (each message compressed on its own, so a broadcast is compressed once for all its
+/// recipients), 32 KiB windows, zlib level 1, messages under 1 KiB sent as they are. What
+/// each setting costs and why it is the default: the runtime's `protocol/deflate.rs`.
+///
+/// ```
+/// use endpoint_runtime::{Compression, Limits};
+///
+/// let mut limits = Limits::default();
+/// limits.compression = Compression::enabled().level(6).min_size(256);
+/// assert!(limits.compression.is_enabled());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression(pub(crate) DeflateConfig);
+
+impl Compression {
+    /// No compression: offers of permessage-deflate are declined.
+    pub fn disabled() -> Self {
+        Compression(DeflateConfig::default())
+    }
+
+    /// Compression with the defaults described on [`Compression`].
+    pub fn enabled() -> Self {
+        Compression(DeflateConfig {
+            enabled: true,
+            ..DeflateConfig::default()
+        })
+    }
+
+    /// Whether offers of permessage-deflate are accepted.
+    pub fn is_enabled(&self) -> bool {
+        self.0.enabled
+    }
+
+    /// Context takeover: whether the server's (`server`) and the client's (`client`)
+    /// compressor keep their window from one message to the next. Better ratios for similar
+    /// messages; costs, per connection that agreed, a zlib compressor (about 370 KiB at 15
+    /// window bits) for the server's side and a decompressor (about 46 KiB) for the client's,
+    /// held from its first compressed message to the end. A client that asks for no takeover
+    /// gets none whatever this says.
+    pub fn context_takeover(mut self, server: bool, client: bool) -> Self {
+        self.0.server_no_context_takeover = !server;
+        self.0.client_no_context_takeover = !client;
+        self
+    }
+
+    /// The largest windows, in bits (9 to 15; values out of range are brought into it), the
+    /// server compresses with and asks the client to compress with. A client asking for less
+    /// gets less.
+    pub fn max_window_bits(mut self, server: u8, client: u8) -> Self {
+        self.0.server_max_window_bits = server.clamp(9, 15);
+        self.0.client_max_window_bits = client.clamp(9, 15);
+        self
+    }
+
+    /// zlib's compression level, 0 (stored) to 9 (default 1: the measured best trade for chat
+    /// messages).
+    pub fn level(mut self, level: u32) -> Self {
+        self.0.level = level.min(9);
+        self
+    }
+
+    /// Messages smaller than this many bytes are sent uncompressed (default 1024).
+    pub fn min_size(mut self, bytes: usize) -> Self {
+        self.0.min_size = bytes;
+        self
+    }
+}
+
+impl Default for Compression {
+    /// [`Compression::disabled`].
+    fn default() -> Self {
+        Compression::disabled()
+    }
 }
 
 impl Default for Limits {
@@ -88,6 +175,7 @@ impl Default for Limits {
             pong_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            compression: Compression::disabled(),
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct EndpointConfig {
     pub(crate) max_message_size: Option<usize>,
     /// Per-kind limits (text, binary, pong) from `#[on_message(max_message_size = N)]`.
     pub(crate) kind_limits: [Option<usize>; 3],
+    /// permessage-deflate for this endpoint: `None` follows the server's
+    /// [`Limits::compression`](crate::Limits::compression).
+    pub(crate) compression: Option<bool>,
 }
 
 impl EndpointConfig {
@@ -72,7 +75,29 @@ impl EndpointConfig {
             subprotocols: &[],
             max_message_size: None,
             kind_limits: [None; 3],
+            compression: None,
         }
+    }
+
+    /// permessage-deflate for this endpoint (`#[server_endpoint(compression = true)]`):
+    /// `true` accepts it with the server's [`Compression`](crate::Compression) settings (their
+    /// defaults when the server's is disabled), `false` declines it whatever the server's says.
+    /// Without it the server's [`Limits::compression`](crate::Limits::compression) decides.
+    pub const fn compression(mut self, enabled: bool) -> Self {
+        self.compression = Some(enabled);
+        self
+    }
+
+    /// The compression settings in force for this endpoint under the server's.
+    pub(crate) fn resolve_compression(
+        &self,
+        server: &crate::Compression,
+    ) -> crate::protocol::deflate::DeflateConfig {
+        let mut config = server.0.clone();
+        if let Some(enabled) = self.compression {
+            config.enabled = enabled;
+        }
+        config
     }
 
     /// Subprotocols the endpoint speaks. The first protocol of the *client's* list that appears

@@ -67,7 +67,7 @@ pub use rooms::broker;
 pub use rooms::redis;
 
 pub use bytes::Bytes;
-pub use config::Limits;
+pub use config::{Compression, Limits};
 pub use configurator::{Configurator, HandshakeRequest};
 pub use endpoint::{Endpoint, EndpointConfig, HookResult};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
