@@ -1,6 +1,6 @@
 //! The echo the Autobahn TestSuite judges the runtime by: every text and binary message sent
-//! back as is, at `/`, on the public API, with the size limits raised for the suite (its cases
-//! send messages of up to 16 MiB).
+//! back as is, at `/`, on the public API, with permessage-deflate on and the size limits raised
+//! for the suite (its cases send messages of up to 16 MiB).
 //!
 //! ```text
 //! cargo run --release --example autobahn_server -- --addr 127.0.0.1:9001
@@ -37,6 +37,10 @@ struct Args {
     /// Where to listen
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
     addr: String,
+    /// Keep each side's compression window across messages (permessage-deflate context
+    /// takeover), instead of the runtime's default of none
+    #[arg(long)]
+    context_takeover: bool,
 }
 
 #[tokio::main]
@@ -47,6 +51,11 @@ async fn main() {
     limits.max_message_size = 32 << 20;
     limits.max_frame_size = 32 << 20;
     limits.outbound_queue_bytes = 64 << 20;
+    let takeover = args.context_takeover;
+    // Compress every message the suite sends back (its echoes are small).
+    limits.compression = Compression::enabled()
+        .context_takeover(takeover, takeover)
+        .min_size(0);
     let server = match Server::new()
         .endpoint::<Echo>()
         .limits(limits)

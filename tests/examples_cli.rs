@@ -260,7 +260,10 @@ fn redis_node_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
 fn autobahn_server_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
     assert_help(
         "autobahn_server",
-        &[("--addr <HOST:PORT>", Some("127.0.0.1:9001"))],
+        &[
+            ("--addr <HOST:PORT>", Some("127.0.0.1:9001")),
+            ("--context-takeover", None),
+        ],
     );
     assert_refuses_a_bad_flag("autobahn_server");
 }

@@ -43,6 +43,8 @@ pub enum EndpointError {
     Unsupported(PayloadKind),
     /// A text message was not valid UTF-8 (closed with 1007).
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) was not valid deflate data (closed with 1007).
+    Compression(String),
     /// A message or frame exceeded the size limit (closed with 1009).
     TooBig {
         /// Size of the message (as far as it was known).
@@ -97,7 +99,9 @@ impl EndpointError {
             | EndpointError::Encode(_)
             | EndpointError::MissingState(_) => None,
             EndpointError::Unsupported(_) => Some(CloseCode::CANNOT_ACCEPT),
-            EndpointError::InvalidUtf8 => Some(CloseCode::INVALID_PAYLOAD),
+            EndpointError::InvalidUtf8 | EndpointError::Compression(_) => {
+                Some(CloseCode::INVALID_PAYLOAD)
+            }
             EndpointError::TooBig { .. } => Some(CloseCode::TOO_BIG),
             EndpointError::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
             EndpointError::SlowConsumer { .. } => Some(CloseCode::POLICY_VIOLATION),
@@ -129,6 +133,7 @@ impl fmt::Display for EndpointError {
                 write!(f, "this endpoint does not accept {} messages", k.name())
             }
             EndpointError::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
+            EndpointError::Compression(why) => write!(f, "invalid compressed message: {why}"),
             EndpointError::TooBig { size, max } => {
                 write!(
                     f,

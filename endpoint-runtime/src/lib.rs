@@ -88,8 +88,8 @@ pub mod prelude {
     #[cfg(feature = "json")]
     pub use crate::Json;
     pub use crate::{
-        Bytes, CloseCode, CloseReason, Configurator, Decode, DecodeError, Encode, EndpointError,
-        Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection, Room, Server,
-        Session, State,
+        Bytes, CloseCode, CloseReason, Compression, Configurator, Decode, DecodeError, Encode,
+        EndpointError, Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection,
+        Room, Server, Session, State,
     };
 }

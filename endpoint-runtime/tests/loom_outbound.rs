@@ -4,7 +4,8 @@
 //!
 //! The three files of the queue name nothing of the crate but what their parent module hands
 //! them (`super::...`), so this test compiles them as its own modules against loom's atomics,
-//! mutex and waker, and a scripted socket in place of the TCP stream. What is checked is the
+//! mutex and waker, and a scripted socket in place of the TCP stream (and messages in place of
+//! the crate's queue items, which the queue only counts and moves). What is checked is the
 //! hand-off the direct writes depend on: a broadcast writes to the socket itself only while
 //! the connection task is idle (nothing queued, batched or partly written), so the bytes on
 //! the wire are every frame, whole, once, in order; and closes (requested, or an overflow) are
@@ -16,6 +17,9 @@
 
 use std::collections::VecDeque;
 
+/// The queue's items: in the crate, messages or payloads compressed for a broadcast; the queue
+/// itself only counts and moves them, so messages stand for both here.
+pub(crate) use endpoint_runtime::Message as Outgoing;
 pub(crate) use endpoint_runtime::{CloseReason, Message, SendError};
 use loom::sync::Arc;
 

@@ -37,7 +37,8 @@ use super::{timer, ConnectionContext};
 use crate::endpoint::{Endpoint, HookResult, MessageLimits};
 use crate::error::EndpointError;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
-use crate::protocol::frame::Inbound;
+use crate::protocol::deflate::DeflateParams;
+use crate::protocol::frame::{Inbound, Outgoing};
 use crate::session::{Handshake, PendingClose, Session};
 use crate::stats;
 
@@ -57,19 +58,25 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// The framing layer over the upgraded connection, sized by the server's limits.
-fn frame_io(upgraded: Upgraded, session: &Session, ctx: &ConnectionContext) -> FrameIo {
+fn frame_io(
+    upgraded: Upgraded,
+    session: &Session,
+    ctx: &ConnectionContext,
+    deflate: Option<DeflateParams>,
+) -> FrameIo {
     let limits = &ctx.limits;
     FrameIo::new(
         upgraded,
         session.outbound(),
         limits.read_buffer_size,
         limits.write_buffer_size,
+        deflate,
     )
 }
 
 /// Closes a connection whose endpoint could not be created (factory panicked): 1011.
 pub(crate) async fn refuse(upgraded: Upgraded, session: Session, ctx: Arc<ConnectionContext>) {
-    let mut io = frame_io(upgraded, &session, &ctx);
+    let mut io = frame_io(upgraded, &session, &ctx, None);
     let reason = CloseReason::new(CloseCode::INTERNAL_ERROR, "endpoint could not be created");
     let out = session.outbound();
     let mut frame = Some(Some(reason));
@@ -90,6 +97,7 @@ pub(crate) fn run<E: Endpoint>(
     handshake: Handshake,
     limits: MessageLimits,
     ctx: Arc<ConnectionContext>,
+    deflate: Option<DeflateParams>,
 ) -> impl Future<Output = ()> + Send {
     let span = tracing::debug_span!(
         "ws",
@@ -99,7 +107,7 @@ pub(crate) fn run<E: Endpoint>(
     );
     let now = ctx.timers.now_ms();
     let mut driver = Driver {
-        io: frame_io(upgraded, &session, &ctx),
+        io: frame_io(upgraded, &session, &ctx, deflate),
         session,
         ctx,
         batch: VecDeque::new(),
@@ -164,7 +172,7 @@ struct Driver {
     /// What this connection shares with the others of its server.
     ctx: Arc<ConnectionContext>,
     /// Replies and messages taken from the outbound queue, not written yet.
-    batch: VecDeque<Message>,
+    batch: VecDeque<Outgoing>,
     /// The answers to the peer's pings, in order, written before the batch. At most
     /// [`MAX_PENDING_PONGS`]: a peer that pings faster than it reads is not read any further
     /// until they are written (TCP backpressure, no unbounded memory).
@@ -299,7 +307,7 @@ impl Driver {
             Ok(Some(reply)) => {
                 // Fast path: straight into this task's batch, behind what the handler queued.
                 let out = self.session.outbound();
-                let reply = match out.push_local(reply, &mut self.batch) {
+                let reply = match out.push_local(reply.into(), &mut self.batch) {
                     Ok(()) => return None,
                     Err(reply) => reply,
                 };
@@ -340,7 +348,7 @@ impl Driver {
         let session = self.session.clone();
         match self.hook(endpoint.on_error(&session, error)).await {
             Ok(Ok(Some(reply))) if code.is_none() => {
-                let _ = self.session.outbound().try_push(reply);
+                let _ = self.session.outbound().try_push(reply.into());
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => warn!(error = %e, "on_error failed"),
@@ -591,7 +599,7 @@ impl Driver {
                 }
                 // Keep-alive ping: through the queue, so it is ordered with other frames. A full
                 // queue means the peer is not reading; the pong deadline then catches it.
-                let _ = out.try_push(Message::Ping(Bytes::new()));
+                let _ = out.try_push(Message::Ping(Bytes::new()).into());
                 self.ping_sent = now;
                 continue;
             }
@@ -761,7 +769,9 @@ mod tests {
     /// around it is measured in `server::mount`.
     #[test]
     fn future_size() {
-        fn size_of_output<A, B, C, D, E2, G, F: Future>(_: fn(A, B, C, D, E2, G) -> F) -> usize {
+        fn size_of_output<A, B, C, D, E2, G, H, F: Future>(
+            _: fn(A, B, C, D, E2, G, H) -> F,
+        ) -> usize {
             std::mem::size_of::<F>()
         }
         let size = size_of_output(run::<Echo>);

@@ -36,9 +36,10 @@ use hyper::upgrade::Upgraded;
 
 use super::transport::Transport;
 use crate::error::EndpointError;
-use crate::message::{CloseReason, Message};
+use crate::message::CloseReason;
 use crate::protocol::coding::{OpCode, MAX_HEADER};
-use crate::protocol::frame::{self, DecodeLimits, Decoded, Decoder, Inbound};
+use crate::protocol::deflate::{Compressor, Decompressor, DeflateParams};
+use crate::protocol::frame::{self, DecodeLimits, Decoded, Decoder, Inbound, Outgoing};
 use crate::session::Outbound;
 
 /// Size of the per-thread read scratch buffer: the most one `read` system call takes. 128 KiB
@@ -143,6 +144,17 @@ pub(crate) struct FrameIo {
     failed: bool,
     /// Set once our side of the stream was shut (`poll_linger`).
     write_shut: bool,
+    /// permessage-deflate, when agreed: boxed, as few connections have it, and the zlib
+    /// streams inside are held only with context takeover (see `protocol::deflate`).
+    deflate: Option<Box<Deflate>>,
+}
+
+/// A connection's permessage-deflate state.
+#[derive(Debug)]
+struct Deflate {
+    params: DeflateParams,
+    compressor: Compressor,
+    decompressor: Decompressor,
 }
 
 impl FrameIo {
@@ -153,6 +165,7 @@ impl FrameIo {
         home: &Outbound,
         min_input: usize,
         write_max: usize,
+        deflate: Option<DeflateParams>,
     ) -> Self {
         let (io, read_ahead) = Transport::from_upgraded(upgraded, home);
         let mut ws = FrameIo {
@@ -164,6 +177,13 @@ impl FrameIo {
             write_max: write_max.clamp(MAX_HEADER, 1 << 20),
             failed: false,
             write_shut: false,
+            deflate: deflate.map(|params| {
+                Box::new(Deflate {
+                    compressor: Compressor::new(&params),
+                    decompressor: Decompressor::new(&params),
+                    params,
+                })
+            }),
         };
         if !read_ahead.is_empty() {
             let end = read_ahead.len();
@@ -212,6 +232,7 @@ impl FrameIo {
                         &input.buf[input.start..input.end],
                         limits,
                         &mut input.checked,
+                        self.deflate.as_mut().map(|d| &mut d.decompressor),
                     )
                     .map_err(ReadError::Protocol)?;
                 match decoded {
@@ -264,7 +285,12 @@ impl FrameIo {
                     let mut checked = 0;
                     let decoded = self
                         .decoder
-                        .decode_checked(&scratch[at..n], limits, &mut checked)
+                        .decode_checked(
+                            &scratch[at..n],
+                            limits,
+                            &mut checked,
+                            self.deflate.as_mut().map(|d| &mut d.decompressor),
+                        )
                         .map_err(ReadError::Protocol)?;
                     match decoded {
                         Decoded::Frame { consumed, inbound } => {
@@ -314,7 +340,7 @@ impl FrameIo {
         cx: &mut Context<'_>,
         home: &Outbound,
         pongs: &mut VecDeque<Bytes>,
-        batch: &mut VecDeque<Message>,
+        batch: &mut VecDeque<Outgoing>,
         mut sent: impl FnMut(&Bytes, OpCode),
     ) -> Poll<io::Result<()>> {
         loop {
@@ -329,11 +355,21 @@ impl FrameIo {
                 for payload in pongs.drain(..) {
                     frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
                 }
-                while let Some(msg) = batch.pop_front() {
-                    let (opcode, payload) = frame::opcode_and_payload(msg);
+                while let Some(item) = batch.pop_front() {
+                    let (opcode, compressed, payload) = match item {
+                        Outgoing::Message(msg) => {
+                            let (opcode, payload) = frame::opcode_and_payload(msg);
+                            match self.deflate.as_deref_mut() {
+                                Some(d) if opcode.is_data() => d.compress(opcode, payload),
+                                _ => (opcode, false, payload),
+                            }
+                        }
+                        Outgoing::Deflated { opcode, payload } => (opcode, true, payload),
+                    };
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];
-                        let head_len = frame::encode_header(&mut head, opcode, payload.len());
+                        let head_len =
+                            frame::encode_header_for(&mut head, opcode, compressed, payload.len());
                         sent(&payload, opcode);
                         // Behind what is already encoded; the scratch goes first.
                         self.pending = Some(Box::new(Pending::Large {
@@ -344,7 +380,7 @@ impl FrameIo {
                         }));
                         break;
                     }
-                    frame::encode_frame(&mut scratch, opcode, &payload);
+                    frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
                     sent(&payload, opcode);
                     if scratch.len() >= write_max {
                         break;
@@ -484,5 +520,22 @@ impl FrameIo {
             ready!(self.poll_pending(cx, home))?;
         }
         self.io.poll_flush(cx, home)
+    }
+}
+
+impl Deflate {
+    /// A data message's opcode, whether it goes compressed, and its payload on the wire: the
+    /// compressed payload for a message of at least `min_size` bytes, unless (without context
+    /// takeover, where the peer keeps no window of it) compressing did not make it smaller.
+    fn compress(&mut self, opcode: OpCode, payload: Bytes) -> (OpCode, bool, Bytes) {
+        if !self.params.compresses(payload.len()) {
+            return (opcode, false, payload);
+        }
+        let mut out = Vec::new();
+        self.compressor.compress(&payload, &mut out);
+        if out.len() >= payload.len() && self.params.server_no_context_takeover {
+            return (opcode, false, payload);
+        }
+        (opcode, true, Bytes::from(out))
     }
 }

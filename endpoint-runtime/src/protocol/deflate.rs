@@ -128,7 +128,6 @@ const MIN_CHUNK: usize = 4096;
 /// The server's permessage-deflate settings. See the [module docs](self) for the defaults and
 /// why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // The upgrade (`server/upgrade.rs`) reads it when the driver wires compression in.
 pub(crate) struct DeflateConfig {
     /// Accept the extension at all.
     pub(crate) enabled: bool,
@@ -183,7 +182,6 @@ pub(crate) struct DeflateParams {
 
 impl DeflateParams {
     /// Whether an outgoing message of `len` bytes is compressed.
-    #[allow(dead_code)] // The driver asks before each data message once it wires compression in.
     pub(crate) fn compresses(&self, len: usize) -> bool {
         len >= self.min_size
     }
@@ -204,7 +202,6 @@ impl DeflateParams {
 
 /// An accepted offer: the parameters, and the `Sec-WebSocket-Extensions` value of the `101`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // The upgrade answers with it when the driver wires compression in.
 pub(crate) struct Agreement {
     pub(crate) params: DeflateParams,
     /// E.g. `permessage-deflate; server_no_context_takeover; client_no_context_takeover`.
@@ -215,7 +212,6 @@ pub(crate) struct Agreement {
 /// `Sec-WebSocket-Extensions` headers (RFC 7692 section 5: the client lists offers by
 /// preference). `None` when compression is disabled or no offer is acceptable: the connection
 /// goes on uncompressed, and the `101` names no extension.
-#[allow(dead_code)] // `server/upgrade.rs` calls it when the driver wires compression in.
 pub(crate) fn negotiate(config: &DeflateConfig, headers: &HeaderMap) -> Option<Agreement> {
     negotiate_values(
         config,
@@ -227,7 +223,6 @@ pub(crate) fn negotiate(config: &DeflateConfig, headers: &HeaderMap) -> Option<A
 }
 
 /// [`negotiate`] over the header values themselves, in order.
-#[allow(dead_code)] // Through `negotiate`, wired in by the driver.
 pub(crate) fn negotiate_values<'a>(
     config: &DeflateConfig,
     values: impl IntoIterator<Item = &'a [u8]>,
@@ -559,7 +554,6 @@ impl SharedCompression {
     }
 
     /// The RFC 7692 payload of one message, compressed once for every recipient.
-    #[allow(dead_code)] // `rooms/fanout.rs` calls it when the driver wires compression in.
     pub(crate) fn compress_once(self, payload: &[u8]) -> Bytes {
         let mut out = Vec::with_capacity(deflate_bound(payload.len()));
         self.compress(payload, &mut out);
@@ -573,7 +567,8 @@ impl SharedCompression {
 
 /// A message compressed once for every recipient that shares `params` (a broadcast); `None`
 /// with server context takeover, where each connection must compress it with its own stream.
-#[allow(dead_code)] // `rooms/fanout.rs` calls it when the driver wires compression in.
+/// (The fan-out goes through [`Sharing`], packed per session; this is the same, unpacked.)
+#[cfg(test)]
 pub(crate) fn compress_once(params: &DeflateParams, payload: &[u8]) -> Option<Bytes> {
     params
         .shared_compression()
@@ -923,6 +918,48 @@ impl Decompressor {
                 }
                 return Err(InflateError::Invalid("inflate made no progress".to_owned()));
             }
+        }
+    }
+}
+
+/// What a broadcast may share with one recipient, packed in 16 bits (kept in the session: a
+/// fan-out reads it for every recipient, and it costs no room there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// No compression agreed: the plain frame.
+    Plain,
+    /// No server context takeover: the payload compressed once with these settings.
+    Shared(SharedCompression),
+    /// Server context takeover: the connection compresses with its own stream; nothing shared.
+    Own,
+}
+
+impl Sharing {
+    /// What a connection that agreed `params` (or nothing) may share.
+    pub(crate) fn of(params: Option<&DeflateParams>) -> Sharing {
+        match params {
+            None => Sharing::Plain,
+            Some(p) => p.shared_compression().map_or(Sharing::Own, Sharing::Shared),
+        }
+    }
+
+    /// Bits 0-1: the kind; 2-5: the window; 6-9: the level.
+    pub(crate) fn pack(self) -> u16 {
+        match self {
+            Sharing::Plain => 0,
+            Sharing::Own => 2,
+            Sharing::Shared(s) => 1 | u16::from(s.window_bits) << 2 | (s.level as u16) << 6,
+        }
+    }
+
+    pub(crate) fn unpack(bits: u16) -> Sharing {
+        match bits & 3 {
+            1 => Sharing::Shared(SharedCompression {
+                window_bits: ((bits >> 2) & 0xF) as u8,
+                level: u32::from((bits >> 6) & 0xF),
+            }),
+            2 => Sharing::Own,
+            _ => Sharing::Plain,
         }
     }
 }

@@ -14,6 +14,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::coding::{OpCode, MAX_HEADER};
+use super::deflate::{Decompressor, InflateError};
 use crate::error::EndpointError;
 use crate::message::{CloseCode, CloseReason, Message, Utf8Bytes};
 
@@ -54,6 +55,8 @@ pub(crate) struct DecodeLimits {
 #[derive(Debug)]
 struct Fragments {
     text: bool,
+    /// permessage-deflate: `data` is what the fragments inflated to.
+    compressed: bool,
     data: BytesMut,
     /// Length of the prefix already known to be valid UTF-8 (text only).
     checked: usize,
@@ -68,6 +71,8 @@ pub(crate) struct Decoder {
 /// A parsed frame header.
 struct Header {
     fin: bool,
+    /// RSV1 with permessage-deflate agreed: the message's payload is compressed.
+    compressed: bool,
     opcode: OpCode,
     mask: [u8; 4],
     len: usize,
@@ -85,7 +90,7 @@ impl Decoder {
         buf: &[u8],
         limits: DecodeLimits,
     ) -> Result<Decoded, EndpointError> {
-        self.decode_checked(buf, limits, &mut 0)
+        self.decode_checked(buf, limits, &mut 0, None)
     }
 
     /// [`Decoder::decode`], failing fast on text: while a text frame is incomplete, the part of
@@ -93,13 +98,18 @@ impl Decoder {
     /// frame at the start of `buf` already known valid, kept by the caller between calls for
     /// the same frame, 0 for a new one), so a broken text fails (1007) at the bytes that break
     /// it rather than once the whole frame is in, and each byte is checked once.
+    ///
+    /// With `inflate` (permessage-deflate agreed), RSV1 on a message's first frame means its
+    /// payload is compressed: each frame is inflated as it completes, never past the message
+    /// limit (1009), and a text's UTF-8 is checked on what it inflates to.
     pub(crate) fn decode_checked(
         &mut self,
         buf: &[u8],
         limits: DecodeLimits,
         checked: &mut usize,
+        inflate: Option<&mut Decompressor>,
     ) -> Result<Decoded, EndpointError> {
-        let Some(h) = self.header(buf, limits)? else {
+        let Some(h) = self.header(buf, limits, inflate.is_some())? else {
             // Enough for any header: a smaller `need` would only cost another round.
             return Ok(Decoded::Incomplete {
                 need: buf.len().max(2) + 1,
@@ -112,7 +122,7 @@ impl Decoder {
         }
         *checked = 0;
         let payload = &buf[h.header_len..end];
-        let inbound = self.frame(&h, payload)?;
+        let inbound = self.frame(&h, payload, limits, inflate)?;
         Ok(Decoded::Frame {
             consumed: end,
             inbound,
@@ -120,12 +130,18 @@ impl Decoder {
     }
 
     /// Parses and checks a header; `None` when `buf` does not hold all of it yet.
-    fn header(&self, buf: &[u8], limits: DecodeLimits) -> Result<Option<Header>, EndpointError> {
+    fn header(
+        &self,
+        buf: &[u8],
+        limits: DecodeLimits,
+        deflate: bool,
+    ) -> Result<Option<Header>, EndpointError> {
         let [b0, b1, ..] = *buf else {
             return Ok(None);
         };
         let fin = b0 & 0x80 != 0;
-        if b0 & 0x70 != 0 {
+        let compressed = deflate && b0 & 0x70 == RSV1;
+        if b0 & 0x70 != 0 && !compressed {
             return Err(protocol("reserved bits set without a negotiated extension"));
         }
         let Some(opcode) = OpCode::from_u8(b0 & 0x0F) else {
@@ -133,6 +149,10 @@ impl Decoder {
             return Err(EndpointError::Protocol(format!("unknown opcode {bits}")));
         };
         let control = opcode.is_control();
+        if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            // RFC 7692 6.1: RSV1 on the first frame of a message only, never on a control frame.
+            return Err(protocol("RSV1 set on a control or continuation frame"));
+        }
         if b1 & 0x80 == 0 {
             return Err(protocol("client frame not masked"));
         }
@@ -163,8 +183,13 @@ impl Decoder {
                 return Err(protocol("control frame payload over 125 bytes"));
             }
         } else {
-            // Sizes are decided here, from the header, before any payload is awaited.
-            let assembled = self.fragments.as_ref().map_or(0, |f| f.data.len() as u64);
+            // Sizes are decided here, from the header, before any payload is awaited (for a
+            // compressed message the frame limit is on the wire's bytes, the message limit on
+            // what they inflate to, checked while inflating).
+            let assembled = match &self.fragments {
+                Some(f) if !f.compressed => f.data.len() as u64,
+                _ => 0,
+            };
             if len > limits.frame as u64 {
                 return Err(too_big(len, limits.frame));
             }
@@ -186,6 +211,7 @@ impl Decoder {
         };
         Ok(Some(Header {
             fin,
+            compressed,
             opcode,
             mask: mask.try_into().expect("4 bytes"),
             // Bounded by the limits (data) or 125 (control) above.
@@ -203,6 +229,10 @@ impl Decoder {
         checked: &mut usize,
     ) -> Result<(), EndpointError> {
         // A continuation of a text message starts with what its last fragment left unfinished.
+        if h.compressed || self.fragments.as_ref().is_some_and(|f| f.compressed) {
+            // Checked on what it inflates to, frame by frame.
+            return Ok(());
+        }
         let tail: &[u8] = match (h.opcode, &self.fragments) {
             (OpCode::Text, _) => &[],
             (OpCode::Continuation, Some(f)) if f.text && *checked == 0 => &f.data[f.checked..],
@@ -243,19 +273,46 @@ impl Decoder {
     }
 
     /// Turns a complete, checked frame into what it means.
-    fn frame(&mut self, h: &Header, masked: &[u8]) -> Result<Option<Inbound>, EndpointError> {
+    fn frame(
+        &mut self,
+        h: &Header,
+        masked: &[u8],
+        limits: DecodeLimits,
+        inflate: Option<&mut Decompressor>,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let compressed = h.compressed || self.fragments.as_ref().is_some_and(|f| f.compressed);
         match h.opcode {
+            OpCode::Text | OpCode::Binary if compressed => {
+                let inflate = inflate.expect("RSV1 accepted only with an inflater");
+                let mut data = Vec::new();
+                inflate_frame(inflate, masked, h, limits.message, &mut data)?;
+                if h.fin {
+                    return Ok(Some(Inbound::Message(message(
+                        h.opcode == OpCode::Text,
+                        Bytes::from(data),
+                    )?)));
+                }
+                let mut fragments = Box::new(Fragments {
+                    text: h.opcode == OpCode::Text,
+                    compressed: true,
+                    data: BytesMut::from(&data[..]),
+                    checked: 0,
+                });
+                fragments.check_utf8()?;
+                self.fragments = Some(fragments);
+                Ok(None)
+            }
             OpCode::Text | OpCode::Binary if h.fin => {
                 let data = unmask(masked, h.mask);
-                Ok(Some(Inbound::Message(if h.opcode == OpCode::Text {
-                    Message::Text(text(data.freeze())?)
-                } else {
-                    Message::Binary(data.freeze())
-                })))
+                Ok(Some(Inbound::Message(message(
+                    h.opcode == OpCode::Text,
+                    data.freeze(),
+                )?)))
             }
             OpCode::Text | OpCode::Binary => {
                 let mut fragments = Box::new(Fragments {
                     text: h.opcode == OpCode::Text,
+                    compressed: false,
                     data: unmask(masked, h.mask),
                     checked: 0,
                 });
@@ -265,20 +322,23 @@ impl Decoder {
             }
             OpCode::Continuation => {
                 let f = self.fragments.as_mut().expect("checked in the header");
-                let at = f.data.len();
-                f.data.extend_from_slice(masked);
-                unmask_in_place(&mut f.data[at..], h.mask);
+                if f.compressed {
+                    let inflate = inflate.expect("a compressed message has an inflater");
+                    let room = limits.message.saturating_sub(f.data.len());
+                    let mut data = Vec::new();
+                    inflate_frame(inflate, masked, h, room, &mut data)?;
+                    f.data.extend_from_slice(&data);
+                } else {
+                    let at = f.data.len();
+                    f.data.extend_from_slice(masked);
+                    unmask_in_place(&mut f.data[at..], h.mask);
+                }
                 f.check_utf8()?;
                 if !h.fin {
                     return Ok(None);
                 }
                 let f = self.fragments.take().expect("present");
-                let data = f.data.freeze();
-                Ok(Some(Inbound::Message(if f.text {
-                    Message::Text(text(data)?)
-                } else {
-                    Message::Binary(data)
-                })))
+                Ok(Some(Inbound::Message(message(f.text, f.data.freeze())?)))
             }
             OpCode::Ping => Ok(Some(Inbound::Ping(unmask(masked, h.mask).freeze()))),
             OpCode::Pong => Ok(Some(Inbound::Message(Message::Pong(
@@ -287,6 +347,45 @@ impl Decoder {
             OpCode::Close => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
         }
     }
+}
+
+/// A complete text or binary message.
+fn message(text: bool, data: Bytes) -> Result<Message, EndpointError> {
+    Ok(if text {
+        Message::Text(self::text(data)?)
+    } else {
+        Message::Binary(data)
+    })
+}
+
+thread_local! {
+    /// Where a compressed frame's payload is unmasked before it is inflated.
+    static UNMASKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Unmasks a compressed frame's payload and inflates it into `out`, at most `max` bytes.
+fn inflate_frame(
+    inflate: &mut Decompressor,
+    masked: &[u8],
+    h: &Header,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), EndpointError> {
+    UNMASKED.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        buf.extend_from_slice(masked);
+        unmask_in_place(&mut buf, h.mask);
+        let result = inflate.inflate(&buf, h.fin, max, out);
+        if buf.capacity() > 1 << 20 {
+            // A large frame's buffer is not kept by the thread.
+            *buf = Vec::new();
+        }
+        result.map_err(|e| match e {
+            InflateError::TooBig { size, max } => EndpointError::TooBig { size, max },
+            InflateError::Invalid(why) => EndpointError::Compression(why),
+        })
+    })
 }
 
 impl Fragments {
@@ -380,9 +479,24 @@ pub(crate) fn unmask_in_place(buf: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Writes the header of an unmasked server frame; returns its length.
-pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: OpCode, len: usize) -> usize {
-    out[0] = 0x80 | opcode as u8;
+/// The first header bit of permessage-deflate: set on a compressed message's first frame.
+pub(crate) const RSV1: u8 = 0x40;
+
+/// Writes the header of an unmasked server frame of one frame per message, compressed
+/// (RSV1) or not; returns its length.
+pub(crate) fn encode_header_for(
+    out: &mut [u8; MAX_HEADER],
+    opcode: OpCode,
+    compressed: bool,
+    len: usize,
+) -> usize {
+    let rsv1 = if compressed { RSV1 } else { 0 };
+    encode_header_bits(out, 0x80 | rsv1 | opcode as u8, len)
+}
+
+/// Writes a header whose first byte is `b0` (FIN, RSV bits, opcode).
+fn encode_header_bits(out: &mut [u8; MAX_HEADER], b0: u8, len: usize) -> usize {
+    out[0] = b0;
     if len < 126 {
         out[1] = len as u8;
         2
@@ -400,11 +514,50 @@ pub(crate) fn encode_header(out: &mut [u8; MAX_HEADER], opcode: OpCode, len: usi
 /// Appends one unmasked frame, header and payload, to `out`: every server frame that is
 /// copied (rather than written from its message, see `connection::io`) is made here.
 pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode_frame_for(out, opcode, false, payload);
+}
+
+/// [`encode_frame`], compressed (RSV1: `payload` is deflated) or not.
+pub(crate) fn encode_frame_for(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    compressed: bool,
+    payload: &[u8],
+) {
     let mut head = [0; MAX_HEADER];
-    let n = encode_header(&mut head, opcode, payload.len());
+    let n = encode_header_for(&mut head, opcode, compressed, payload.len());
     out.reserve(n + payload.len());
     out.extend_from_slice(&head[..n]);
     out.extend_from_slice(payload);
+}
+
+/// What a connection writes: a message, which it frames (and compresses, when agreed), or a
+/// data message already compressed for it (a broadcast's payload, compressed once and shared by
+/// the recipients that agreed the same settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    Message(Message),
+    Deflated {
+        opcode: OpCode,
+        /// The payload on the wire (compressed, without its deflate tail).
+        payload: Bytes,
+    },
+}
+
+impl Outgoing {
+    /// The bytes it holds, which the outbound queue counts against its bound.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(m) => m.len(),
+            Outgoing::Deflated { payload, .. } => payload.len(),
+        }
+    }
+}
+
+impl From<Message> for Outgoing {
+    fn from(message: Message) -> Self {
+        Outgoing::Message(message)
+    }
 }
 
 /// The opcode and payload of the frame a message is sent as.
@@ -584,7 +737,7 @@ mod tests {
         let mut checked = 0;
         let mut failed_at = None;
         for cut in (3..frame.len()).step_by(7) {
-            match d.decode_checked(&frame[..cut], LIMITS, &mut checked) {
+            match d.decode_checked(&frame[..cut], LIMITS, &mut checked, None) {
                 Ok(Decoded::Incomplete { .. }) => assert!(checked <= bad_at),
                 Err(EndpointError::InvalidUtf8) => {
                     failed_at = Some(cut);
@@ -606,13 +759,13 @@ mod tests {
         let (mut d, mut checked) = (Decoder::default(), 0);
         for cut in 2..good.len() {
             assert!(matches!(
-                d.decode_checked(&good[..cut], LIMITS, &mut checked),
+                d.decode_checked(&good[..cut], LIMITS, &mut checked, None),
                 Ok(Decoded::Incomplete { .. })
             ));
             assert!(checked <= cut);
         }
         assert!(matches!(
-            d.decode_checked(&good, LIMITS, &mut checked),
+            d.decode_checked(&good, LIMITS, &mut checked, None),
             Ok(Decoded::Frame { .. })
         ));
         // A character cut between two fragments, then a byte that cannot continue it.
@@ -627,7 +780,7 @@ mod tests {
         let cont = client_frame(true, OpCode::Continuation, &next);
         let mut checked = 0;
         assert!(matches!(
-            d.decode_checked(&cont[..20], LIMITS, &mut checked),
+            d.decode_checked(&cont[..20], LIMITS, &mut checked, None),
             Err(EndpointError::InvalidUtf8)
         ));
     }

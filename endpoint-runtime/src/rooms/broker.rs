@@ -148,7 +148,7 @@ impl Inbox {
             return Delivery::default();
         };
         let members = endpoint.rooms.open_members(topic.room());
-        fan_out(members, message, None, endpoint.counters()).unwrap_or_default()
+        fan_out(members, message, None, &endpoint).unwrap_or_default()
     }
 
     /// This node's members of `topic`, for a broker that answers presence queries itself.

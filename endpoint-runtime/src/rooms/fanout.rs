@@ -1,74 +1,134 @@
-//! Fan-out: one message to many sessions, encoded once.
+//! Fan-out: one message to many sessions, encoded once, and compressed once for every group of
+//! recipients that agreed the same permessage-deflate settings without context takeover.
 
 use crate::error::EndpointError;
 use crate::message::{Encode, Message};
-use crate::protocol::frame;
-use crate::session::{Pushed, Session, SessionId};
-use crate::stats::{self, Counters};
+use crate::protocol::deflate::{SharedCompression, Sharing};
+use crate::protocol::frame::{self, Outgoing};
+use crate::session::{EndpointRegistry, Pushed, Session, SessionId};
+use crate::stats;
 
 use super::Delivery;
 
 /// Largest payload a broadcast writes to a socket itself (a larger one goes through the queue).
 const DIRECT_MAX: usize = 16 * 1024;
 
-thread_local! {
-    /// Where a broadcast encodes the frame its direct writes send.
-    static DIRECT_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+/// One form of the message, as some recipients get it: the queue item, and the frame a
+/// broadcast may write to an idle recipient's socket itself (`None`: it may not).
+struct Form {
+    item: Outgoing,
+    frame: Option<Vec<u8>>,
 }
 
-/// Runs `f` with `msg` encoded once as the frame a broadcast may write to idle sockets itself
-/// (`None` when it may not: not a data message, or larger than [`DIRECT_MAX`]).
-///
-/// Every recipient is sent the same bytes, so a broadcast encodes them once, not once per
-/// recipient. That holds while frames are the same for every connection; a per-connection
-/// extension (compression with context takeover) would encode per recipient, or per group of
-/// recipients that share its parameters, here.
-fn with_direct_frame<R>(msg: &Message, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
-    let (opcode, payload) = frame::opcode_and_bytes(msg);
-    if !opcode.is_data() || payload.len() > DIRECT_MAX {
-        return f(None);
+impl Form {
+    fn new(item: Outgoing) -> Form {
+        let (opcode, payload, compressed) = match &item {
+            Outgoing::Message(m) => {
+                let (opcode, payload) = frame::opcode_and_bytes(m);
+                (opcode, payload, false)
+            }
+            Outgoing::Deflated { opcode, payload } => (*opcode, &payload[..], true),
+        };
+        // One contiguous buffer: `send` costs less than `writev` in the kernel.
+        let frame = (opcode.is_data() && payload.len() <= DIRECT_MAX).then(|| {
+            let mut frame = Vec::new();
+            frame::encode_frame_for(&mut frame, opcode, compressed, payload);
+            frame
+        });
+        Form { item, frame }
     }
-    // One contiguous buffer: `send` costs less than `writev` in the kernel.
-    DIRECT_BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        buf.clear();
-        frame::encode_frame(&mut buf, opcode, payload);
-        f(Some(&buf))
-    })
+}
+
+/// The forms of one broadcast: plain, and compressed per distinct setting, each made once, when
+/// the first recipient that needs it comes.
+struct Forms<'a> {
+    message: &'a Message,
+    min_size: usize,
+    plain: Form,
+    deflated: Vec<(SharedCompression, Form)>,
+}
+
+impl<'a> Forms<'a> {
+    fn new(message: &'a Message, min_size: usize) -> Self {
+        Forms {
+            message,
+            min_size,
+            plain: Form::new(Outgoing::Message(message.clone())),
+            deflated: Vec::new(),
+        }
+    }
+
+    /// The form `sharing` calls for. Every recipient is sent the same bytes as the others of
+    /// its group: a message compressed with an N-bit window is valid for any recipient that
+    /// agreed N bits.
+    fn for_recipient(&mut self, sharing: Sharing) -> (&Outgoing, Option<&[u8]>) {
+        match sharing {
+            Sharing::Plain => (&self.plain.item, self.plain.frame.as_deref()),
+            // It compresses with its own stream: the message, and no direct write.
+            Sharing::Own => (&self.plain.item, None),
+            Sharing::Shared(settings) => {
+                let (opcode, payload) = frame::opcode_and_bytes(self.message);
+                if !opcode.is_data() || payload.len() < self.min_size {
+                    return (&self.plain.item, self.plain.frame.as_deref());
+                }
+                let at = match self.deflated.iter().position(|(s, _)| *s == settings) {
+                    Some(at) => at,
+                    None => {
+                        let compressed = settings.compress_once(payload);
+                        // Not smaller: the plain message does (no window keeps it).
+                        let form = if compressed.len() >= payload.len() {
+                            Form::new(Outgoing::Message(self.message.clone()))
+                        } else {
+                            Form::new(Outgoing::Deflated {
+                                opcode,
+                                payload: compressed,
+                            })
+                        };
+                        self.deflated.push((settings, form));
+                        self.deflated.len() - 1
+                    }
+                };
+                let form = &self.deflated[at].1;
+                (&form.item, form.frame.as_deref())
+            }
+        }
+    }
 }
 
 /// Encodes once, queues a shared clone on every recipient (or, to an idle one, writes the frame
-/// encoded once for all of them). The recipients are one endpoint's sessions, so they share
-/// `counters`: what the connection tasks never see (direct writes) is counted once, at the end.
+/// encoded once for all of them). The recipients are `endpoint`'s sessions, so they share its
+/// counters: what the connection tasks never see (direct writes) is counted once, at the end.
 pub(crate) fn fan_out(
     recipients: Vec<Session>,
     message: impl Encode,
     except: Option<SessionId>,
-    counters: &Counters,
+    endpoint: &EndpointRegistry,
 ) -> Result<Delivery, EndpointError> {
     let message = message.encode()?;
+    let mut forms = Forms::new(&message, endpoint.compression_min_size());
     let mut delivery = Delivery::default();
-    let mut written = 0u64;
-    with_direct_frame(&message, |frame| {
-        for session in recipients {
-            if Some(session.id()) == except {
-                continue;
-            }
-            match session.outbound().push_or_overflow(&message, frame) {
-                Pushed::Queued => delivery.delivered += 1,
-                Pushed::Written => {
-                    written += 1;
-                    delivery.delivered += 1;
-                }
-                Pushed::Overflowed => delivery.overflowed += 1,
-                Pushed::Closed => {}
-            }
+    let (mut written, mut written_bytes) = (0u64, 0u64);
+    for session in recipients {
+        if Some(session.id()) == except {
+            continue;
         }
-    });
+        let (item, frame) = forms.for_recipient(session.sharing());
+        match session.outbound().push_or_overflow(item, frame) {
+            Pushed::Queued => delivery.delivered += 1,
+            Pushed::Written => {
+                written += 1;
+                written_bytes += item.len() as u64;
+                delivery.delivered += 1;
+            }
+            Pushed::Overflowed => delivery.overflowed += 1,
+            Pushed::Closed => {}
+        }
+    }
     if written > 0 {
         // Counted here: the connection tasks never see these messages.
+        let counters = endpoint.counters();
         stats::add(&counters.messages_out, written);
-        stats::add(&counters.bytes_out, written * message.len() as u64);
+        stats::add(&counters.bytes_out, written_bytes);
     }
     Ok(delivery)
 }

@@ -226,7 +226,7 @@ impl LocalRoom<'_> {
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
-        fan_out(self.room.members(), message, None, endpoint.counters())
+        fan_out(self.room.members(), message, None, endpoint)
     }
 
     /// Sends `message` to every member connected to this node but `except`.
@@ -240,7 +240,7 @@ impl LocalRoom<'_> {
     ) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
         let members = self.room.members();
-        fan_out(members, message, Some(except.id()), endpoint.counters())
+        fan_out(members, message, Some(except.id()), endpoint)
     }
 }
 
@@ -286,11 +286,6 @@ impl Rooms {
     /// # Errors
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
-        fan_out(
-            self.endpoint.snapshot(),
-            message,
-            None,
-            self.endpoint.counters(),
-        )
+        fan_out(self.endpoint.snapshot(), message, None, &self.endpoint)
     }
 }

@@ -272,11 +272,13 @@ impl Server {
         let mut registries = Vec::new();
         for mount in self.mounts {
             let path = mount.config().path();
+            let compression = mount.config().resolve_compression(&self.limits.compression);
             let registry = Arc::new(EndpointRegistry::new(
                 path,
                 state.clone(),
                 counters.clone(),
                 broker.clone(),
+                compression.min_size,
             ));
             registries.push(registry.clone());
             router

@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 use crate::configurator::Configurator;
 use crate::connection::{self, ConnectionContext, ConnectionSlot};
 use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits};
+use crate::protocol::deflate::DeflateParams;
 use crate::session::{EndpointRegistry, Handshake, Session};
 
 /// What the router finds for a path: the endpoint and the registry of its sessions.
@@ -32,6 +33,7 @@ pub(crate) trait Mount: Send + Sync + 'static {
         session: Session,
         slot: ConnectionSlot,
         ctx: Arc<ConnectionContext>,
+        deflate: Option<DeflateParams>,
     ) -> tokio::task::AbortHandle;
 }
 
@@ -63,6 +65,7 @@ where
         session: Session,
         slot: ConnectionSlot,
         ctx: Arc<ConnectionContext>,
+        deflate: Option<DeflateParams>,
     ) -> tokio::task::AbortHandle {
         // The arguments travel boxed: an async block keeps its captures for its whole life, and
         // this one lives as long as the connection; unboxed, they are ordinary locals, gone once
@@ -74,6 +77,7 @@ where
             session,
             slot,
             ctx,
+            deflate,
         });
         tracker.spawn(connection_task::<E, F>(start)).abort_handle()
     }
@@ -94,11 +98,12 @@ where
         session,
         slot,
         ctx,
+        deflate,
     } = Start::unbox(start);
     let upgraded = on_upgrade.await;
     // A `let`, not an `if let`: the scrutinee of an `if let` lives to the end of its block, and
     // would be kept beside the future it is awaited as.
-    let Some(connection) = connect(factory, limits, upgraded, session, ctx) else {
+    let Some(connection) = connect(factory, limits, upgraded, session, ctx, deflate) else {
         return;
     };
     connection.await;
@@ -113,6 +118,7 @@ fn connect<E, F>(
     upgraded: hyper::Result<hyper::upgrade::Upgraded>,
     session: Session,
     ctx: Arc<ConnectionContext>,
+    deflate: Option<DeflateParams>,
 ) -> Option<impl Future<Output = ()> + Send>
 where
     E: Endpoint,
@@ -128,7 +134,7 @@ where
     let handshake = Handshake::new(session.clone());
     Some(match connection::catch(|| factory(&handshake)) {
         Ok(endpoint) => futures::future::Either::Left(connection::run(
-            endpoint, upgraded, session, handshake, limits, ctx,
+            endpoint, upgraded, session, handshake, limits, ctx, deflate,
         )),
         Err(panic) => {
             warn!(session = %session.id(), %panic, "endpoint factory panicked");
@@ -145,6 +151,7 @@ pub(crate) struct Start<F> {
     session: Session,
     slot: ConnectionSlot,
     ctx: Arc<ConnectionContext>,
+    deflate: Option<DeflateParams>,
 }
 
 impl<F> Start<F> {

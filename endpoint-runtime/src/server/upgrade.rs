@@ -14,6 +14,7 @@ use super::mount::Route;
 use super::state::{HttpResponse, ServerState};
 use crate::configurator::HandshakeRequest;
 use crate::connection::ConnectionSlot;
+use crate::protocol::deflate::{self, Agreement, Sharing};
 use crate::protocol::handshake::{self, Rejection};
 use crate::router::Match;
 use crate::session::{Properties, RequestInfo, Session};
@@ -39,6 +40,8 @@ pub(crate) struct Negotiated<'a> {
     on_upgrade: hyper::upgrade::OnUpgrade,
     accept_key: String,
     protocol: Option<String>,
+    /// permessage-deflate, when an offer was accepted.
+    deflate: Option<Agreement>,
     slot: ConnectionSlot,
 }
 
@@ -51,7 +54,7 @@ struct Refusal {
 
 /// Every check an upgrade passes before the `101`, in order: the handshake itself (RFC 6455
 /// 4.2.1), the server not shutting down, the allowed origins, the configurator's origin check
-/// and `modify_handshake`, the subprotocol, and a free connection slot.
+/// and `modify_handshake`, the subprotocol, permessage-deflate, and a free connection slot.
 fn negotiate<'a, B>(
     server: &Arc<ServerState>,
     mut req: Request<B>,
@@ -115,6 +118,11 @@ fn negotiate<'a, B>(
         }
         None => handshake::choose_subprotocol(&request.requested_protocols, supported),
     };
+    let compression = route
+        .mount
+        .config()
+        .resolve_compression(&server.limits().compression);
+    let deflate = deflate::negotiate(&compression, &request.headers);
     let Some(slot) = ConnectionSlot::acquire(&server.connections) else {
         return Err(refuse(Rejection::Overloaded, request.uri.path()));
     };
@@ -124,6 +132,7 @@ fn negotiate<'a, B>(
         on_upgrade,
         accept_key: upgrade.accept,
         protocol,
+        deflate,
         slot,
     })
 }
@@ -141,6 +150,7 @@ fn accept(
         on_upgrade,
         accept_key,
         protocol,
+        deflate,
         slot,
     } = negotiated;
     // Copied into one compact block: hyper's parsed URI and header values point into its 8 KiB
@@ -154,12 +164,14 @@ fn accept(
         secure,
     );
     let limits = server.limits();
+    let params = deflate.as_ref().map(|a| a.params);
     let session = Session::new(
         info,
         request.properties,
         route.registry.clone(),
         limits.outbound_queue_bytes,
         limits.idle_timeout,
+        Sharing::of(params.as_ref()),
     );
     server.counters().accepted.fetch_add(1, Ordering::Relaxed);
     // A WebSocket task is tracked for the drain but not wrapped in a cancellation check: that
@@ -172,9 +184,17 @@ fn accept(
         session.clone(),
         slot,
         connections,
+        params,
     );
     session.set_task(handle);
     let mut response = handshake::switching_protocols(&accept_key, protocol.as_deref());
+    if let Some(agreement) = deflate {
+        if let Ok(value) = http::HeaderValue::from_str(&agreement.response) {
+            response
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
+    }
     response.headers_mut().extend(request.response_headers);
     response
 }

@@ -37,6 +37,7 @@ use http::{HeaderMap, Uri};
 
 use crate::error::{EndpointError, SendError};
 use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::protocol::deflate::Sharing;
 use crate::state::State;
 
 mod handshake;
@@ -88,6 +89,9 @@ pub(crate) struct SessionInner {
     pub(crate) id: SessionId,
     pub(crate) out: Outbound,
     pub(crate) open: AtomicBool,
+    /// What a broadcast may share with this session (`protocol::deflate::Sharing`, packed):
+    /// beside `open`, where it takes no room of its own.
+    pub(crate) sharing: u16,
     pub(crate) request: RequestInfo,
     pub(crate) properties: Properties,
     pub(crate) endpoint: Arc<EndpointRegistry>,
@@ -140,12 +144,14 @@ impl Session {
         endpoint: Arc<EndpointRegistry>,
         queue_limit: usize,
         idle_timeout: Option<Duration>,
+        sharing: Sharing,
     ) -> Session {
         Session {
             inner: Arc::new(SessionInner {
                 id: SessionId::next(),
                 out: Outbound::new(queue_limit),
                 open: AtomicBool::new(true),
+                sharing: sharing.pack(),
                 request,
                 properties,
                 endpoint,
@@ -172,7 +178,7 @@ impl Session {
     /// Cancel safe: if the future is dropped before it completes, the message was not queued.
     pub async fn send(&self, message: impl Encode) -> Result<(), SendError> {
         let msg = encode(message)?;
-        self.inner.out.push(msg).await
+        self.inner.out.push(msg.into()).await
     }
 
     /// Queues a message without waiting.
@@ -182,7 +188,7 @@ impl Session {
     /// [`SendError::Encode`] when the value cannot be encoded.
     pub fn try_send(&self, message: impl Encode) -> Result<(), SendError> {
         let msg = encode(message)?;
-        self.inner.out.try_push(msg)
+        self.inner.out.try_push(msg.into())
     }
 
     /// Sends a ping; the peer's pong reaches an `#[on_message]` handler taking `Pong`.
@@ -192,7 +198,7 @@ impl Session {
     pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
         let mut payload: bytes::Bytes = payload.into();
         payload.truncate(125);
-        self.inner.out.try_push(Message::Ping(payload))
+        self.inner.out.try_push(Message::Ping(payload).into())
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the
@@ -358,6 +364,12 @@ impl Session {
     /// The session's outbound queue (the driver uses its receiving side).
     pub(crate) fn outbound(&self) -> &Outbound {
         &self.inner.out
+    }
+
+    /// What a broadcast may share with this session (the plain frame, a payload compressed once
+    /// for every recipient with the same settings, or nothing: it compresses its own).
+    pub(crate) fn sharing(&self) -> Sharing {
+        Sharing::unpack(self.inner.sharing)
     }
 
     /// The registry of the session's endpoint.

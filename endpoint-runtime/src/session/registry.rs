@@ -52,6 +52,9 @@ pub(crate) struct EndpointRegistry {
     counters: Arc<Counters>,
     /// The server's broker, when it has one.
     broker: Option<Arc<BrokerLink>>,
+    /// Messages smaller than this go uncompressed (permessage-deflate's `min_size` for this
+    /// endpoint), also in broadcasts.
+    compression_min_size: usize,
 }
 
 impl EndpointRegistry {
@@ -60,6 +63,7 @@ impl EndpointRegistry {
         state: Arc<StateMap>,
         counters: Arc<Counters>,
         broker: Option<Arc<BrokerLink>>,
+        compression_min_size: usize,
     ) -> Self {
         EndpointRegistry {
             path,
@@ -68,7 +72,13 @@ impl EndpointRegistry {
             state,
             counters,
             broker,
+            compression_min_size,
         }
+    }
+
+    /// Messages smaller than this go uncompressed.
+    pub(crate) fn compression_min_size(&self) -> usize {
+        self.compression_min_size
     }
 
     /// The endpoint's URI template, as written.

@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 use super::sync::{
     lock, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, AtomicWaker, Mutex, Ordering,
 };
-use super::{CloseReason, Message};
+use super::{CloseReason, Outgoing};
 
 /// A socket a broadcast may write a frame to at once, without waiting.
 pub(crate) trait DirectSocket: Send {
@@ -69,7 +69,7 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
 
 pub(crate) struct OutState<S> {
     /// A `Vec` (it is only pushed to, then taken whole): 8 bytes less than a `VecDeque`.
-    pub(super) queue: Vec<Message>,
+    pub(super) queue: Vec<Outgoing>,
     /// What most sessions never have; boxed, and freed once empty.
     pub(super) cold: Option<Box<ColdOut>>,
     /// The TCP stream, shared by the connection task and direct writes (see [`Outbound`]);
@@ -178,7 +178,7 @@ impl<S: DirectSocket> Outbound<S> {
     }
 
     /// Appends under the lock (checked by the caller) and raises the hints.
-    pub(super) fn enqueue(&self, st: &mut OutState<S>, msg: Message) {
+    pub(super) fn enqueue(&self, st: &mut OutState<S>, msg: Outgoing) {
         self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
         st.queue.push(msg);
         self.queued.store(true, Ordering::Release);

@@ -10,7 +10,9 @@
 //! | `send` | the sending side: `Session::send`/`try_send`/`close`, and a broadcast's push or direct write |
 //! | `recv` | the receiving side, used by the connection task alone: take, write, release, idle/busy, deadlines |
 //!
-//! The three files name nothing of the crate but what this module hands them (`super::...`),
+//! The queue carries [`Outgoing`] items: messages, and payloads a broadcast compressed once for
+//! all its recipients. The three files name nothing of the crate but what this module hands
+//! them (`super::...`),
 //! so that `endpoint-runtime/tests/loom_outbound.rs` can compile them against `loom`'s
 //! primitives and a scripted socket, and check the hand-offs in every interleaving.
 
@@ -21,7 +23,8 @@ mod send;
 pub(crate) use chan::{Outbound, PendingClose, Pushed};
 
 use crate::error::SendError;
-use crate::message::{CloseReason, Message};
+use crate::message::CloseReason;
+use crate::protocol::frame::Outgoing;
 
 /// The primitives the queue is built on; the loom test supplies its own.
 mod sync {

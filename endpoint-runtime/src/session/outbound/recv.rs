@@ -5,7 +5,7 @@ use std::task::Waker;
 
 use super::chan::{DirectSocket, Outbound, PendingClose};
 use super::sync::{lock, Ordering};
-use super::Message;
+use super::Outgoing;
 
 impl<S: DirectSocket> Outbound<S> {
     /// Registers the connection task's waker; call on every poll, before looking at the
@@ -64,9 +64,9 @@ impl<S: DirectSocket> Outbound<S> {
     /// like `push`.
     pub(crate) fn push_local(
         &self,
-        msg: Message,
-        batch: &mut VecDeque<Message>,
-    ) -> Result<(), Message> {
+        msg: Outgoing,
+        batch: &mut VecDeque<Outgoing>,
+    ) -> Result<(), Outgoing> {
         if self.closed.load(Ordering::Acquire) || !self.fits(msg.len()) {
             return Err(msg);
         }
@@ -78,7 +78,7 @@ impl<S: DirectSocket> Outbound<S> {
     }
 
     /// Moves everything queued into `into` (the connection task's local batch).
-    pub(crate) fn drain_into(&self, into: &mut VecDeque<Message>) -> usize {
+    pub(crate) fn drain_into(&self, into: &mut VecDeque<Outgoing>) -> usize {
         if !self.queued.load(Ordering::Acquire) {
             return 0;
         }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use super::chan::{Direct, DirectSocket, Outbound, PendingClose, Pushed};
 use super::sync::{lock, AtomicU32, Ordering};
-use super::{Message, SendError};
+use super::{Outgoing, SendError};
 
 impl<S: DirectSocket> Outbound<S> {
     /// Queues without waiting; `Err(Full)` when over the limit.
-    pub(crate) fn try_push(&self, msg: Message) -> Result<(), SendError> {
+    pub(crate) fn try_push(&self, msg: Outgoing) -> Result<(), SendError> {
         {
             let mut st = lock(&self.state);
             if self.closed(&st) {
@@ -26,7 +26,7 @@ impl<S: DirectSocket> Outbound<S> {
     /// Queues for a broadcast, or writes `frame` (`msg` encoded, the same bytes for every
     /// recipient) to the socket when the connection is idle (see [`Outbound`]): never waits; a
     /// session whose queue overflows is closed with 1008.
-    pub(crate) fn push_or_overflow(&self, msg: &Message, frame: Option<&[u8]>) -> Pushed {
+    pub(crate) fn push_or_overflow(&self, msg: &Outgoing, frame: Option<&[u8]>) -> Pushed {
         let pushed = {
             let mut st = lock(&self.state);
             if self.closed(&st) {
@@ -61,7 +61,7 @@ impl<S: DirectSocket> Outbound<S> {
     }
 
     /// Queues, waiting for room.
-    pub(crate) async fn push(&self, msg: Message) -> Result<(), SendError> {
+    pub(crate) async fn push(&self, msg: Outgoing) -> Result<(), SendError> {
         let len = msg.len();
         let mut msg = Some(msg);
         // Counted while waiting (also when the future is dropped), so releases know to notify.
