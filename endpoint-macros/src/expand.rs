@@ -221,6 +221,11 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         .max_message_size
         .as_ref()
         .map(|expr| quote_spanned!(expr.span()=> .max_message_size(#expr)));
+    let compression = endpoint
+        .args
+        .compression
+        .as_ref()
+        .map(|enabled| quote_spanned!(enabled.span()=> .compression(#enabled)));
 
     let configurator = endpoint.args.configurator.as_ref().map(|ty| {
         let boxed = quote_spanned! {ty.span()=>
@@ -310,7 +315,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables, unreachable_code)]
             impl #p::Endpoint for #self_ty {
                 fn config() -> #p::EndpointConfig {
-                    #p::EndpointConfig::new(#path) #subprotocols #max_size #(#kind_limits)*
+                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #(#kind_limits)*
                 }
 
                 #configurator

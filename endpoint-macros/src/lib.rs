@@ -77,6 +77,11 @@ use parse::HandlerKind;
 ///   also parses the path with: a path that compiles is a path that binds.
 /// - `subprotocols = ["v2", "v1"]`: the subprotocols the endpoint speaks.
 /// - `max_message_size = N`: the largest message accepted (exceeding it closes with 1009).
+/// - `compression = true | false`: permessage-deflate (RFC 7692) for this endpoint. `true`
+///   accepts a client's offer even when the server's `Limits::compression` is off (the default),
+///   `false` declines it even when the server's is on; without the argument the server's
+///   setting decides. Jakarta's `@ServerEndpoint` has no such element (Tomcat negotiates it for
+///   the whole container).
 /// - `crate = ::path::to::endpoint`: where the facade crate is, when it was renamed or
 ///   re-exported (the generated code refers to `<crate>::__private`).
 ///
@@ -105,7 +110,8 @@ use parse::HandlerKind;
 /// A compile error, on the offending token, for: a malformed path; the attribute anywhere but on a
 /// non-generic inherent impl; two handlers of one kind; an `#[on_message]` handler with no payload
 /// or two; an unknown parameter type; a parameter in the wrong handler; `#[path_param]` naming a
-/// variable the path lacks; an `#[on_error]` handler without the error; unknown arguments.
+/// variable the path lacks; an `#[on_error]` handler without the error; unknown or repeated
+/// arguments; a `compression` that is not `= true` or `= false`.
 #[proc_macro_attribute]
 pub fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::server_endpoint(args.into(), input.into()).into()

@@ -4,7 +4,7 @@
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, Expr, Ident, LitStr, Token};
+use syn::{Attribute, Expr, Ident, LitBool, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
@@ -17,14 +17,20 @@ pub(crate) struct EndpointArgs {
     pub(crate) subprotocols: Vec<LitStr>,
     /// `max_message_size = 65536` (any constant `usize` expression).
     pub(crate) max_message_size: Option<Expr>,
+    /// `compression = true | false`: permessage-deflate for this endpoint; `None` leaves it to
+    /// the server's `Limits::compression`.
+    pub(crate) compression: Option<LitBool>,
     /// `crate = ::some::path`: where `__private` lives; `::endpoint` by default.
     pub(crate) crate_path: Option<syn::Path>,
     /// `configurator = MyConfigurator`: a `Default + Configurator` type.
     pub(crate) configurator: Option<syn::Type>,
 }
 
-const ENDPOINT_ARGS: &str =
-    "`subprotocols = [\"..\"]`, `max_message_size = N`, `configurator = Type`, `crate = path`";
+const ENDPOINT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, \
+     `compression = true|false`, `configurator = Type`, `crate = path`";
+
+/// The only values `compression` takes.
+const COMPRESSION_VALUE: &str = "`compression` takes `true` or `false`";
 
 impl EndpointArgs {
     /// Parses the attribute's arguments, recording every problem in `cx` and skipping past it.
@@ -33,6 +39,7 @@ impl EndpointArgs {
             path: None,
             subprotocols: Vec::new(),
             max_message_size: None,
+            compression: None,
             crate_path: None,
             configurator: None,
         };
@@ -88,6 +95,11 @@ impl EndpointArgs {
                         check_size(cx, &expr);
                         out.max_message_size = Some(expr);
                     }
+                    "compression" => {
+                        if let Some(enabled) = parse_compression(cx, &name, input)? {
+                            out.compression = Some(enabled);
+                        }
+                    }
                     "crate" => {
                         input.parse::<Token![=]>()?;
                         // Accept both `crate = ::path` and serde's `crate = "path"`.
@@ -125,10 +137,44 @@ impl EndpointArgs {
 
 /// Skips tokens up to the next top-level `,`.
 fn skip_argument(input: ParseStream) -> syn::Result<()> {
+    take_argument(input).map(drop)
+}
+
+/// The tokens up to the next top-level `,`.
+fn take_argument(input: ParseStream) -> syn::Result<TokenStream> {
+    let mut tokens = TokenStream::new();
     while !input.is_empty() && !input.peek(Token![,]) {
-        input.parse::<proc_macro2::TokenTree>()?;
+        tokens.extend([input.parse::<proc_macro2::TokenTree>()?]);
     }
-    Ok(())
+    Ok(tokens)
+}
+
+/// `compression = true` or `compression = false`, after the name. Anything else is reported on
+/// its tokens and skipped: `None`.
+fn parse_compression(cx: &Ctxt, name: &Ident, input: ParseStream) -> syn::Result<Option<LitBool>> {
+    if !input.peek(Token![=]) {
+        // `compression` alone, as a flag, or `compression(true)`: Jakarta has no such switch
+        // (Tomcat offers permessage-deflate container-wide), so a porter guesses the syntax.
+        cx.error_spanned_by(
+            name,
+            "`compression` takes a value; write `compression = true` (or `false`)",
+        );
+        skip_argument(input)?;
+        return Ok(None);
+    }
+    let eq: Token![=] = input.parse()?;
+    let value = take_argument(input)?;
+    if value.is_empty() {
+        cx.error_spanned_by(eq, COMPRESSION_VALUE);
+        return Ok(None);
+    }
+    match syn::parse2::<LitBool>(value.clone()) {
+        Ok(enabled) => Ok(Some(enabled)),
+        Err(_) => {
+            cx.error_spanned_by(value, COMPRESSION_VALUE);
+            Ok(None)
+        }
+    }
 }
 
 /// RFC 6455: a subprotocol is a non-empty token (no separators, no spaces).
@@ -338,6 +384,7 @@ mod tests {
                 "/chat/{room}",
                 subprotocols = ["v2", "v1"],
                 max_message_size = 64 * 1024,
+                compression = true,
                 crate = ::my::endpoint,
             ),
         );
@@ -345,6 +392,7 @@ mod tests {
         assert_eq!(args.path.unwrap().value(), "/chat/{room}");
         assert_eq!(args.subprotocols.len(), 2);
         assert!(args.max_message_size.is_some());
+        assert!(args.compression.unwrap().value);
         assert!(args.crate_path.is_some());
     }
 
@@ -370,6 +418,47 @@ mod tests {
         assert!(errs[2].contains("invalid subprotocol"));
         assert!(errs[3].contains("unknown #[server_endpoint] argument `bar`"));
         assert!(errs[4].contains("duplicate argument `foo`"));
+    }
+
+    #[test]
+    fn endpoint_compression() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(&cx, quote!("/x", compression = false));
+        assert!(errors(cx).is_empty());
+        assert!(!args.compression.unwrap().value);
+
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(&cx, quote!("/x"));
+        assert!(errors(cx).is_empty());
+        assert!(args.compression.is_none());
+
+        // Every mistake is reported and skipped, and the arguments after it are still read.
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(
+            &cx,
+            quote!(
+                "/x",
+                compression = "yes",
+                compression = 1,
+                compression,
+                compression(true),
+                compression = true false,
+                compression = ,
+                compression = true,
+                max_message_size = 10,
+            ),
+        );
+        assert!(args.compression.unwrap().value);
+        assert!(args.max_message_size.is_some());
+        let errs = errors(cx);
+        let value = "`compression` takes `true` or `false`";
+        let bare = "`compression` takes a value; write `compression = true` (or `false`)";
+        let dup = "duplicate argument `compression`";
+        assert_eq!(
+            errs,
+            [value, dup, value, dup, bare, dup, bare, dup, value, dup, value, dup],
+            "{errs:#?}"
+        );
     }
 
     #[test]
