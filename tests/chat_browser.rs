@@ -104,6 +104,19 @@ async fn run() {
         .await;
     wait_connected(&mut browser, &alice).await;
     wait_connected(&mut browser, &bob).await;
+    // Chromium offers permessage-deflate and the chat accepts it (`compression = true`).
+    let extensions = browser
+        .eval(
+            &alice,
+            "document.getElementById('status').dataset.extensions",
+        )
+        .await;
+    assert!(
+        extensions
+            .as_str()
+            .is_some_and(|e| e.starts_with("permessage-deflate")),
+        "negotiated extensions: {extensions}"
+    );
 
     // carol uses the form to join another room; the URL then names the room (shareable).
     let carol = browser.new_page("carol").await;
@@ -202,6 +215,19 @@ async fn run() {
     let server = ChatServer::start_on(addr, &db).await;
     wait_connected(&mut browser, &alice).await;
     wait_connected(&mut browser, &bob).await;
+    // Chromium offers permessage-deflate and the chat accepts it (`compression = true`).
+    let extensions = browser
+        .eval(
+            &alice,
+            "document.getElementById('status').dataset.extensions",
+        )
+        .await;
+    assert!(
+        extensions
+            .as_str()
+            .is_some_and(|e| e.starts_with("permessage-deflate")),
+        "negotiated extensions: {extensions}"
+    );
     wait_shows(&mut browser, &alice, "hello from alice").await;
     wait_shows(&mut browser, &alice, evil).await;
     let after = messages(&mut browser, &alice).await;

@@ -41,6 +41,10 @@ impl Endpoint for Echo {
         EndpointConfig::new("/echo")
     }
     async fn on_message(&mut self, session: &Session, message: Message) -> HookResult {
+        if message.as_text() == Some("extensions?") {
+            let agreed = session.extensions().unwrap_or("none").to_owned();
+            return Ok(Some(Message::text(agreed)));
+        }
         if let Some(rest) = message.as_text().and_then(|t| t.strip_prefix("broadcast:")) {
             let _ = session.broadcast(rest.to_owned())?;
             return Ok(None);
@@ -366,6 +370,13 @@ async fn negotiation_answers_each_kind_of_offer() {
         let client = Client::connect(&on, "/echo", *offer).await;
         assert_eq!(&client.extensions, want, "offer {offer:?}");
     }
+    // The session knows what was agreed (Jakarta's getNegotiatedExtensions()).
+    let mut c = Client::connect(&on, "/echo", Some("permessage-deflate")).await;
+    c.send(TEXT, b"extensions?", false).await;
+    assert_eq!(c.message().await, (TEXT, false, both.as_bytes().to_vec()));
+    let mut c = Client::connect(&on, "/echo", None).await;
+    c.send(TEXT, b"extensions?", false).await;
+    assert_eq!(c.message().await, (TEXT, false, b"none".to_vec()));
     // Off for one endpoint of a compressing server, on for one of a plain server, off by default.
     let plain = Client::connect(&on, "/plain", Some("permessage-deflate")).await;
     assert_eq!(plain.extensions, None);
@@ -436,6 +447,12 @@ async fn context_takeover_keeps_both_windows_across_messages() {
         sizes.push(first.payload.len());
         assert_eq!(c.inflate(&first.payload), text);
     }
+    // The connection holds a compressor and a decompressor, and says so.
+    let stats = server.handle.stats();
+    assert!(
+        stats.compressors_held >= 1 && stats.decompressors_held >= 1,
+        "{stats:?}"
+    );
     assert!(
         sizes[2] < sizes[0] / 10 && sizes[3] < sizes[1] / 10,
         "the second message reuses the window: {sizes:?}"
@@ -567,6 +584,9 @@ async fn idle_connections_that_agreed_compression_cost_what_plain_ones_do() {
     let (deflate, deflate_kib) = open(&server, Some("permessage-deflate"), 1000).await;
     let (plain_again, again_kib) = open(&server, None, 1000).await;
     assert!(deflate.iter().all(|c| c.extensions.is_some()));
+    // No takeover: no zlib state held by any of them.
+    let stats = server.handle.stats();
+    assert_eq!((stats.compressors_held, stats.decompressors_held), (0, 0));
     eprintln!(
         "1,000 idle connections: plain {plain_kib} KiB, compressing {deflate_kib} KiB, \
          plain again {again_kib} KiB"

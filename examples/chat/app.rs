@@ -188,7 +188,7 @@ pub(crate) struct Chat {
 
 // `max_message_size`: the largest frame read at all (a JSON-escaped 4 KiB text fits easily);
 // anything bigger closes the connection with 1009. Texts over MAX_TEXT_BYTES get an `error`.
-#[server_endpoint("/chat/{room}", max_message_size = 65536)]
+#[server_endpoint("/chat/{room}", max_message_size = 65536, compression = true)]
 impl Chat {
     #[on_open]
     async fn open(&mut self, session: &Session, #[path_param] room: String) {

@@ -99,6 +99,7 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -615,6 +616,9 @@ impl Compressor {
             return out.push(0x00);
         }
         let shared = self.shared;
+        if self.stream.is_none() {
+            HELD_COMPRESSORS.fetch_add(1, Ordering::Relaxed);
+        }
         let stream = self
             .stream
             .get_or_insert_with(|| Box::new(new_compress(shared)));
@@ -804,7 +808,10 @@ impl Decompressor {
         out: &mut Vec<u8>,
     ) -> Result<(), InflateError> {
         let mut stream = match self.stream.take() {
-            Some(stream) => stream,
+            Some(stream) => {
+                HELD_DECOMPRESSORS.fetch_sub(1, Ordering::Relaxed);
+                stream
+            }
             None if self.takeover => Box::new(new_decompress()),
             None => DECOMPRESSOR
                 .try_with(Cell::take)
@@ -822,6 +829,7 @@ impl Decompressor {
             return Err(e);
         }
         if !fin {
+            HELD_DECOMPRESSORS.fetch_add(1, Ordering::Relaxed);
             self.stream = Some(stream);
             return Ok(());
         }
@@ -833,6 +841,7 @@ impl Decompressor {
             if ended {
                 stream.reset(false);
             }
+            HELD_DECOMPRESSORS.fetch_add(1, Ordering::Relaxed);
             self.stream = Some(stream);
         } else {
             stream.reset(false);
@@ -918,6 +927,36 @@ impl Decompressor {
                 }
                 return Err(InflateError::Invalid("inflate made no progress".to_owned()));
             }
+        }
+    }
+}
+
+/// zlib streams held by connections, process-wide: compressors (server context takeover, from
+/// a connection's first compressed message on) and decompressors (client context takeover, or
+/// a fragmented compressed message being inflated). Shown in [`Stats`](crate::Stats).
+static HELD_COMPRESSORS: AtomicUsize = AtomicUsize::new(0);
+static HELD_DECOMPRESSORS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many zlib compressors and decompressors connections hold now (process-wide).
+pub(crate) fn held_streams() -> (usize, usize) {
+    (
+        HELD_COMPRESSORS.load(Ordering::Relaxed),
+        HELD_DECOMPRESSORS.load(Ordering::Relaxed),
+    )
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            HELD_COMPRESSORS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            HELD_DECOMPRESSORS.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -270,6 +270,13 @@ impl Session {
         self.inner.request.subprotocol()
     }
 
+    /// The extensions negotiated in the handshake, as the server's `Sec-WebSocket-Extensions`
+    /// answered them (e.g. `permessage-deflate; server_no_context_takeover`), like Jakarta's
+    /// `getNegotiatedExtensions()`; `None` without any.
+    pub fn extensions(&self) -> Option<&str> {
+        self.inner.request.extensions()
+    }
+
     /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.
     pub fn is_secure(&self) -> bool {
         self.inner.request.secure()

@@ -115,6 +115,7 @@
         if (ev.messages.length === 0) showSystem(`No messages in ${ev.room} yet. Say hi!`, 'empty');
         for (const m of ev.messages) showMessage(m, true);
         setStatus('open', `connected as ${me}`);
+        el.status.dataset.extensions = ws ? ws.extensions : ''; // e.g. permessage-deflate
         el.chatView.classList.remove('offline');
         setComposer(true);
         el.text.focus();
