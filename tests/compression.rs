@@ -427,6 +427,32 @@ async fn compressed_messages_both_ways_fragmented_and_small() {
     assert_eq!(got, text);
 }
 
+/// The queue counts a message by its own bytes, and releases the same when it leaves
+/// compressed: many compressed echoes through a 64 KiB queue never run out of room (they did,
+/// once: what was released was the compressed size, and the queue filled by the difference).
+#[tokio::test]
+async fn many_compressed_messages_through_a_small_queue_all_come_back() {
+    let _serial = raw::serial().await;
+    let mut limits = limits(Compression::enabled());
+    limits.outbound_queue_bytes = 64 * 1024;
+    let server = start(Server::new().limits(limits).endpoint::<Echo>()).await;
+    let mut c = Client::connect(&server, "/echo", Some("permessage-deflate")).await;
+    let text = words(8 * 1024);
+    for i in 0..200 {
+        c.send(TEXT, &text, true).await;
+        let (op, compressed, got) = c.message().await;
+        assert!(op == TEXT && compressed && got == text, "message {i}");
+    }
+    // And through a broadcast (shared compression), counted the same way.
+    for i in 0..200 {
+        let mut msg = b"broadcast:".to_vec();
+        msg.extend_from_slice(&text);
+        c.send(TEXT, &msg, true).await;
+        let (_, compressed, got) = c.message().await;
+        assert!(compressed && got == text, "broadcast {i}");
+    }
+}
+
 #[tokio::test]
 async fn context_takeover_keeps_both_windows_across_messages() {
     let _serial = raw::serial().await;

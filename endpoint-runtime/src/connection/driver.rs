@@ -452,8 +452,8 @@ impl Driver {
                 out,
                 &mut self.pongs,
                 &mut self.batch,
-                |payload, opcode| {
-                    released += payload.len();
+                |counted, opcode| {
+                    released += counted;
                     sent += 1;
                     data |= opcode.is_data();
                 },

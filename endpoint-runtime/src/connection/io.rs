@@ -334,14 +334,16 @@ impl FrameIo {
     }
 
     /// Writes `pongs` (in order) and `batch`, coalesced, then flushes. `Ready(Ok)` once all of it
-    /// is written; `sent` is called for each message as it leaves the batch.
+    /// is written; `sent` is called for each message as it leaves the batch, with the bytes the
+    /// outbound queue counted it as (`Outgoing::len`: a message's own bytes, also when it goes
+    /// out compressed).
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         home: &Outbound,
         pongs: &mut VecDeque<Bytes>,
         batch: &mut VecDeque<Outgoing>,
-        mut sent: impl FnMut(&Bytes, OpCode),
+        mut sent: impl FnMut(usize, OpCode),
     ) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_pending(cx, home))?;
@@ -356,6 +358,9 @@ impl FrameIo {
                     frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
                 }
                 while let Some(item) = batch.pop_front() {
+                    // What the queue counted it as (the message's bytes, before compression):
+                    // what is released when it leaves.
+                    let counted = item.len();
                     let (opcode, compressed, payload) = match item {
                         Outgoing::Message(msg) => {
                             let (opcode, payload) = frame::opcode_and_payload(msg);
@@ -370,7 +375,7 @@ impl FrameIo {
                         let mut head = [0; MAX_HEADER];
                         let head_len =
                             frame::encode_header_for(&mut head, opcode, compressed, payload.len());
-                        sent(&payload, opcode);
+                        sent(counted, opcode);
                         // Behind what is already encoded; the scratch goes first.
                         self.pending = Some(Box::new(Pending::Large {
                             head,
@@ -381,7 +386,7 @@ impl FrameIo {
                         break;
                     }
                     frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
-                    sent(&payload, opcode);
+                    sent(counted, opcode);
                     if scratch.len() >= write_max {
                         break;
                     }
