@@ -8,11 +8,53 @@
 //! loadgen handshake --port P [--conns 32]
 //! loadgen idle      --port P [--conns 10000]
 //! common:           [--duration 10] [--warmup 1] [--server-pid PID] [--host 127.0.0.1]
+//! echo, fanout, idle: [--deflate [--verify]]
 //! ```
 //!
 //! Prints one JSON object on stdout (the driver parses it) and a summary on stderr. CPU figures
 //! come from `/proc/<pid>/stat` (utime + stime) sampled at the start and end of the measured
-//! window; memory from `/proc/<pid>/status` (VmRSS).
+//! window; memory from `/proc/<pid>/status` (VmRSS). In echo, a connection that received no
+//! echo during the measured window is counted as stalled (`"stalled"`, and among the errors):
+//! a server that stops answering some connections cannot hide behind the others' total.
+//!
+//! # permessage-deflate (`--deflate`)
+//!
+//! The connections go to `/echo-deflate` and `/room-deflate` instead of `/echo` and `/room` and
+//! offer `Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover;
+//! server_no_context_takeover`. A 101 without `permessage-deflate` and
+//! `server_no_context_takeover` in its `Sec-WebSocket-Extensions` fails the run ("the server
+//! declined permessage-deflate"): a server that silently declines is never measured as
+//! compressing. The messages are JSON text ([`chat_json`]: chat message objects with varying
+//! words and numbers, about 40 % of their size at zlib level 1 and 28 % at level 6 for 16 KiB);
+//! `--payload` defaults to 16384 (echo), 3072 (fan-out) and 2048 (idle), and must be at least
+//! 1024 (endpoint's default minimum size for compression, so that every reply is compressed).
+//!
+//! - echo: the message is compressed once before the run (raw deflate, sync flush, the trailing
+//!   `00 00 ff ff` removed: RFC 7692) and sent as a text frame with RSV1. Every reply must be
+//!   one text frame with FIN and RSV1 (anything else is a protocol error); its size is kept
+//!   (min and max: the server's compression ratio). The first reply of every connection (every
+//!   reply with `--verify`) is inflated and compared with the original message, so a broken
+//!   compressor cannot pass. Inflating every reply would make the client's core the bottleneck,
+//!   hence only as verification; the other replies are parsed without copying, as plain echo
+//!   (a captured reply is copied into a buffer each connection allocates once).
+//! - fan-out: the publisher sends JSON text with RSV1, its `"seq"` field patched and the
+//!   message compressed for each publish (100 per second: cheap, and no allocation: the buffers
+//!   are reused). A subscriber cannot read the sequence number without inflating, so it counts:
+//!   its k-th message must be message k (the servers deliver in order); the latency is its
+//!   receive time minus the send time the publisher recorded for message k. Every delivery
+//!   must be one text frame with FIN and RSV1. Each subscriber inflates its first delivery, and
+//!   subscriber i inflates message k when k % subscribers == i (so every message is inflated by
+//!   one subscriber; all of them with `--verify`), and compares it with what was published as
+//!   message k: content, order and sequence are all checked on that sample. The delivery count
+//!   is exact as in plain fan-out.
+//! - idle: each connection sends one compressed message, checks that the reply is a
+//!   compressed text frame that inflates to it, then stays silent.
+//!
+//! The JSON result adds `"deflate":true`, `"verified"` (messages inflated and compared),
+//! `"verify_failed"` (also counted in `"errors"`), `"sent_compressed_len"` (the client's
+//! compressed message) and `"reply_len_min"`/`"reply_len_max"` (the sizes of the compressed
+//! messages the server sent: its compression ratio, which differs between servers with the
+//! zlib level they use).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -34,6 +76,12 @@ const OP_BINARY: u8 = 2;
 const OP_CLOSE: u8 = 8;
 const OP_PING: u8 = 9;
 const OP_PONG: u8 = 10;
+/// FIN and RSV1 ("compressed", RFC 7692) in a frame's first byte.
+const FIN: u8 = 0x80;
+const RSV1: u8 = 0x40;
+/// The permessage-deflate offer of every connection in `--deflate` mode.
+const DEFLATE_OFFER: &str =
+    "permessage-deflate; client_no_context_takeover; server_no_context_takeover";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -50,13 +98,17 @@ struct Args {
     subs: usize,
     rate: f64,
     connect_concurrency: usize,
+    /// Negotiate permessage-deflate and send compressed messages (module docs).
+    deflate: bool,
+    /// With `deflate`: inflate and compare every reply, not a sample.
+    verify: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: loadgen echo|fanout|handshake|idle --port P [--host H] [--server-pid PID] \
          [--duration S] [--warmup S] [--conns N] [--payload B] [--inflight K] [--text] \
-         [--subs N] [--rate MSG_PER_S] [--connect-concurrency N]"
+         [--subs N] [--rate MSG_PER_S] [--connect-concurrency N] [--deflate [--verify]]"
     );
     std::process::exit(2)
 }
@@ -87,7 +139,10 @@ fn parse_args() -> Args {
         subs: 1000,
         rate: 100.0,
         connect_concurrency: 64,
+        deflate: false,
+        verify: false,
     };
+    let mut payload_given = false;
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| usage());
         match flag.as_str() {
@@ -97,7 +152,10 @@ fn parse_args() -> Args {
             "--duration" => a.duration = val().parse().unwrap_or_else(|_| usage()),
             "--warmup" => a.warmup = val().parse().unwrap_or_else(|_| usage()),
             "--conns" => a.conns = val().parse().unwrap_or_else(|_| usage()),
-            "--payload" => a.payload = val().parse().unwrap_or_else(|_| usage()),
+            "--payload" => {
+                a.payload = val().parse().unwrap_or_else(|_| usage());
+                payload_given = true
+            }
             "--inflight" => a.inflight = val().parse().unwrap_or_else(|_| usage()),
             "--subs" => a.subs = val().parse().unwrap_or_else(|_| usage()),
             "--rate" => a.rate = val().parse().unwrap_or_else(|_| usage()),
@@ -105,6 +163,8 @@ fn parse_args() -> Args {
                 a.connect_concurrency = val().parse().unwrap_or_else(|_| usage())
             }
             "--text" => a.text = true,
+            "--deflate" => a.deflate = true,
+            "--verify" => a.verify = true,
             _ => usage(),
         }
     }
@@ -113,6 +173,29 @@ fn parse_args() -> Args {
     a.host = format!("{host}:{port}");
     a.payload = a.payload.max(if a.mode == "fanout" { 16 } else { 0 });
     a.inflight = a.inflight.max(1);
+    if a.deflate {
+        if a.mode == "handshake" {
+            eprintln!("loadgen: handshake has no --deflate");
+            std::process::exit(2)
+        }
+        if !payload_given {
+            a.payload = match a.mode.as_str() {
+                "echo" => 16 * 1024,
+                "fanout" => 3 * 1024,
+                _ => 2 * 1024,
+            };
+        }
+        if a.payload < 1024 {
+            eprintln!(
+                "loadgen: --deflate needs --payload >= 1024 (smaller messages are sent \
+                 uncompressed by endpoint, and every reply must be compressed)"
+            );
+            std::process::exit(2)
+        }
+    } else if a.verify {
+        eprintln!("loadgen: --verify goes with --deflate");
+        std::process::exit(2)
+    }
     a
 }
 
@@ -250,10 +333,17 @@ fn num(v: f64) -> String {
 // ---------------------------------------------------------------------------------------------
 // Frames
 
-/// A masked client frame with `payload`.
+/// A masked client frame with `payload` (FIN set, no RSV bit).
 fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
+    client_frame_into(&mut f, FIN | opcode, payload);
+    f
+}
+
+/// Appends a masked client frame whose first byte is `first` (FIN, RSV bits, opcode) to `f`;
+/// allocates nothing when `f` has room.
+fn client_frame_into(f: &mut Vec<u8>, first: u8, payload: &[u8]) {
+    f.push(first);
     let n = payload.len();
     if n < 126 {
         f.push(0x80 | n as u8);
@@ -266,20 +356,24 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     }
     f.extend_from_slice(&MASK);
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    f
 }
 
 /// A frame event from [`Parser::feed`].
 struct Frame<'a> {
     opcode: u8,
     fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate).
+    rsv1: bool,
     len: u64,
     /// The first bytes of the payload (up to 16).
     head: &'a [u8],
+    /// The whole payload, when this frame was captured ([`Parser::feed_capturing`]).
+    payload: Option<&'a [u8]>,
 }
 
 /// Streaming parser of server frames (unmasked): copies nothing but headers and the first 16
-/// payload bytes; large payloads are skipped as they arrive.
+/// payload bytes; large payloads are skipped as they arrive, unless a frame is captured
+/// ([`Parser::feed_capturing`]: into a buffer kept from frame to frame, for verification).
 #[derive(Default)]
 struct Parser {
     hdr: [u8; 14],
@@ -289,9 +383,15 @@ struct Parser {
     in_payload: bool,
     opcode: u8,
     fin: bool,
+    rsv1: bool,
     len: u64,
     head: [u8; 16],
     head_len: usize,
+    /// Whether the next frame's payload is to be captured.
+    capture_next: bool,
+    /// Whether the current frame's payload is being captured (into `captured`).
+    capturing: bool,
+    captured: Vec<u8>,
 }
 
 impl Parser {
@@ -310,7 +410,17 @@ impl Parser {
 
     /// Feeds bytes; calls `on_frame` for every complete frame.
     #[inline]
-    fn feed(&mut self, mut data: &[u8], mut on_frame: impl FnMut(Frame<'_>)) {
+    fn feed(&mut self, data: &[u8], mut on_frame: impl FnMut(Frame<'_>)) {
+        self.feed_capturing(data, |f| {
+            on_frame(f);
+            false
+        })
+    }
+
+    /// As [`Parser::feed`], and `on_frame` says whether the next frame's whole payload is to
+    /// be captured (then passed as [`Frame::payload`]); `capture_next` decides for the first.
+    #[inline]
+    fn feed_capturing(&mut self, mut data: &[u8], mut on_frame: impl FnMut(Frame<'_>) -> bool) {
         loop {
             if !self.in_payload {
                 // Accumulate the header (its length is known once the first two bytes are in).
@@ -331,8 +441,13 @@ impl Parser {
                     n => n as u64,
                 };
                 self.opcode = self.hdr[0] & 0x0f;
-                self.fin = self.hdr[0] & 0x80 != 0;
+                self.fin = self.hdr[0] & FIN != 0;
+                self.rsv1 = self.hdr[0] & RSV1 != 0;
                 self.len = len;
+                self.capturing = self.capture_next;
+                if self.capturing {
+                    self.captured.clear();
+                }
                 self.remaining = len;
                 self.head_len = 0;
                 self.hdr_len = 0;
@@ -344,41 +459,262 @@ impl Parser {
                 self.head[self.head_len..self.head_len + h].copy_from_slice(&data[..h]);
                 self.head_len += h;
             }
+            if self.capturing {
+                self.captured.extend_from_slice(&data[..take]);
+            }
             self.remaining -= take as u64;
             data = &data[take..];
             if self.remaining > 0 {
                 return;
             }
             self.in_payload = false;
-            on_frame(Frame {
+            self.capture_next = on_frame(Frame {
                 opcode: self.opcode,
                 fin: self.fin,
+                rsv1: self.rsv1,
                 len: self.len,
                 head: &self.head[..self.head_len],
+                payload: self.capturing.then_some(&self.captured[..]),
             });
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
+// permessage-deflate
+
+/// What RFC 7692 has the sender remove from the end of a compressed message, and the receiver
+/// append before inflating.
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Compresses one message as permessage-deflate without context takeover: raw deflate (zlib
+/// level 6), sync flush, the trailing `00 00 ff ff` removed. Into `out` (cleared; allocates
+/// only if `out` is too small), with `c`, which is reset first.
+fn deflate_into(c: &mut flate2::Compress, data: &[u8], out: &mut Vec<u8>) {
+    c.reset();
+    out.clear();
+    out.reserve(data.len() + data.len() / 8 + 64);
+    let mut input = data;
+    loop {
+        let before = c.total_in();
+        c.compress_vec(input, out, flate2::FlushCompress::Sync)
+            .expect("deflate");
+        input = &input[(c.total_in() - before) as usize..];
+        // Done when all input is in and the flush's empty block is out (the output did not fill).
+        if input.is_empty() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(out.capacity());
+    }
+    assert!(
+        out.ends_with(&DEFLATE_TAIL),
+        "a sync flush ends with 00 00 ff ff"
+    );
+    out.truncate(out.len() - DEFLATE_TAIL.len());
+}
+
+/// One message compressed as [`deflate_into`] does.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::new(6), false);
+    let mut out = Vec::new();
+    deflate_into(&mut c, data, &mut out);
+    out
+}
+
+/// Inflates compressed server messages for verification: one raw-deflate stream, reset for
+/// every message (server_no_context_takeover), and an output buffer that never grows.
+struct Inflater {
+    d: flate2::Decompress,
+    out: Vec<u8>,
+    /// Messages inflated and compared, and those that did not match.
+    checked: u64,
+    failed: u64,
+}
+
+impl Inflater {
+    /// For messages of at most `max_len` bytes (a longer one fails the comparison).
+    fn new(max_len: usize) -> Self {
+        Inflater {
+            d: flate2::Decompress::new(false),
+            out: Vec::with_capacity(max_len + 1),
+            checked: 0,
+            failed: 0,
+        }
+    }
+
+    /// Inflates `compressed` (a whole message's payload, without the tail), at most
+    /// `out`'s capacity; `None` if it is not deflate data or inflates to more.
+    fn inflate(&mut self, compressed: &[u8]) -> Option<&[u8]> {
+        self.d.reset(false);
+        self.out.clear();
+        for part in [compressed, &DEFLATE_TAIL[..]] {
+            let mut input = part;
+            while !input.is_empty() {
+                if self.out.len() == self.out.capacity() {
+                    return None; // longer than any expected message
+                }
+                let before = (self.d.total_in(), self.d.total_out());
+                let status = self
+                    .d
+                    .decompress_vec(input, &mut self.out, flate2::FlushDecompress::Sync)
+                    .ok()?;
+                input = &input[(self.d.total_in() - before.0) as usize..];
+                if status == flate2::Status::StreamEnd {
+                    // A final block (BFINAL): what follows, the tail included, is ignored.
+                    return Some(&self.out);
+                }
+                if (self.d.total_in(), self.d.total_out()) == before {
+                    return None; // no progress: truncated or corrupt
+                }
+            }
+        }
+        Some(&self.out)
+    }
+
+    /// Inflates `compressed` and counts whether it is `expected`.
+    fn check(&mut self, compressed: &[u8], expected: &[u8]) -> bool {
+        let ok = self.inflate(compressed) == Some(expected);
+        self.checked += 1;
+        self.failed += u64::from(!ok);
+        ok
+    }
+}
+
+#[rustfmt::skip]
+const WORDS: &[&str] = &[
+    "the", "a", "to", "and", "of", "in", "is", "it", "you", "that", "we", "for", "on", "are",
+    "with", "this", "be", "at", "have", "not", "just", "but", "so", "can", "what", "was", "all",
+    "will", "my", "me", "do", "if", "about", "like", "get", "now", "up", "out", "know", "one",
+    "think", "good", "time", "there", "when", "how", "they", "see", "going", "really", "new",
+    "here", "today", "meeting", "deploy", "build", "release", "review", "merge", "branch",
+    "ticket", "server", "client", "latency", "memory", "socket", "frame", "queue", "thanks",
+    "sure", "okay", "lunch", "coffee", "tomorrow", "later", "morning", "weekend", "please",
+    "check", "update", "fixed", "broken", "works", "again", "test", "logs", "error", "timeout",
+    "config", "docs", "issue", "patch", "ship", "staging", "prod", "rollback", "benchmark",
+    "graph", "numbers", "looks", "great", "weird", "maybe", "probably", "definitely", "soon",
+    "yesterday", "call", "join", "room", "link", "screen", "share", "doc", "slides", "agenda",
+    "notes", "question", "answer", "idea", "plan", "sprint", "retro", "standup", "demo",
+    "customer", "feedback", "bug", "feature", "flag", "cache", "index", "query", "database",
+    "migration", "schema", "backup", "restore", "cluster", "node", "pod", "container", "image",
+    "tag", "version",
+];
+#[rustfmt::skip]
+const NAMES: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+    "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yara",
+    "zoe", "omar", "lena", "kai", "mila", "noah", "ava", "liam", "emma", "lucas",
+];
+
+/// A JSON array of chat message objects, exactly `len` bytes (padded with spaces before the
+/// closing bracket), the same for the same `len` and `seed`: ids, timestamps, user names,
+/// rooms, like counts and 4 to 17 words of text drawn (skewed towards the common ones) from a
+/// vocabulary of 150, with a number now and then. It compresses about as chat traffic does:
+/// 16 KiB to 40 % at zlib level 1, 28 % at level 6; 3 KiB to 47 % and 34 %.
+fn chat_json(len: usize, seed: u64) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut x = seed | 1;
+    let mut below = move |n: usize| -> u64 {
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n as u64
+    };
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    let (mut id, mut ts) = (48_213_077u64, 1_764_600_000_000u64);
+    let mut one = Vec::with_capacity(256);
+    loop {
+        one.clear();
+        if out.len() > 1 {
+            one.push(b',');
+        }
+        id += 1 + below(3);
+        ts += below(5000);
+        let name = NAMES[below(NAMES.len()) as usize];
+        let _ = write!(
+            one,
+            "{{\"id\":{id},\"room\":\"team-{}\",\"user\":\"{name}{}\",\"ts\":{ts},\"text\":\"",
+            below(12),
+            below(100)
+        );
+        for i in 0..4 + below(14) {
+            if i > 0 {
+                one.push(b' ');
+            }
+            let w = below(WORDS.len()).min(below(WORDS.len()));
+            one.extend_from_slice(WORDS[w as usize].as_bytes());
+            if below(20) == 0 {
+                let _ = write!(one, " {}", below(100_000));
+            }
+        }
+        let _ = write!(one, "\",\"likes\":{},\"reply_to\":", below(100));
+        if below(3) == 0 {
+            let _ = write!(one, "{}", id - 1 - below(50));
+        } else {
+            one.extend_from_slice(b"null");
+        }
+        one.push(b'}');
+        if out.len() + one.len() + 1 > len {
+            break;
+        }
+        out.extend_from_slice(&one);
+    }
+    out.resize(len.max(2) - 1, b' ');
+    out.push(b']');
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
 // Connections
 
-/// Connects and upgrades; returns the stream and the bytes read past the response head.
+/// The path of an endpoint: `/echo` or `/room`, or with `--deflate` their compressing twins.
+fn path(args: &Args, plain: &'static str) -> &'static str {
+    match (args.deflate, plain) {
+        (true, "/echo") => "/echo-deflate",
+        (true, "/room") => "/room-deflate",
+        _ => plain,
+    }
+}
+
+/// Connects and upgrades (offering permessage-deflate with `--deflate`); returns the stream
+/// and the bytes read past the response head.
 async fn connect(args: &Args, path: &str, buf: &mut [u8]) -> io::Result<(TcpStream, usize, usize)> {
     let mut s = TcpStream::connect(args.addr).await?;
     s.set_nodelay(true)?;
+    let ext = if args.deflate {
+        format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+    } else {
+        String::new()
+    };
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n",
         args.host
     );
     s.write_all(req.as_bytes()).await?;
-    let (start, end) = read_upgrade(&mut s, buf).await?;
+    let (start, end) = read_upgrade(&mut s, buf, args.deflate).await?;
     Ok((s, start, end))
 }
 
-/// Reads the 101 response; returns the range of `buf` holding bytes past its head.
-async fn read_upgrade(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, usize)> {
+/// The value of the `Sec-WebSocket-Extensions` header of a response head, if any.
+fn extensions_header(head: &[u8]) -> Option<&[u8]> {
+    const NAME: &[u8] = b"sec-websocket-extensions:";
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME))
+            .then(|| line[NAME.len()..].trim_ascii())
+    })
+}
+
+/// Reads the 101 response; returns the range of `buf` holding bytes past its head. With
+/// `deflate`, the response must accept permessage-deflate without server context takeover
+/// (what was offered); without it, it must name no extension.
+async fn read_upgrade(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    deflate: bool,
+) -> io::Result<(usize, usize)> {
     let mut n = 0;
     loop {
         if n == buf.len() {
@@ -397,6 +733,28 @@ async fn read_upgrade(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, u
             }
             if find(head, ACCEPT).is_none() {
                 return Err(io::Error::other("wrong Sec-WebSocket-Accept"));
+            }
+            let ext = extensions_header(head);
+            if deflate {
+                let agreed = ext.is_some_and(|v| {
+                    let v = v.to_ascii_lowercase();
+                    find(&v, b"permessage-deflate").is_some()
+                        && find(&v, b"server_no_context_takeover").is_some()
+                });
+                if !agreed {
+                    let said = ext.map_or("no Sec-WebSocket-Extensions".into(), |v| {
+                        format!("Sec-WebSocket-Extensions: {}", String::from_utf8_lossy(v))
+                    });
+                    return Err(io::Error::other(format!(
+                        "the server declined permessage-deflate (offered `{DEFLATE_OFFER}`, \
+                         its 101 has {said})"
+                    )));
+                }
+            } else if let Some(v) = ext {
+                return Err(io::Error::other(format!(
+                    "an extension nobody offered: {}",
+                    String::from_utf8_lossy(v)
+                )));
             }
             return Ok((i + 4, n));
         }
@@ -445,17 +803,82 @@ async fn connect_many<T: 'static>(
 // ---------------------------------------------------------------------------------------------
 // echo
 
+/// The size range of the compressed replies (`--deflate`): the servers' compression ratio.
+struct SizeRange {
+    min: Cell<u64>,
+    max: Cell<u64>,
+}
+
+impl SizeRange {
+    fn new() -> Self {
+        SizeRange {
+            min: Cell::new(u64::MAX),
+            max: Cell::new(0),
+        }
+    }
+
+    #[inline]
+    fn add(&self, len: u64) {
+        self.min.set(self.min.get().min(len));
+        self.max.set(self.max.get().max(len));
+    }
+
+    /// `"key_min":A,"key_max":B` (nulls when nothing was seen).
+    fn json(&self, key: &str) -> String {
+        let (a, b) = (self.min.get(), self.max.get());
+        if b == 0 {
+            format!("\"{key}_min\":null,\"{key}_max\":null")
+        } else {
+            format!("\"{key}_min\":{a},\"{key}_max\":{b}")
+        }
+    }
+}
+
+/// `,"deflate":..` and what the permessage-deflate checks saw, for the JSON result.
+fn deflate_json(args: &Args, sent: usize, inflater: &Inflater, sizes: &SizeRange) -> String {
+    if !args.deflate {
+        return ",\"deflate\":false".into();
+    }
+    format!(
+        ",\"deflate\":true,\"verify_all\":{},\"sent_compressed_len\":{sent},\"verified\":{},\
+         \"verify_failed\":{},{}",
+        args.verify,
+        inflater.checked,
+        inflater.failed,
+        sizes.json("reply_len")
+    )
+}
+
 async fn echo(args: &Args) -> io::Result<String> {
-    let payload: Vec<u8> = (0..args.payload).map(|i| b'a' + (i % 26) as u8).collect();
-    let op = if args.text { OP_TEXT } else { OP_BINARY };
-    let one = client_frame(op, &payload);
+    let deflate_mode = args.deflate;
+    let payload: Rc<[u8]> = if deflate_mode {
+        chat_json(args.payload, 0x9e37_79b9_7f4a_7c15).into()
+    } else {
+        (0..args.payload).map(|i| b'a' + (i % 26) as u8).collect()
+    };
+    // With --deflate: compressed once, here, and sent as a text frame with RSV1.
+    let compressed = if deflate_mode {
+        deflate(&payload)
+    } else {
+        Vec::new()
+    };
+    let one = if deflate_mode {
+        let mut f = Vec::with_capacity(compressed.len() + 14);
+        client_frame_into(&mut f, FIN | RSV1 | OP_TEXT, &compressed);
+        f
+    } else {
+        client_frame(if args.text { OP_TEXT } else { OP_BINARY }, &payload)
+    };
     let flen = one.len();
     // K frames back to back: any number of them up to K is one write.
     let frames: Rc<[u8]> = one.repeat(args.inflight).into();
     let k = args.inflight;
     let expect_len = args.payload as u64;
+    let inflater = Rc::new(RefCell::new(Inflater::new(args.payload)));
+    let sizes = Rc::new(SizeRange::new());
+    let verify_all = args.verify;
 
-    let conns = connect_many(args, args.conns, "/echo", |s, buf, a, b| {
+    let conns = connect_many(args, args.conns, path(args, "/echo"), |s, buf, a, b| {
         Box::pin(async move { Ok((s, buf, a, b)) })
     })
     .await?;
@@ -463,17 +886,27 @@ async fn echo(args: &Args) -> io::Result<String> {
     let received = Rc::new(Cell::new(0u64));
     let errors = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
-    for (mut s, _buf, a, b) in conns {
+    // Echoes per connection: a connection the server stopped answering is reported as stalled
+    // (an error), not hidden in the total.
+    let per_conn: Rc<[Cell<u64>]> = (0..conns.len()).map(|_| Cell::new(0)).collect();
+    for (i, (mut s, _buf, a, b)) in conns.into_iter().enumerate() {
         if a != b {
             errors.set(errors.get() + 1);
         }
+        let per_conn = per_conn.clone();
         let frames = frames.clone();
         let received = received.clone();
         let errors = errors.clone();
         let stop = stop.clone();
+        let (payload, inflater, sizes) = (payload.clone(), inflater.clone(), sizes.clone());
         tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 64 * 1024];
             let mut parser = Parser::default();
+            if deflate_mode {
+                // The first reply is inflated and compared; the buffer is kept for the others.
+                parser.capture_next = true;
+                parser.captured = Vec::with_capacity(payload.len() + 64);
+            }
             if s.write_all(&frames[..k * flen]).await.is_err() {
                 errors.set(errors.get() + 1);
                 return;
@@ -490,20 +923,41 @@ async fn echo(args: &Args) -> io::Result<String> {
                 };
                 let mut done = 0usize;
                 let mut bad = 0u64;
-                parser.feed(&buf[..n], |f| {
-                    if f.fin && (f.opcode == OP_BINARY || f.opcode == OP_TEXT) {
-                        if f.len != expect_len {
+                if deflate_mode {
+                    // Every reply one compressed text frame; the captured ones inflated.
+                    parser.feed_capturing(&buf[..n], |f| {
+                        if f.fin && f.rsv1 && f.opcode == OP_TEXT {
+                            sizes.add(f.len);
+                            if let Some(p) = f.payload {
+                                if !inflater.borrow_mut().check(p, &payload) {
+                                    bad += 1;
+                                }
+                            }
+                            done += 1;
+                        } else if f.opcode == OP_PING || f.opcode == OP_PONG {
+                            return f.payload.is_some(); // still capturing the next reply
+                        } else {
                             bad += 1;
                         }
-                        done += 1;
-                    } else if f.opcode == OP_CLOSE {
-                        bad += 1;
-                    }
-                });
+                        verify_all
+                    });
+                } else {
+                    parser.feed(&buf[..n], |f| {
+                        if f.fin && (f.opcode == OP_BINARY || f.opcode == OP_TEXT) {
+                            if f.len != expect_len {
+                                bad += 1;
+                            }
+                            done += 1;
+                        } else if f.opcode == OP_CLOSE {
+                            bad += 1;
+                        }
+                    });
+                }
                 if bad > 0 {
                     errors.set(errors.get() + bad);
                 }
                 received.set(received.get() + done as u64);
+                per_conn[i].set(per_conn[i].get() + done as u64);
                 if stop.get() {
                     return;
                 }
@@ -520,15 +974,36 @@ async fn echo(args: &Args) -> io::Result<String> {
 
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     let r0 = received.get();
+    let c0: Vec<u64> = per_conn.iter().map(Cell::get).collect();
     let mut w = CpuWindow::start(args.server_pid);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     let r1 = received.get();
     let (elapsed, server_cpu, client_cpu) = w.end();
     stop.set(true);
+    let stalled = per_conn
+        .iter()
+        .zip(&c0)
+        .filter(|(c, &before)| c.get() == before)
+        .count() as u64;
+    errors.set(errors.get() + stalled);
     let msgs = r1 - r0;
     let rate = msgs as f64 / elapsed;
+    let inflater = inflater.borrow();
+    let deflate_note = if deflate_mode {
+        format!(
+            ", deflate: sent {} B compressed, replies {}-{} B, {} inflated ({} wrong)",
+            compressed.len(),
+            sizes.min.get(),
+            sizes.max.get(),
+            inflater.checked,
+            inflater.failed
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "echo {} conns x {} B x {} in flight: {:.0} msg/s, server CPU {:.0}%, client CPU {:.0}%, errors {}",
+        "echo {} conns x {} B x {} in flight: {:.0} msg/s, server CPU {:.0}%, client CPU {:.0}%, \
+         errors {} ({stalled} connections stalled: no echo in the measured window){deflate_note}",
         args.conns,
         args.payload,
         k,
@@ -540,10 +1015,13 @@ async fn echo(args: &Args) -> io::Result<String> {
     if msgs == 0 {
         return Err(io::Error::other("no echo received"));
     }
+    if deflate_mode && inflater.checked == 0 {
+        return Err(io::Error::other("no reply was inflated and compared"));
+    }
     Ok(format!(
         "{{\"mode\":\"echo\",\"conns\":{},\"payload\":{},\"inflight\":{},\"messages\":{},\"elapsed\":{},\
          \"msg_per_s\":{},\"server_cpu_s\":{},\"client_cpu_s\":{},\"server_cpu_pct\":{},\
-         \"client_cpu_pct\":{},\"msg_per_server_cpu_s\":{},\"errors\":{},{}}}",
+         \"client_cpu_pct\":{},\"msg_per_server_cpu_s\":{},\"errors\":{},\"stalled\":{stalled},{}{}}}",
         args.conns,
         args.payload,
         k,
@@ -556,7 +1034,8 @@ async fn echo(args: &Args) -> io::Result<String> {
         num(100.0 * client_cpu / elapsed),
         num(msgs as f64 / server_cpu),
         errors.get(),
-        w.other_json()
+        w.other_json(),
+        deflate_json(args, compressed.len(), &inflater, &sizes)
     ))
 }
 
@@ -601,12 +1080,66 @@ async fn hello(
     Ok(parser)
 }
 
+/// Where the sequence number sits in a [`fanout_message`], and its width in digits.
+const SEQ_AT: usize = 8;
+const SEQ_DIGITS: usize = 10;
+
+/// The fan-out message of `--deflate`: `{"seq":"0000000000","messages":[...]}` with
+/// [`chat_json`] inside, exactly `len` bytes; [`patch_seq`] writes the sequence number.
+fn fanout_message(len: usize) -> Vec<u8> {
+    let mut m = b"{\"seq\":\"0000000000\",\"messages\":".to_vec();
+    debug_assert_eq!(&m[SEQ_AT - 1..SEQ_AT], b"\"");
+    let rest = len.saturating_sub(m.len() + 1).max(2);
+    m.extend_from_slice(&chat_json(rest, 0x2545_f491_4f6c_dd1d));
+    m.push(b'}');
+    m
+}
+
+/// Writes `seq` as zero-padded decimal into a [`fanout_message`].
+fn patch_seq(m: &mut [u8], seq: u64) {
+    let mut v = seq;
+    for d in m[SEQ_AT..SEQ_AT + SEQ_DIGITS].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// A subscriber's check of a sampled delivery: it must inflate to message `seq` as published.
+struct FanoutCheck {
+    inflater: Inflater,
+    expect: Vec<u8>,
+}
+
+impl FanoutCheck {
+    fn check(&mut self, compressed: &[u8], seq: u64) -> bool {
+        patch_seq(&mut self.expect, seq);
+        self.inflater.check(compressed, &self.expect)
+    }
+}
+
 async fn fanout(args: &Args) -> io::Result<String> {
     let base = Instant::now();
     let count = (args.rate * args.duration).round().max(1.0) as u64;
     let subs = args.subs;
+    let deflate_mode = args.deflate;
+    let verify_all = args.verify;
+    // --deflate: the message template, when the publisher sent each message (ns since `base`,
+    // for the latency: a subscriber cannot read the timestamp without inflating), the check.
+    let template = if deflate_mode {
+        fanout_message(args.payload)
+    } else {
+        Vec::new()
+    };
+    let sent: Rc<[Cell<u64>]> = (0..if deflate_mode { count } else { 0 })
+        .map(|_| Cell::new(0))
+        .collect();
+    let check = Rc::new(RefCell::new(FanoutCheck {
+        inflater: Inflater::new(template.len()),
+        expect: template.clone(),
+    }));
+    let sizes = Rc::new(SizeRange::new());
     let t_connect = Instant::now();
-    let conns = connect_many(args, subs, "/room", |mut s, mut buf, a, b| {
+    let conns = connect_many(args, subs, path(args, "/room"), |mut s, mut buf, a, b| {
         Box::pin(async move {
             let parser = hello(&mut s, &mut buf, a, b, b"sub").await?;
             Ok((s, parser))
@@ -621,11 +1154,18 @@ async fn fanout(args: &Args) -> io::Result<String> {
     let received = Rc::new(Cell::new(0u64));
     let errors = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
-    for (mut s, mut parser) in conns {
+    for (idx, (mut s, mut parser)) in conns.into_iter().enumerate() {
         let lat = lat.clone();
         let received = received.clone();
         let errors = errors.clone();
         let stop = stop.clone();
+        let (sent, check, sizes) = (sent.clone(), check.clone(), sizes.clone());
+        let (idx, subs_n) = (idx as u64, subs as u64);
+        if deflate_mode {
+            // Inflated: the first delivery, then message k when k % subs == idx.
+            parser.capture_next = true;
+            parser.captured = Vec::with_capacity(template.len() + 64);
+        }
         tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 16 * 1024];
             let mut next_seq = 0u64;
@@ -643,6 +1183,37 @@ async fn fanout(args: &Args) -> io::Result<String> {
                 let mut got = 0u64;
                 let mut bad = 0u64;
                 let mut lat = lat.borrow_mut();
+                if deflate_mode {
+                    parser.feed_capturing(&buf[..n], |f| {
+                        if f.opcode == OP_TEXT && f.fin && f.rsv1 {
+                            // Counted: the servers deliver in order, the sample checks it.
+                            let seq = next_seq;
+                            next_seq += 1;
+                            let Some(t) = sent.get(seq as usize) else {
+                                bad += 1;
+                                return false;
+                            };
+                            if lat.len() < lat.capacity() {
+                                lat.push(now.saturating_sub(t.get()));
+                            }
+                            sizes.add(f.len);
+                            if let Some(p) = f.payload {
+                                if !check.borrow_mut().check(p, seq) {
+                                    bad += 1;
+                                }
+                            }
+                            got += 1;
+                        } else if f.opcode != OP_PING && f.opcode != OP_PONG {
+                            bad += 1;
+                        }
+                        verify_all || next_seq % subs_n == idx
+                    });
+                    received.set(received.get() + got);
+                    if bad > 0 {
+                        errors.set(errors.get() + bad);
+                    }
+                    continue;
+                }
                 parser.feed(&buf[..n], |f| {
                     if f.opcode == OP_BINARY && f.fin && f.head.len() == 16 {
                         let seq = u64::from_le_bytes(f.head[..8].try_into().unwrap());
@@ -669,16 +1240,31 @@ async fn fanout(args: &Args) -> io::Result<String> {
 
     // The publisher.
     let mut buf = vec![0u8; 4096];
-    let (mut p, a, b) = connect(args, "/room", &mut buf).await?;
+    let (mut p, a, b) = connect(args, path(args, "/room"), &mut buf).await?;
     let _ = hello(&mut p, &mut buf, a, b, b"pub").await?;
     let payload = vec![0u8; args.payload];
     let mut frame = client_frame(OP_BINARY, &payload);
     let off = frame.len() - args.payload;
+    // --deflate: each message patched, compressed and framed in buffers reused every time.
+    let mut message = template.clone();
+    let mut compressor = flate2::Compress::new(flate2::Compression::new(6), false);
+    let mut compressed = Vec::with_capacity(template.len() * 2 + 64);
+    let mut sent_len = 0;
     let period = Duration::from_secs_f64(1.0 / args.rate);
     let mut w = CpuWindow::start(args.server_pid);
     let start = tokio::time::Instant::now();
     for seq in 0..count {
         tokio::time::sleep_until(start + period * seq as u32).await;
+        if deflate_mode {
+            patch_seq(&mut message, seq);
+            deflate_into(&mut compressor, &message, &mut compressed);
+            frame.clear();
+            client_frame_into(&mut frame, FIN | RSV1 | OP_TEXT, &compressed);
+            sent_len = compressed.len();
+            sent[seq as usize].set(base.elapsed().as_nanos() as u64);
+            p.write_all(&frame).await?;
+            continue;
+        }
         let ts = base.elapsed().as_nanos() as u64;
         let mut head = [0u8; 16];
         head[..8].copy_from_slice(&seq.to_le_bytes());
@@ -713,19 +1299,34 @@ async fn fanout(args: &Args) -> io::Result<String> {
     } else {
         lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1e6
     };
+    let check = check.borrow();
+    let deflate_note = if deflate_mode {
+        format!(
+            ", deflate: sent {sent_len} B compressed, deliveries {}-{} B, {} inflated ({} wrong)",
+            sizes.min.get(),
+            sizes.max.get(),
+            check.inflater.checked,
+            check.inflater.failed
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
         "fanout {subs} subs at {} msg/s: delivered {got}/{expected}, p50 {p50:.2} ms, p99 {p99:.2} ms, \
-         max {max:.2} ms, server CPU {:.0}%, client CPU {:.0}%, errors {}, connect {connect_s:.1}s",
+         max {max:.2} ms, server CPU {:.0}%, client CPU {:.0}%, errors {}, connect {connect_s:.1}s{deflate_note}",
         args.rate,
         100.0 * server_cpu / elapsed,
         100.0 * client_cpu / elapsed,
         errors.get()
     );
+    if deflate_mode && got > 0 && check.inflater.checked == 0 {
+        return Err(io::Error::other("no delivery was inflated and compared"));
+    }
     Ok(format!(
         "{{\"mode\":\"fanout\",\"subs\":{subs},\"rate\":{},\"published\":{count},\"expected\":{expected},\
          \"delivered\":{got},\"exact\":{},\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"mean_ms\":{},\
          \"elapsed\":{},\"publish_s\":{},\"server_cpu_s\":{},\"client_cpu_s\":{},\"server_cpu_pct\":{},\
-         \"client_cpu_pct\":{},\"msg_per_s\":{},\"msg_per_server_cpu_s\":{},\"errors\":{},\"connect_s\":{},{}}}",
+         \"client_cpu_pct\":{},\"msg_per_s\":{},\"msg_per_server_cpu_s\":{},\"errors\":{},\"connect_s\":{},{}{}}}",
         args.rate,
         got == expected && errors.get() == 0,
         num(p50),
@@ -742,7 +1343,8 @@ async fn fanout(args: &Args) -> io::Result<String> {
         num(got as f64 / server_cpu),
         errors.get(),
         num(connect_s),
-        w.other_json()
+        w.other_json(),
+        deflate_json(args, sent_len, &check.inflater, &sizes)
     ))
 }
 
@@ -852,25 +1454,76 @@ async fn idle(args: &Args) -> io::Result<String> {
         .ok_or_else(|| io::Error::other("idle needs --server-pid"))?;
     let before = rss_kib(pid).ok_or_else(|| io::Error::other("cannot read the server's VmRSS"))?;
     let frame: Rc<[u8]> = client_frame(OP_BINARY, &[b'x'; 20]).into();
+    // --deflate: one compressed JSON message instead, whose reply must inflate to it.
+    let message: Rc<[u8]> = if args.deflate {
+        chat_json(args.payload, 0x9e37_79b9_7f4a_7c15).into()
+    } else {
+        Rc::from(&[][..])
+    };
+    let compressed = if args.deflate {
+        deflate(&message)
+    } else {
+        Vec::new()
+    };
+    let frame = if args.deflate {
+        let mut f = Vec::with_capacity(compressed.len() + 14);
+        client_frame_into(&mut f, FIN | RSV1 | OP_TEXT, &compressed);
+        f.into()
+    } else {
+        frame
+    };
+    let inflater = Rc::new(RefCell::new(Inflater::new(message.len())));
+    let sizes = Rc::new(SizeRange::new());
+    let deflate_mode = args.deflate;
     let t = Instant::now();
-    // Each connection upgrades and does one 20-byte echo, then stays open and silent.
-    let conns = connect_many(args, args.conns, "/echo", move |mut s, mut buf, a, b| {
-        let frame = frame.clone();
-        Box::pin(async move {
-            s.write_all(&frame).await?;
-            let mut parser = Parser::default();
-            let mut got = false;
-            parser.feed(&buf[a..b], |f| got |= f.opcode == OP_BINARY);
-            while !got {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(io::Error::other("closed before the echo"));
+    // Each connection upgrades and does one 20-byte echo (with --deflate: one compressed
+    // message), then stays open and silent.
+    let (inf, sz) = (inflater.clone(), sizes.clone());
+    let conns = connect_many(
+        args,
+        args.conns,
+        path(args, "/echo"),
+        move |mut s, mut buf, a, b| {
+            let (frame, message, inflater, sizes) =
+                (frame.clone(), message.clone(), inf.clone(), sz.clone());
+            Box::pin(async move {
+                s.write_all(&frame).await?;
+                let mut parser = Parser {
+                    capture_next: deflate_mode,
+                    ..Parser::default()
+                };
+                let (got, wrong) = (Cell::new(false), Cell::new(false));
+                let on_frame = |f: Frame<'_>| {
+                    if !deflate_mode {
+                        got.set(got.get() | (f.opcode == OP_BINARY));
+                    } else if f.opcode == OP_TEXT && f.fin && f.rsv1 && f.payload.is_some() {
+                        sizes.add(f.len);
+                        if !inflater.borrow_mut().check(f.payload.unwrap(), &message) {
+                            wrong.set(true);
+                        }
+                        got.set(true);
+                    } else if f.opcode != OP_PING && f.opcode != OP_PONG {
+                        wrong.set(true);
+                    }
+                    !got.get()
+                };
+                parser.feed_capturing(&buf[a..b], on_frame);
+                while !got.get() && !wrong.get() {
+                    let n = s.read(&mut buf).await?;
+                    if n == 0 {
+                        return Err(io::Error::other("closed before the echo"));
+                    }
+                    parser.feed_capturing(&buf[..n], on_frame);
                 }
-                parser.feed(&buf[..n], |f| got |= f.opcode == OP_BINARY);
-            }
-            Ok(s)
-        })
-    })
+                if wrong.get() {
+                    return Err(io::Error::other(
+                        "the echo was not one compressed text frame inflating to the message sent",
+                    ));
+                }
+                Ok(s)
+            })
+        },
+    )
     .await?;
     let connect_s = t.elapsed().as_secs_f64();
     // Let the server settle (lazy frees, allocator), then read its RSS.
@@ -884,8 +1537,9 @@ async fn idle(args: &Args) -> io::Result<String> {
     drop(conns);
     Ok(format!(
         "{{\"mode\":\"idle\",\"conns\":{n},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\
-         \"kib_per_conn\":{},\"connect_s\":{}}}",
+         \"kib_per_conn\":{},\"connect_s\":{}{}}}",
         num(per),
-        num(connect_s)
+        num(connect_s),
+        deflate_json(args, compressed.len(), &inflater.borrow(), &sizes)
     ))
 }

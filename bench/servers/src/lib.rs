@@ -7,6 +7,11 @@
 //!   connection has joined the one room; every binary message a `pub` connection sends is
 //!   broadcast as is to every subscriber (the payload carries a sequence number and the
 //!   client's send timestamp, which the load generator uses for latency).
+//! - `/echo-deflate`, `/room-deflate` (endpoint and uWebSockets.js only): the same with
+//!   permessage-deflate accepted, without context takeover either way (no zlib state held per
+//!   connection; a broadcast can be compressed once for every recipient). `/room-deflate` is its
+//!   own room, and its publisher sends text (JSON) messages: after the hello, every message of a
+//!   `pub` connection is broadcast, text or binary.
 
 /// The port from the first command-line argument.
 pub fn port_arg() -> u16 {
@@ -25,3 +30,6 @@ pub fn port_arg() -> u16 {
 
 /// The room's name.
 pub const ROOM: &str = "bench";
+
+/// The room of `/room-deflate`.
+pub const ROOM_DEFLATE: &str = "bench-deflate";
