@@ -42,7 +42,7 @@ impl Endpoint for Echo {
     }
     async fn on_message(&mut self, session: &Session, message: Message) -> HookResult {
         if message.as_text() == Some("extensions?") {
-            let agreed = session.extensions().unwrap_or("none").to_owned();
+            let agreed = session.extensions().unwrap_or_else(|| "none".to_owned());
             return Ok(Some(Message::text(agreed)));
         }
         if let Some(rest) = message.as_text().and_then(|t| t.strip_prefix("broadcast:")) {

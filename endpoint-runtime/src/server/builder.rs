@@ -278,7 +278,7 @@ impl Server {
                 state.clone(),
                 counters.clone(),
                 broker.clone(),
-                compression.min_size,
+                compression,
             ));
             registries.push(registry.clone());
             router

@@ -161,7 +161,6 @@ fn accept(
         &request.path_params,
         remote,
         protocol.as_deref(),
-        deflate.as_ref().map(|a| a.response.as_str()),
         secure,
     );
     let limits = server.limits();

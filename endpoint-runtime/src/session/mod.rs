@@ -273,8 +273,16 @@ impl Session {
     /// The extensions negotiated in the handshake, as the server's `Sec-WebSocket-Extensions`
     /// answered them (e.g. `permessage-deflate; server_no_context_takeover`), like Jakarta's
     /// `getNegotiatedExtensions()`; `None` without any.
-    pub fn extensions(&self) -> Option<&str> {
-        self.inner.request.extensions()
+    ///
+    /// Not kept with the session (every idle connection would pay for the text): the answer is
+    /// made again from the request's offers and the endpoint's settings, which made it the
+    /// first time.
+    pub fn extensions(&self) -> Option<String> {
+        if Sharing::unpack(self.inner.sharing) == Sharing::Plain {
+            return None;
+        }
+        crate::protocol::deflate::negotiate(self.inner.endpoint.compression(), self.headers())
+            .map(|agreement| agreement.response)
     }
 
     /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use super::outbound::Outbound;
 use super::{Session, SessionId};
+use crate::protocol::deflate::DeflateConfig;
 use crate::rooms::broker::BrokerLink;
 use crate::state::StateMap;
 use crate::stats::Counters;
@@ -52,9 +53,8 @@ pub(crate) struct EndpointRegistry {
     counters: Arc<Counters>,
     /// The server's broker, when it has one.
     broker: Option<Arc<BrokerLink>>,
-    /// Messages smaller than this go uncompressed (permessage-deflate's `min_size` for this
-    /// endpoint), also in broadcasts.
-    compression_min_size: usize,
+    /// This endpoint's permessage-deflate settings (its `min_size` applies to broadcasts too).
+    compression: DeflateConfig,
 }
 
 impl EndpointRegistry {
@@ -63,7 +63,7 @@ impl EndpointRegistry {
         state: Arc<StateMap>,
         counters: Arc<Counters>,
         broker: Option<Arc<BrokerLink>>,
-        compression_min_size: usize,
+        compression: DeflateConfig,
     ) -> Self {
         EndpointRegistry {
             path,
@@ -72,13 +72,18 @@ impl EndpointRegistry {
             state,
             counters,
             broker,
-            compression_min_size,
+            compression,
         }
     }
 
     /// Messages smaller than this go uncompressed.
     pub(crate) fn compression_min_size(&self) -> usize {
-        self.compression_min_size
+        self.compression.min_size
+    }
+
+    /// This endpoint's permessage-deflate settings.
+    pub(crate) fn compression(&self) -> &DeflateConfig {
+        &self.compression
     }
 
     /// The endpoint's URI template, as written.

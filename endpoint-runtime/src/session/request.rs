@@ -20,8 +20,7 @@ use http::{HeaderMap, Uri};
 /// idle session whose endpoint never looks at its headers should not pay that).
 pub(crate) struct RequestInfo {
     /// In order: a tag byte (bit 7: TLS; low bits: the kind of peer address) and the address's
-    /// fields; the URI (path and query); the subprotocol and the extensions answered (each
-    /// length + 1, 0 for none); the number
+    /// fields; the URI (path and query); the subprotocol (length + 1, 0 for none); the number
     /// of path variables, then each name and value; then the headers, each name and value, up
     /// to the end. Every length and count is a LEB128 varint.
     block: Box<[u8]>,
@@ -42,7 +41,6 @@ impl RequestInfo {
         path_params: &[(String, String)],
         remote_addr: Option<SocketAddr>,
         subprotocol: Option<&str>,
-        extensions: Option<&str>,
         secure: bool,
     ) -> Self {
         // The origin form is all a session needs (and what it has always kept); anything else
@@ -79,13 +77,11 @@ impl RequestInfo {
             }
         }
         put_field(&mut block, uri.as_bytes());
-        for optional in [subprotocol, extensions] {
-            match optional {
-                None => put_varint(&mut block, 0),
-                Some(p) => {
-                    put_varint(&mut block, p.len() + 1);
-                    block.extend_from_slice(p.as_bytes());
-                }
+        match subprotocol {
+            None => put_varint(&mut block, 0),
+            Some(p) => {
+                put_varint(&mut block, p.len() + 1);
+                block.extend_from_slice(p.as_bytes());
             }
         }
         put_varint(&mut block, path_params.len());
@@ -126,11 +122,6 @@ impl RequestInfo {
 
     pub(crate) fn subprotocol(&self) -> Option<&str> {
         self.fields().subprotocol.map(utf8)
-    }
-
-    /// The `Sec-WebSocket-Extensions` the server answered with, if any.
-    pub(crate) fn extensions(&self) -> Option<&str> {
-        self.fields().extensions.map(utf8)
     }
 
     /// The path variables, in template order.
@@ -191,17 +182,14 @@ impl RequestInfo {
             _ => None,
         };
         let uri = r.field().unwrap_or_default();
-        let mut optional = || match r.varint() {
+        let subprotocol = match r.varint() {
             None | Some(0) => None,
             Some(n) => r.bytes(n - 1),
         };
-        let subprotocol = optional();
-        let extensions = optional();
         Fields {
             remote,
             uri,
             subprotocol,
-            extensions,
             params: r,
         }
     }
@@ -221,7 +209,6 @@ struct Fields<'a> {
     remote: Option<SocketAddr>,
     uri: &'a [u8],
     subprotocol: Option<&'a [u8]>,
-    extensions: Option<&'a [u8]>,
     params: Reader<'a>,
 }
 
@@ -293,7 +280,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let uri: Uri = uri.parse().unwrap();
-        RequestInfo::new(&uri, headers, &params, remote, protocol, None, secure)
+        RequestInfo::new(&uri, headers, &params, remote, protocol, secure)
     }
 
     #[test]
