@@ -2,13 +2,16 @@
 //!
 //! The crate's own type (it was tungstenite's until the runtime stopped depending on
 //! tungstenite): a [`Bytes`] known to hold UTF-8, so a received text is checked once, by the
-//! decoder, and a broadcast's clones share one allocation.
+//! decoder, and a broadcast's clones share one allocation. It wraps the `bytestring` crate's
+//! `ByteString`, which reads as `str` without checking again (that takes `unsafe`, which this
+//! crate forbids itself).
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 /// Text in a reference-counted buffer: cloning shares the bytes. Dereferences to `str`.
 ///
@@ -23,26 +26,22 @@ use bytes::Bytes;
 /// assert_eq!(Utf8Bytes::from(String::from("owned")).to_string(), "owned");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(ByteString);
 
 impl Utf8Bytes {
     /// Text from a static string, without copying it.
     pub const fn from_static(text: &'static str) -> Self {
-        Utf8Bytes(Bytes::from_static(text.as_bytes()))
+        Utf8Bytes(ByteString::from_static(text))
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Every constructor checks or is given UTF-8, and the bytes are never changed.
-        match std::str::from_utf8(&self.0) {
-            Ok(text) => text,
-            Err(_) => unreachable!("Utf8Bytes holds UTF-8"),
-        }
+        &self.0
     }
 
     /// The text's bytes, shared.
     pub fn as_bytes_shared(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 }
 
@@ -61,7 +60,7 @@ impl AsRef<str> for Utf8Bytes {
 
 impl AsRef<[u8]> for Utf8Bytes {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.0.as_bytes()
     }
 }
 
@@ -85,13 +84,13 @@ impl fmt::Debug for Utf8Bytes {
 
 impl From<String> for Utf8Bytes {
     fn from(text: String) -> Self {
-        Utf8Bytes(Bytes::from(text))
+        Utf8Bytes(ByteString::from(text))
     }
 }
 
 impl From<&str> for Utf8Bytes {
     fn from(text: &str) -> Self {
-        Utf8Bytes(Bytes::copy_from_slice(text.as_bytes()))
+        Utf8Bytes(ByteString::from(text))
     }
 }
 
@@ -103,15 +102,14 @@ impl From<&String> for Utf8Bytes {
 
 impl From<Utf8Bytes> for Bytes {
     fn from(text: Utf8Bytes) -> Self {
-        text.0
+        text.0.into_bytes()
     }
 }
 
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = std::str::Utf8Error;
     fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Utf8Bytes(bytes))
+        ByteString::try_from(bytes).map(Utf8Bytes)
     }
 }
 
