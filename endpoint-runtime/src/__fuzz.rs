@@ -35,6 +35,10 @@ pub const MAX_FRAME_HEADER: usize = crate::protocol::coding::MAX_HEADER;
 pub struct FrameDecoder {
     decoder: crate::protocol::frame::Decoder,
     limits: crate::protocol::frame::DecodeLimits,
+    /// Payload bytes of the incomplete text frame at the start of the buffer already checked
+    /// as UTF-8, kept between calls as the connection keeps it (`connection::io`): without
+    /// it every call for a growing frame checks its payload from the start again.
+    checked: usize,
 }
 
 /// What one complete frame amounted to (`frame::Inbound`).
@@ -75,24 +79,31 @@ impl FrameDecoder {
                 frame: frame_limit,
                 message: message_limit,
             },
+            checked: 0,
         }
     }
 
     /// Decodes the frame at the start of `buf`, as the connection does; an error carries
-    /// its close code (`EndpointError::close_code`).
+    /// its close code (`EndpointError::close_code`). After `Incomplete`, the next call must
+    /// present the same frame at the start of `buf` (with more bytes), as the connection does.
     pub fn decode(&mut self, buf: &[u8]) -> Result<FrameDecoded, crate::EndpointError> {
         use crate::protocol::frame::{Decoded, Inbound};
-        Ok(match self.decoder.decode(buf, self.limits)? {
-            Decoded::Frame { consumed, inbound } => FrameDecoded::Frame {
-                consumed,
-                event: inbound.map(|inbound| match inbound {
-                    Inbound::Message(m) => FrameEvent::Message(m),
-                    Inbound::Ping(p) => FrameEvent::Ping(p),
-                    Inbound::Close(c) => FrameEvent::Close(c),
-                }),
+        Ok(
+            match self
+                .decoder
+                .decode_checked(buf, self.limits, &mut self.checked, None)?
+            {
+                Decoded::Frame { consumed, inbound } => FrameDecoded::Frame {
+                    consumed,
+                    event: inbound.map(|inbound| match inbound {
+                        Inbound::Message(m) => FrameEvent::Message(m),
+                        Inbound::Ping(p) => FrameEvent::Ping(p),
+                        Inbound::Close(c) => FrameEvent::Close(c),
+                    }),
+                },
+                Decoded::Incomplete { need } => FrameDecoded::Incomplete { need },
             },
-            Decoded::Incomplete { need } => FrameDecoded::Incomplete { need },
-        })
+        )
     }
 }
 
@@ -169,7 +180,7 @@ fn deflate_params(
         client_no_context_takeover: !client_context_takeover,
         server_max_window_bits: window_bits.clamp(9, 15),
         client_max_window_bits: 15,
-        level: level.min(9),
+        level: level.min(9) as u8,
         min_size: 0,
     }
 }
