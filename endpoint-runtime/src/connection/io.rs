@@ -136,25 +136,60 @@ pub(crate) struct FrameIo {
     decoder: Decoder,
     input: Option<Box<Input>>,
     pending: Option<Box<Pending>>,
-    /// The smallest buffer a partial frame is kept in (`Limits::read_buffer_size`).
-    min_input: usize,
+    /// The smallest buffer a partial frame is kept in (`Limits::read_buffer_size`, at most
+    /// 4 GiB: the two sizes are `u32` so that they share a word with the flags and `deflate`).
+    min_input: u32,
     /// Bytes encoded per write system call, at most (`Limits::write_buffer_size`).
-    write_max: usize,
+    write_max: u32,
     /// Set once a read failed: nothing more is decoded.
     failed: bool,
     /// Set once our side of the stream was shut (`poll_linger`).
     write_shut: bool,
-    /// permessage-deflate, when agreed: boxed, as few connections have it, and the zlib
-    /// streams inside are held only with context takeover (see `protocol::deflate`).
-    deflate: Option<Box<Deflate>>,
+    /// What permessage-deflate agreed, if it was (12 bytes, inline).
+    deflate: Option<DeflateParams>,
+    /// The zlib state the connection holds between frames: with context takeover, from the
+    /// first message on; without, only inside a fragmented compressed message. `None` the rest
+    /// of the time, so an idle connection that agreed no takeover holds nothing more than one
+    /// that agreed nothing (each message borrows the thread's streams; `protocol::deflate`).
+    streams: Option<Box<Streams>>,
 }
 
-/// A connection's permessage-deflate state.
+/// The zlib streams of one connection, while it holds any.
 #[derive(Debug)]
-struct Deflate {
-    params: DeflateParams,
+struct Streams {
     compressor: Compressor,
     decompressor: Decompressor,
+}
+
+impl Streams {
+    fn holds_state(&self) -> bool {
+        self.compressor.holds_state() || self.decompressor.holds_state()
+    }
+}
+
+/// The streams `params` call for, kept only while they hold state: `f` gets the connection's
+/// own (boxed in `streams`), or fresh ones that hold nothing (and allocate nothing) until then.
+fn with_streams<R>(
+    params: &DeflateParams,
+    streams: &mut Option<Box<Streams>>,
+    f: impl FnOnce(&mut Streams) -> R,
+) -> R {
+    if let Some(held) = streams {
+        let r = f(held);
+        if !held.holds_state() {
+            *streams = None;
+        }
+        return r;
+    }
+    let mut fresh = Streams {
+        compressor: Compressor::new(params),
+        decompressor: Decompressor::new(params),
+    };
+    let r = f(&mut fresh);
+    if fresh.holds_state() {
+        *streams = Some(Box::new(fresh));
+    }
+    r
 }
 
 impl FrameIo {
@@ -173,17 +208,12 @@ impl FrameIo {
             decoder: Decoder::default(),
             input: None,
             pending: None,
-            min_input: min_input.max(MAX_HEADER),
-            write_max: write_max.clamp(MAX_HEADER, 1 << 20),
+            min_input: min_input.clamp(MAX_HEADER, u32::MAX as usize) as u32,
+            write_max: write_max.clamp(MAX_HEADER, 1 << 20) as u32,
             failed: false,
             write_shut: false,
-            deflate: deflate.map(|params| {
-                Box::new(Deflate {
-                    compressor: Compressor::new(&params),
-                    decompressor: Decompressor::new(&params),
-                    params,
-                })
-            }),
+            deflate,
+            streams: None,
         };
         if !read_ahead.is_empty() {
             let end = read_ahead.len();
@@ -226,15 +256,15 @@ impl FrameIo {
     ) -> Poll<Result<Option<Inbound>, ReadError>> {
         loop {
             if let Some(input) = &mut self.input {
-                let decoded = self
-                    .decoder
-                    .decode_checked(
-                        &input.buf[input.start..input.end],
-                        limits,
-                        &mut input.checked,
-                        self.deflate.as_mut().map(|d| &mut d.decompressor),
-                    )
-                    .map_err(ReadError::Protocol)?;
+                let decoded = decode(
+                    &mut self.decoder,
+                    self.deflate.as_ref(),
+                    &mut self.streams,
+                    &input.buf[input.start..input.end],
+                    limits,
+                    &mut input.checked,
+                )
+                .map_err(ReadError::Protocol)?;
                 match decoded {
                     Decoded::Frame { consumed, inbound } => {
                         input.start += consumed;
@@ -255,7 +285,9 @@ impl FrameIo {
                         // Room for the rest of the frame (its size passed the limits), grown by
                         // at most one scratch buffer per read: memory follows the bytes that
                         // arrived, not the length a header claims.
-                        let want = need.min(have + GROW_STEP).max(have + self.min_input);
+                        let want = need
+                            .min(have + GROW_STEP)
+                            .max(have + self.min_input as usize);
                         if input.buf.len() < want {
                             input.buf.resize(want, 0);
                         }
@@ -283,15 +315,15 @@ impl FrameIo {
                 let mut at = 0;
                 while at < n {
                     let mut checked = 0;
-                    let decoded = self
-                        .decoder
-                        .decode_checked(
-                            &scratch[at..n],
-                            limits,
-                            &mut checked,
-                            self.deflate.as_mut().map(|d| &mut d.decompressor),
-                        )
-                        .map_err(ReadError::Protocol)?;
+                    let decoded = decode(
+                        &mut self.decoder,
+                        self.deflate.as_ref(),
+                        &mut self.streams,
+                        &scratch[at..n],
+                        limits,
+                        &mut checked,
+                    )
+                    .map_err(ReadError::Protocol)?;
                     match decoded {
                         Decoded::Frame { consumed, inbound } => {
                             at += consumed;
@@ -322,7 +354,7 @@ impl FrameIo {
         if rest.is_empty() {
             return;
         }
-        let mut buf = Vec::with_capacity(rest.len().max(self.min_input));
+        let mut buf = Vec::with_capacity(rest.len().max(self.min_input as usize));
         buf.extend_from_slice(rest);
         let end = buf.len();
         self.input = Some(Box::new(Input {
@@ -350,7 +382,7 @@ impl FrameIo {
             if pongs.is_empty() && batch.is_empty() {
                 return self.io.poll_flush(cx, home);
             }
-            let write_max = self.write_max;
+            let write_max = self.write_max as usize;
             let result = WRITE_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
@@ -364,8 +396,10 @@ impl FrameIo {
                     let (opcode, compressed, payload) = match item {
                         Outgoing::Message(msg) => {
                             let (opcode, payload) = frame::opcode_and_payload(msg);
-                            match self.deflate.as_deref_mut() {
-                                Some(d) if opcode.is_data() => d.compress(opcode, payload),
+                            match &self.deflate {
+                                Some(params) if opcode.is_data() => {
+                                    compress(params, &mut self.streams, opcode, payload)
+                                }
                                 _ => (opcode, false, payload),
                             }
                         }
@@ -528,19 +562,154 @@ impl FrameIo {
     }
 }
 
-impl Deflate {
-    /// A data message's opcode, whether it goes compressed, and its payload on the wire: the
-    /// compressed payload for a message of at least `min_size` bytes, unless (without context
-    /// takeover, where the peer keeps no window of it) compressing did not make it smaller.
-    fn compress(&mut self, opcode: OpCode, payload: Bytes) -> (OpCode, bool, Bytes) {
-        if !self.params.compresses(payload.len()) {
-            return (opcode, false, payload);
+/// The frame at the start of `buf`, inflated with the connection's streams when compression
+/// was agreed (see [`with_streams`]).
+fn decode(
+    decoder: &mut Decoder,
+    deflate: Option<&DeflateParams>,
+    streams: &mut Option<Box<Streams>>,
+    buf: &[u8],
+    limits: DecodeLimits,
+    checked: &mut usize,
+) -> Result<Decoded, EndpointError> {
+    match deflate {
+        None => decoder.decode_checked(buf, limits, checked, None),
+        Some(params) => with_streams(params, streams, |s| {
+            decoder.decode_checked(buf, limits, checked, Some(&mut s.decompressor))
+        }),
+    }
+}
+
+/// A data message's opcode, whether it goes compressed, and its payload on the wire: the
+/// compressed payload for a message of at least `min_size` bytes, unless (without context
+/// takeover, where the peer keeps no window of it) compressing did not make it smaller.
+fn compress(
+    params: &DeflateParams,
+    streams: &mut Option<Box<Streams>>,
+    opcode: OpCode,
+    payload: Bytes,
+) -> (OpCode, bool, Bytes) {
+    if !params.compresses(payload.len()) {
+        return (opcode, false, payload);
+    }
+    let mut out = Vec::new();
+    with_streams(params, streams, |s| {
+        s.compressor.compress(&payload, &mut out)
+    });
+    if out.len() >= payload.len() && params.server_no_context_takeover {
+        return (opcode, false, payload);
+    }
+    (opcode, true, Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection carries a `FrameIo` for its whole life: what compression agreed is
+    /// inline (12 bytes) and its zlib state boxed only while held, so a connection that agreed
+    /// permessage-deflate without context takeover costs an idle server no more than one that
+    /// did not (`bench/run --cases idle,idle-deflate`).
+    #[test]
+    fn frame_io_size() {
+        let size = std::mem::size_of::<FrameIo>();
+        eprintln!(
+            "FrameIo: {size} bytes, agreement: {} bytes",
+            std::mem::size_of::<Option<DeflateParams>>()
+        );
+        assert!(std::mem::size_of::<Option<DeflateParams>>() <= 12);
+        assert!(size <= 64, "FrameIo grew to {size} bytes");
+    }
+
+    /// Without takeover on either side, the streams a fragmented compressed message needs are
+    /// held for it and let go when it ends.
+    #[test]
+    fn streams_held_only_inside_a_fragmented_message() {
+        let params = DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            level: 1,
+            min_size: 0,
+        };
+        let mut compressed = Vec::new();
+        Compressor::new(&params).compress(b"Hello, Hello, Hello", &mut compressed);
+        let (first, second) = compressed.split_at(compressed.len() / 2);
+        let frame = |fin: bool, opcode: u8, payload: &[u8]| {
+            let mut f = vec![(u8::from(fin) << 7) | opcode, 0x80 | payload.len() as u8];
+            f.extend_from_slice(&[0; 4]);
+            f.extend_from_slice(payload);
+            f
+        };
+        let limits = DecodeLimits {
+            frame: 1 << 20,
+            message: 1 << 20,
+        };
+        let mut decoder = Decoder::default();
+        let mut streams = None;
+        // RSV1 on the first frame: compressed.
+        let head = frame(false, 0x1 | 0x40, first);
+        let decoded = decode(
+            &mut decoder,
+            Some(&params),
+            &mut streams,
+            &head,
+            limits,
+            &mut 0,
+        );
+        assert!(matches!(decoded, Ok(Decoded::Frame { inbound: None, .. })));
+        assert!(
+            streams.is_some(),
+            "the message's stream is held between its frames"
+        );
+        let tail = frame(true, 0x0, second);
+        let decoded = decode(
+            &mut decoder,
+            Some(&params),
+            &mut streams,
+            &tail,
+            limits,
+            &mut 0,
+        );
+        match decoded {
+            Ok(Decoded::Frame {
+                inbound: Some(Inbound::Message(crate::Message::Text(t))),
+                ..
+            }) => assert_eq!(t.as_str(), "Hello, Hello, Hello"),
+            other => panic!("{other:?}"),
         }
-        let mut out = Vec::new();
-        self.compressor.compress(&payload, &mut out);
-        if out.len() >= payload.len() && self.params.server_no_context_takeover {
-            return (opcode, false, payload);
-        }
-        (opcode, true, Bytes::from(out))
+        assert!(streams.is_none(), "nothing held once the message ended");
+        // A message compressed outward holds nothing either.
+        let (_, on_wire, _) = compress(
+            &params,
+            &mut streams,
+            OpCode::Text,
+            Bytes::from(vec![b'a'; 2048]),
+        );
+        assert!(on_wire);
+        assert!(streams.is_none());
+        // With the client's context takeover, the window stays after the message.
+        let takeover = DeflateParams {
+            client_no_context_takeover: false,
+            ..params
+        };
+        let whole = frame(true, 0x1 | 0x40, &compressed);
+        let decoded = decode(
+            &mut decoder,
+            Some(&takeover),
+            &mut streams,
+            &whole,
+            limits,
+            &mut 0,
+        );
+        assert!(matches!(
+            decoded,
+            Ok(Decoded::Frame {
+                inbound: Some(_),
+                ..
+            })
+        ));
+        assert!(streams.is_some());
     }
 }

@@ -176,15 +176,17 @@ pub(crate) struct DeflateParams {
     /// The largest window the client compresses with, 8 to 15 (the server inflates with 15).
     pub(crate) client_max_window_bits: u8,
     /// zlib's level, 0 to 9.
-    pub(crate) level: u32,
-    /// Messages smaller than this are sent uncompressed.
-    pub(crate) min_size: usize,
+    pub(crate) level: u8,
+    /// Messages smaller than this are sent uncompressed (a configured size past `u32::MAX`
+    /// is `u32::MAX`: 4 GiB messages are compressed either way). Both fields are small so
+    /// that the whole agreement fits in 12 bytes, kept inline by every connection that has one.
+    pub(crate) min_size: u32,
 }
 
 impl DeflateParams {
     /// Whether an outgoing message of `len` bytes is compressed.
     pub(crate) fn compresses(&self, len: usize) -> bool {
-        len >= self.min_size
+        len as u64 >= u64::from(self.min_size)
     }
 
     /// How the server's messages are compressed when that does not depend on the connection
@@ -193,7 +195,7 @@ impl DeflateParams {
     pub(crate) fn shared_compression(&self) -> Option<SharedCompression> {
         self.server_no_context_takeover
             .then_some(SharedCompression {
-                level: self.level.min(9),
+                level: u32::from(self.level.min(9)),
                 window_bits: self
                     .server_max_window_bits
                     .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
@@ -357,8 +359,8 @@ fn accept(config: &DeflateConfig, offer: &Offer) -> Result<Agreement, Decline> {
             || offer.client_no_context_takeover,
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
-        level: config.level.min(9),
-        min_size: config.min_size,
+        level: config.level.min(9) as u8,
+        min_size: u32::try_from(config.min_size).unwrap_or(u32::MAX),
     };
     let mut response = String::from(NAME);
     if params.server_no_context_takeover {
@@ -590,7 +592,7 @@ impl Compressor {
     /// The compressor for what was agreed; allocates nothing.
     pub(crate) fn new(params: &DeflateParams) -> Compressor {
         let shared = SharedCompression {
-            level: params.level.min(9),
+            level: u32::from(params.level.min(9)),
             window_bits: params
                 .server_max_window_bits
                 .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
