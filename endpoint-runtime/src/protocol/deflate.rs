@@ -209,6 +209,51 @@ pub(crate) struct Agreement {
     pub(crate) params: DeflateParams,
     /// E.g. `permessage-deflate; server_no_context_takeover; client_no_context_takeover`.
     pub(crate) response: String,
+    /// The answer in 12 bits, kept by the session for `Session::extensions` (the text would
+    /// cost every idle connection its length): see [`Agreement::pack`].
+    pub(crate) packed: u16,
+}
+
+impl Agreement {
+    /// Bit 0: server_no_context_takeover; 1: client_no_context_takeover; 2-5: the server's
+    /// window; 6-9: the client's; 10: the server's window is named in the answer; 11: the
+    /// client's is.
+    fn pack(params: &DeflateParams, server_named: bool, client_named: bool) -> u16 {
+        u16::from(params.server_no_context_takeover)
+            | u16::from(params.client_no_context_takeover) << 1
+            | u16::from(params.server_max_window_bits & 0xF) << 2
+            | u16::from(params.client_max_window_bits & 0xF) << 6
+            | u16::from(server_named) << 10
+            | u16::from(client_named) << 11
+    }
+}
+
+/// The `Sec-WebSocket-Extensions` value of the `101` for an answer [`Agreement::pack`]ed.
+pub(crate) fn response_of(packed: u16) -> String {
+    let mut response = String::from(NAME);
+    if packed & 1 != 0 {
+        response.push_str("; ");
+        response.push_str(SERVER_NO_CONTEXT_TAKEOVER);
+    }
+    if packed & 2 != 0 {
+        response.push_str("; ");
+        response.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
+    }
+    if packed & (1 << 10) != 0 {
+        let _ = write!(
+            response,
+            "; {SERVER_MAX_WINDOW_BITS}={}",
+            (packed >> 2) & 0xF
+        );
+    }
+    if packed & (1 << 11) != 0 {
+        let _ = write!(
+            response,
+            "; {CLIENT_MAX_WINDOW_BITS}={}",
+            (packed >> 6) & 0xF
+        );
+    }
+    response
 }
 
 /// Picks the first acceptable permessage-deflate offer among the request's
@@ -362,23 +407,15 @@ fn accept(config: &DeflateConfig, offer: &Offer) -> Result<Agreement, Decline> {
         level: config.level.min(9) as u8,
         min_size: u32::try_from(config.min_size).unwrap_or(u32::MAX),
     };
-    let mut response = String::from(NAME);
-    if params.server_no_context_takeover {
-        response.push_str("; ");
-        response.push_str(SERVER_NO_CONTEXT_TAKEOVER);
-    }
-    if params.client_no_context_takeover {
-        response.push_str("; ");
-        response.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
-    }
     // 7.1.2.1: the server may name its window even when the client did not ask.
-    if offer.server_max_window_bits.is_some() || server_bits < MAX_WINDOW_BITS {
-        let _ = write!(response, "; {SERVER_MAX_WINDOW_BITS}={server_bits}");
-    }
-    if offer.client_max_window_bits.is_some() {
-        let _ = write!(response, "; {CLIENT_MAX_WINDOW_BITS}={client_bits}");
-    }
-    Ok(Agreement { params, response })
+    let server_named = offer.server_max_window_bits.is_some() || server_bits < MAX_WINDOW_BITS;
+    let client_named = offer.client_max_window_bits.is_some();
+    let packed = Agreement::pack(&params, server_named, client_named);
+    Ok(Agreement {
+        params,
+        response: response_of(packed),
+        packed,
+    })
 }
 
 /// One element of an extension list.
@@ -1029,7 +1066,11 @@ mod tests {
     };
 
     fn answer(config: &DeflateConfig, values: &[&str]) -> Option<String> {
-        negotiate_values(config, values.iter().map(|v| v.as_bytes())).map(|a| a.response)
+        negotiate_values(config, values.iter().map(|v| v.as_bytes())).map(|a| {
+            // What a session spells out again from the packed answer is the same.
+            assert_eq!(response_of(a.packed), a.response);
+            a.response
+        })
     }
 
     fn offers(value: &str) -> Vec<Element> {

@@ -161,6 +161,7 @@ fn accept(
         &request.path_params,
         remote,
         protocol.as_deref(),
+        deflate.as_ref().map(|a| a.packed),
         secure,
     );
     let limits = server.limits();

@@ -31,7 +31,9 @@ impl Handshake {
         self.session.request_uri()
     }
 
-    /// The request headers.
+    /// The request headers, without those the opening handshake consumed (`Connection`,
+    /// `Upgrade`, `Sec-WebSocket-Key`, `-Version` and `-Extensions`: see
+    /// [`Session::headers`]).
     pub fn headers(&self) -> &HeaderMap {
         self.session.headers()
     }

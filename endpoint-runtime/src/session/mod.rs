@@ -256,6 +256,12 @@ impl Session {
 
     /// The headers of the upgrade request. The session keeps them in a compact form and builds
     /// this map the first time it is asked for, then keeps it.
+    ///
+    /// Without those the opening handshake consumed, which the session does not keep:
+    /// `Connection`, `Upgrade`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version` and
+    /// `Sec-WebSocket-Extensions` (their outcome is [`Session::subprotocol`] and
+    /// [`Session::extensions`]; `Sec-WebSocket-Protocol`, the client's list, stays). A
+    /// [`Configurator`](crate::Configurator) sees every header of the request.
     pub fn headers(&self) -> &HeaderMap {
         self.inner.request.headers()
     }
@@ -274,15 +280,13 @@ impl Session {
     /// answered them (e.g. `permessage-deflate; server_no_context_takeover`), like Jakarta's
     /// `getNegotiatedExtensions()`; `None` without any.
     ///
-    /// Not kept with the session (every idle connection would pay for the text): the answer is
-    /// made again from the request's offers and the endpoint's settings, which made it the
-    /// first time.
+    /// Not kept as text (every idle connection would pay for it): the session keeps the answer
+    /// in 12 bits and spells it out again here.
     pub fn extensions(&self) -> Option<String> {
-        if Sharing::unpack(self.inner.sharing) == Sharing::Plain {
-            return None;
-        }
-        crate::protocol::deflate::negotiate(self.inner.endpoint.compression(), self.headers())
-            .map(|agreement| agreement.response)
+        self.inner
+            .request
+            .extensions()
+            .map(crate::protocol::deflate::response_of)
     }
 
     /// Whether the connection is encrypted (`wss://`), like Jakarta's `isSecure()`.

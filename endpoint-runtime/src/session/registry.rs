@@ -81,11 +81,6 @@ impl EndpointRegistry {
         self.compression.min_size
     }
 
-    /// This endpoint's permessage-deflate settings.
-    pub(crate) fn compression(&self) -> &DeflateConfig {
-        &self.compression
-    }
-
     /// The endpoint's URI template, as written.
     pub(crate) fn path(&self) -> &'static str {
         self.path
