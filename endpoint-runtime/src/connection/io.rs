@@ -618,7 +618,10 @@ mod tests {
             std::mem::size_of::<Option<DeflateParams>>()
         );
         assert!(std::mem::size_of::<Option<DeflateParams>>() <= 12);
-        assert!(size <= 64, "FrameIo grew to {size} bytes");
+        // With the `tls` feature the transport has two boxed variants and no niche left for
+        // its tag: 8 bytes more.
+        let bound = if cfg!(feature = "tls") { 72 } else { 64 };
+        assert!(size <= bound, "FrameIo grew to {size} bytes");
     }
 
     /// Without takeover on either side, the streams a fragmented compressed message needs are
