@@ -222,6 +222,9 @@ pub enum SendError {
     Full,
     /// The value could not be encoded.
     Encode(String),
+    /// [`Session::close`](crate::Session::close) was given a code that may not be sent on the
+    /// wire (`1005`, `1006`, `1015`, or no code at all, RFC 6455 7.4); nothing was sent.
+    InvalidCloseCode(u16),
 }
 
 impl fmt::Display for SendError {
@@ -230,6 +233,11 @@ impl fmt::Display for SendError {
             SendError::Closed => f.write_str("session is closed"),
             SendError::Full => f.write_str("outbound queue is full"),
             SendError::Encode(e) => write!(f, "cannot encode message: {e}"),
+            SendError::InvalidCloseCode(code) => write!(
+                f,
+                "close code {code} may not be sent on the wire (1005, 1006 and 1015 only report \
+                 a close; use 1000..=1003, 1007..=1014 or 3000..=4999)"
+            ),
         }
     }
 }

@@ -208,7 +208,7 @@ impl Driver {
         // still leaves the registry and its rooms.
         let _registered = Registered(session.clone());
         if self.ctx.shutting_down.load(Ordering::SeqCst) {
-            session.close(CloseReason::new(
+            session.close_internal(CloseReason::new(
                 CloseCode::GOING_AWAY,
                 "server shutting down",
             ));

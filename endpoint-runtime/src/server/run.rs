@@ -203,7 +203,7 @@ impl ServerState {
         let mut n = 0;
         for (_, route) in self.router.iter() {
             for session in route.registry.snapshot() {
-                session.close(CloseReason::new(
+                session.close_internal(CloseReason::new(
                     CloseCode::GOING_AWAY,
                     "server shutting down",
                 ));

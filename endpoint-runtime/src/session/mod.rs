@@ -36,7 +36,7 @@ use std::time::Duration;
 use http::{HeaderMap, Uri};
 
 use crate::error::{EndpointError, SendError};
-use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::message::{CloseReason, Encode, Message};
 use crate::protocol::deflate::Sharing;
 use crate::state::State;
 
@@ -202,13 +202,35 @@ impl Session {
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the
-    /// close frame; `on_close` runs once the close handshake ends. Further sends fail.
-    pub fn close(&self, reason: CloseReason) {
-        let reason = if reason.code().is_sendable() {
-            reason
-        } else {
-            CloseReason::new(CloseCode::NORMAL, reason.reason())
-        };
+    /// close frame; `on_close` runs once the close handshake ends. Further sends fail. Closing
+    /// a session that is already closing does nothing (the first close wins).
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent on the wire (RFC 6455
+    /// 7.4: `1005`, `1006` and `1015` are for reporting only; `1004`, codes under `1000`,
+    /// unassigned `1016..=2999` and codes over `4999` are not codes at all): nothing happens
+    /// then, the session stays open. Java's `Session.close` throws for these too.
+    ///
+    /// ```
+    /// # use endpoint_runtime::{CloseCode, CloseReason, SendError, Session};
+    /// fn kick(session: &Session) -> Result<(), SendError> {
+    ///     session.close(CloseReason::new(CloseCode::POLICY_VIOLATION, "kicked"))
+    /// }
+    /// ```
+    pub fn close(&self, reason: CloseReason) -> Result<(), SendError> {
+        let code = reason.code();
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.as_u16()));
+        }
+        self.inner
+            .out
+            .request_close(PendingClose::Requested(reason));
+        Ok(())
+    }
+
+    /// Starts closing with a reason the runtime chose (always a sendable code).
+    pub(crate) fn close_internal(&self, reason: CloseReason) {
+        debug_assert!(reason.code().is_sendable());
         self.inner
             .out
             .request_close(PendingClose::Requested(reason));
