@@ -304,6 +304,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         }
     });
     let kind_asserts = kind_asserts(&p, &message_handlers);
+    let required_state = required_state(&p, endpoint);
 
     quote! {
         #[doc(hidden)]
@@ -336,6 +337,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
 
                 #on_error
                 #on_close
+                #required_state
 
                 fn accepts(__kind: #p::PayloadKind) -> bool {
                     false #(|| #conditions)*
@@ -343,6 +345,32 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             }
         };
     }
+}
+
+/// `Endpoint::required_state`: every `State<T>` parameter of every hook, so that the server
+/// refuses at `bind` a state that was never registered (`None`: the endpoint takes none).
+fn required_state(p: &TokenStream, endpoint: &Endpoint) -> Option<TokenStream> {
+    let needs: Vec<TokenStream> = endpoint
+        .handlers
+        .iter()
+        .flat_map(|h| {
+            h.params
+                .iter()
+                .filter(|param| matches!(param.source, Source::State))
+                .map(move |param| {
+                    let ty = &param.ty;
+                    let taken_by = format!("#[{}] fn {}", h.kind.name(), h.ident);
+                    quote_spanned!(ty.span()=> <#ty as #p::StateParam>::required(#taken_by))
+                })
+        })
+        .collect();
+    (!needs.is_empty()).then(|| {
+        quote! {
+            fn required_state() -> ::std::vec::Vec<#p::RequiredState> {
+                ::std::vec![#(#needs),*]
+            }
+        }
+    })
 }
 
 /// What a failed argument extraction does.

@@ -4,6 +4,7 @@ pub use crate::{
     Bytes, CloseReason, Configurator, Decode, DecodeError, Endpoint, EndpointConfig, EndpointError,
     Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session, State,
 };
+pub use crate::state::RequiredState;
 pub use core::future::Future;
 
 /// Parses a path variable for a `#[path_param]` parameter.
@@ -42,4 +43,16 @@ pub fn state<T: Send + Sync + 'static>(session: &Session) -> Result<State<T>, En
     session
         .state::<T>()
         .ok_or(EndpointError::MissingState(core::any::type_name::<T>()))
+}
+
+/// The `State<T>` a `State<T>` parameter requires, for the generated `required_state`.
+pub trait StateParam {
+    /// The requirement, taken by `taken_by`.
+    fn required(taken_by: &'static str) -> crate::state::RequiredState;
+}
+
+impl<T: Send + Sync + 'static> StateParam for State<T> {
+    fn required(taken_by: &'static str) -> crate::state::RequiredState {
+        crate::state::RequiredState::of::<T>(taken_by)
+    }
 }

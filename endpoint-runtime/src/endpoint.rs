@@ -243,6 +243,31 @@ pub trait Endpoint: Send + 'static {
         None
     }
 
+    /// The `State<T>` values the hooks take, checked when the server is built
+    /// ([`Server::bind`](crate::Server::bind) fails with `InvalidInput` naming the type and the
+    /// endpoint when one was never registered). `#[server_endpoint]` declares every `State<T>`
+    /// parameter; an endpoint written by hand declares what it looks up. Empty by default.
+    ///
+    /// ```
+    /// # use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Session};
+    /// use endpoint_runtime::state::RequiredState;
+    /// struct Db;
+    /// # #[derive(Default)] struct Chat;
+    /// impl Endpoint for Chat {
+    ///     # fn config() -> EndpointConfig { EndpointConfig::new("/chat") }
+    ///     # async fn on_message(&mut self, _: &Session, _: Message) -> HookResult { Ok(None) }
+    ///     fn required_state() -> Vec<RequiredState> {
+    ///         vec![RequiredState::of::<Db>("on_message")]
+    ///     }
+    /// }
+    /// ```
+    fn required_state() -> Vec<crate::state::RequiredState>
+    where
+        Self: Sized,
+    {
+        Vec::new()
+    }
+
     /// The kinds of message `on_message` handles; used to answer with 1003 early and to keep
     /// pongs away from endpoints that do not want them. Defaults to text and binary.
     fn accepts(kind: PayloadKind) -> bool

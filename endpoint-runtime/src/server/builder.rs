@@ -231,8 +231,9 @@ impl Server {
     /// Binds a TCP listener.
     ///
     /// # Errors
-    /// The bind error, or `InvalidInput` when an endpoint path is malformed or two endpoints
-    /// serve the same paths.
+    /// The bind error, or `InvalidInput` when an endpoint path is malformed, two endpoints
+    /// serve the same paths, or an endpoint takes a `State<T>` that was never registered
+    /// ([`Server::state`]; the error names the type, the endpoint and the handler).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<BoundServer> {
         let listener = TcpListener::bind(addr).await?;
         self.listen(listener)
@@ -241,7 +242,8 @@ impl Server {
     /// Serves on an already bound listener.
     ///
     /// # Errors
-    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    /// `InvalidInput` when an endpoint path is malformed, two endpoints serve the same paths, or
+    /// an endpoint takes a `State<T>` that was never registered ([`Server::state`]).
     pub fn listen(self, listener: TcpListener) -> io::Result<BoundServer> {
         Ok(BoundServer::new(listener, Arc::new(self.build()?)))
     }
@@ -250,7 +252,8 @@ impl Server {
     /// beside other routes of your own hyper (or axum, tower) server. See [`EndpointService`].
     ///
     /// # Errors
-    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    /// `InvalidInput` when an endpoint path is malformed, two endpoints serve the same paths, or
+    /// an endpoint takes a `State<T>` that was never registered ([`Server::state`]).
     pub fn into_service(self) -> io::Result<EndpointService> {
         let server = Arc::new(self.build()?);
         server.start_broker();
@@ -272,6 +275,7 @@ impl Server {
         let mut registries = Vec::new();
         for mount in self.mounts {
             let path = mount.config().path();
+            check_state(&state, path, &*mount)?;
             let compression = mount.config().resolve_compression(&self.limits.compression);
             let registry = Arc::new(EndpointRegistry::new(
                 path,
@@ -308,6 +312,24 @@ impl Server {
             tls: self.tls,
             broker,
         })
+    }
+}
+
+/// Refuses an endpoint whose hooks take a `State<T>` that was never registered: at `bind`,
+/// naming the type, the endpoint and the hook, rather than failing every message at run time.
+fn check_state(state: &StateMap, path: &str, mount: &dyn Mount) -> io::Result<()> {
+    let (endpoint, needs) = mount.required_state();
+    match needs.iter().find(|need| !state.has(need)) {
+        None => Ok(()),
+        Some(need) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "endpoint `{endpoint}` (\"{path}\") takes `State<{ty}>` in {hook}, but no `{ty}` \
+                 was registered: call `Server::state(value)` with one before `bind`",
+                ty = need.type_name(),
+                hook = need.taken_by(),
+            ),
+        )),
     }
 }
 
