@@ -227,6 +227,22 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         .as_ref()
         .map(|enabled| quote_spanned!(enabled.span()=> .compression(#enabled)));
 
+    let unhandled = endpoint.args.unhandled.as_ref().map(|word| {
+        let variant = match word.to_string().as_str() {
+            "ignore" => quote_spanned!(word.span()=> Ignore),
+            _ => quote_spanned!(word.span()=> Close),
+        };
+        quote_spanned!(word.span()=> .unhandled(#p::Unhandled::#variant))
+    });
+    let slow_consumer = endpoint.args.slow_consumer.as_ref().map(|word| {
+        let variant = match word.to_string().as_str() {
+            "wait" => quote_spanned!(word.span()=> Wait),
+            "drop" => quote_spanned!(word.span()=> Drop),
+            _ => quote_spanned!(word.span()=> Close),
+        };
+        quote_spanned!(word.span()=> .slow_consumer(#p::SlowConsumer::#variant))
+    });
+
     let configurator = endpoint.args.configurator.as_ref().map(|ty| {
         let boxed = quote_spanned! {ty.span()=>
             ::std::boxed::Box::new(<#ty as ::core::default::Default>::default())
@@ -316,7 +332,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables, unreachable_code)]
             impl #p::Endpoint for #self_ty {
                 fn config() -> #p::EndpointConfig {
-                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #(#kind_limits)*
+                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #unhandled #slow_consumer #(#kind_limits)*
                 }
 
                 #configurator

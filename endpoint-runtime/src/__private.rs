@@ -4,6 +4,8 @@ pub use crate::{
     Bytes, CloseReason, Configurator, Decode, DecodeError, Endpoint, EndpointConfig, EndpointError,
     Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session, State,
 };
+pub use crate::config::SlowConsumer;
+pub use crate::endpoint::Unhandled;
 pub use crate::state::RequiredState;
 pub use core::future::Future;
 

@@ -67,9 +67,9 @@ pub use rooms::broker;
 pub use rooms::redis;
 
 pub use bytes::Bytes;
-pub use config::{Compression, Limits};
+pub use config::{Compression, Limits, SlowConsumer};
 pub use configurator::{Configurator, HandshakeRequest};
-pub use endpoint::{Endpoint, EndpointConfig, HookResult};
+pub use endpoint::{Endpoint, EndpointConfig, HookResult, Unhandled};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
 pub use handshake::Rejection;
 #[cfg(feature = "json")]

@@ -22,6 +22,7 @@ use crate::connection::ConnectionContext;
 use crate::endpoint::Endpoint;
 use crate::rooms::broker::{Broker, BrokerLink};
 use crate::router::Router;
+use crate::session::registry::Sending;
 use crate::session::{EndpointRegistry, Handshake};
 use crate::state::{State, StateMap};
 use crate::stats::Counters;
@@ -283,6 +284,10 @@ impl Server {
                 counters.clone(),
                 broker.clone(),
                 compression,
+                Sending {
+                    send_timeout: self.limits.send_timeout,
+                    slow_consumer: mount.config().slow_consumer_policy(),
+                },
             ));
             registries.push(registry.clone());
             router

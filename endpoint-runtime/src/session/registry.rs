@@ -55,6 +55,18 @@ pub(crate) struct EndpointRegistry {
     broker: Option<Arc<BrokerLink>>,
     /// This endpoint's permessage-deflate settings (its `min_size` applies to broadcasts too).
     compression: DeflateConfig,
+    /// Sends and broadcasts of this endpoint: the send timeout sessions start with, and what a
+    /// broadcast does to a full queue (rooms may set their own).
+    pub(crate) sending: Sending,
+}
+
+/// How an endpoint's sessions send: set when the server is built.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sending {
+    /// `Limits::send_timeout`, unless a session sets its own.
+    pub(crate) send_timeout: Option<std::time::Duration>,
+    /// The endpoint's `slow_consumer` policy.
+    pub(crate) slow_consumer: crate::config::SlowConsumer,
 }
 
 impl EndpointRegistry {
@@ -64,6 +76,7 @@ impl EndpointRegistry {
         counters: Arc<Counters>,
         broker: Option<Arc<BrokerLink>>,
         compression: DeflateConfig,
+        sending: Sending,
     ) -> Self {
         EndpointRegistry {
             path,
@@ -73,6 +86,7 @@ impl EndpointRegistry {
             counters,
             broker,
             compression,
+            sending,
         }
     }
 
