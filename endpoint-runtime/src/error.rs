@@ -9,6 +9,7 @@
 //! | [`Handler`](EndpointError::Handler) (a handler returned `Err`) | stays open | - |
 //! | [`Encode`](EndpointError::Encode) (a reply could not be encoded) | stays open | - |
 //! | [`MissingState`](EndpointError::MissingState) | stays open | - |
+//! | [`Dropped`](EndpointError::Dropped) (broadcasts dropped for a full queue, `SlowConsumer::Drop`) | stays open | - |
 //! | [`Unsupported`](EndpointError::Unsupported) (no handler for this kind of message) | closed | 1003 |
 //! | [`InvalidUtf8`](EndpointError::InvalidUtf8) | closed | 1007 |
 //! | [`TooBig`](EndpointError::TooBig) | closed | 1009 |
@@ -66,6 +67,13 @@ pub enum EndpointError {
     /// [`Limits::send_timeout`](crate::Limits::send_timeout)): the peer is not reading. The
     /// session is closed with 1008, like a broadcast's slow consumer.
     SendTimeout(std::time::Duration),
+    /// Broadcasts dropped `messages` for this session because its outbound queue was full
+    /// (the [`SlowConsumer::Drop`](crate::SlowConsumer::Drop) policy of its endpoint or room).
+    /// The session stays open; reported once per batch of drops, before the next message.
+    Dropped {
+        /// How many messages were dropped since the last report.
+        messages: u64,
+    },
     /// A handler panicked; the panic was caught (closed with 1011).
     Panic(String),
     /// The session was idle (no message either way) for longer than its idle timeout
@@ -103,7 +111,8 @@ impl EndpointError {
             EndpointError::Decode(_)
             | EndpointError::Handler(_)
             | EndpointError::Encode(_)
-            | EndpointError::MissingState(_) => None,
+            | EndpointError::MissingState(_)
+            | EndpointError::Dropped { .. } => None,
             EndpointError::Unsupported(_) => Some(CloseCode::CANNOT_ACCEPT),
             EndpointError::InvalidUtf8 | EndpointError::Compression(_) => {
                 Some(CloseCode::INVALID_PAYLOAD)
@@ -152,6 +161,10 @@ impl fmt::Display for EndpointError {
             EndpointError::SlowConsumer { limit } => write!(
                 f,
                 "outbound queue exceeded {limit} bytes: the peer does not read fast enough"
+            ),
+            EndpointError::Dropped { messages } => write!(
+                f,
+                "{messages} broadcast message(s) dropped: the outbound queue was full"
             ),
             EndpointError::SendTimeout(d) => write!(
                 f,

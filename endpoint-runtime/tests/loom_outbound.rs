@@ -320,6 +320,7 @@ fn no_direct_write_after_the_connection_ended() {
             Pushed::Written | Pushed::Closed => {}
             Pushed::Queued => panic!("queued after shut, or left queued: {pushed:?}"),
             Pushed::Overflowed => panic!("overflow in an empty queue"),
+            Pushed::Dropped | Pushed::Full => panic!("dropped or full under the close policy"),
         }
         assert_eq!(out.queued_bytes(), 0);
     });

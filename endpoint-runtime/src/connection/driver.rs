@@ -137,6 +137,8 @@ enum Event {
     Message(Message),
     PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
+    /// Broadcasts dropped this many messages for the session (`SlowConsumer::Drop`).
+    Dropped(u64),
     Failed(EndpointError),
     /// The connection ended without a close frame.
     Gone(Option<std::io::Error>),
@@ -264,6 +266,10 @@ impl Driver {
                     stats::add(&self.ctx.counters.slow_consumers, 1);
                     let limit = session.outbound().limit();
                     Box::pin(self.error(&mut endpoint, EndpointError::SlowConsumer { limit })).await
+                }
+                Event::Dropped(messages) => {
+                    let error = EndpointError::Dropped { messages };
+                    Box::pin(self.error(&mut endpoint, error)).await
                 }
                 Event::Failed(error) => Box::pin(self.error(&mut endpoint, error)).await,
                 Event::Gone(err) => {
@@ -498,6 +504,9 @@ impl Driver {
             self.session.outbound().register(cx.waker());
             if let Some(close) = self.session.outbound().take_close() {
                 return Poll::Ready(Event::CloseRequested(close));
+            }
+            if let Some(dropped) = self.session.outbound().take_dropped() {
+                return Poll::Ready(Event::Dropped(dropped));
             }
             // Replies collect in the batch while more input is ready, so pipelined messages are
             // answered with one write; a long batch is written anyway.

@@ -47,7 +47,7 @@ pub(crate) mod registry;
 pub(crate) mod request;
 
 pub use handshake::Handshake;
-pub(crate) use outbound::{Outbound, PendingClose, Pushed};
+pub(crate) use outbound::{OnFull, Outbound, PendingClose, Pushed};
 pub use properties::Properties;
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;

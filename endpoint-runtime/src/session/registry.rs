@@ -151,9 +151,28 @@ impl EndpointRegistry {
 #[derive(Default)]
 pub(crate) struct RoomTable {
     rooms: RwLock<HashMap<Arc<str>, HashSet<ById>>>,
+    /// Rooms' own slow-consumer policies (`Room::set_slow_consumer`), kept while the room is
+    /// empty too; `any_policy` spares broadcasts the lookup until a room sets one.
+    policies: RwLock<HashMap<Arc<str>, crate::config::SlowConsumer>>,
+    any_policy: std::sync::atomic::AtomicBool,
 }
 
 impl RoomTable {
+    /// Sets `room`'s slow-consumer policy.
+    pub(crate) fn set_policy(&self, room: &Arc<str>, policy: crate::config::SlowConsumer) {
+        write(&self.policies).insert(room.clone(), policy);
+        self.any_policy
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// `room`'s own slow-consumer policy, if it set one.
+    pub(crate) fn policy(&self, room: &str) -> Option<crate::config::SlowConsumer> {
+        if !self.any_policy.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        read(&self.policies).get(room).copied()
+    }
+
     pub(crate) fn add(&self, room: &Arc<str>, session: &Session) -> bool {
         write(&self.rooms)
             .entry(room.clone())

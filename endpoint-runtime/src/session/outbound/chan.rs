@@ -62,6 +62,9 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
     /// Whether a sender waits for its message to be written (`ColdOut::track` exists; set
     /// under the lock, never cleared): the connection task then marks what it wrote.
     pub(super) tracking: AtomicBool,
+    /// Whether `ColdOut::dropped` counts messages a broadcast dropped (the `Drop` policy) that
+    /// the connection task has not reported yet.
+    pub(super) has_dropped: AtomicBool,
     /// Data messages written directly, for the connection task's idle timeout.
     pub(super) direct_sent: AtomicU32,
     /// The connection task's next keep-alive or idle deadline, on the server's timer clock
@@ -93,6 +96,8 @@ pub(super) struct ColdOut {
     pub(super) space: Option<Arc<Notify>>,
     /// Send completion (`Session::send_flushed`), from the first sender that asked for it on.
     pub(super) track: Option<Track>,
+    /// Messages broadcasts dropped for this session (the `Drop` policy), not reported yet.
+    pub(super) dropped: u64,
 }
 
 /// Send completion: messages are numbered as they join the queue (or the connection task's
@@ -127,7 +132,11 @@ impl<S> OutState<S> {
     ) -> Option<T> {
         let cold = self.cold.as_mut()?;
         let taken = part(cold);
-        if cold.close.is_none() && cold.raw.is_none() && cold.space.is_none() && cold.track.is_none()
+        if cold.close.is_none()
+            && cold.raw.is_none()
+            && cold.space.is_none()
+            && cold.track.is_none()
+            && cold.dropped == 0
         {
             self.cold = None;
         }
@@ -147,8 +156,24 @@ pub(crate) enum Pushed {
     Written,
     /// The queue overflowed: the session is being closed with 1008.
     Overflowed,
+    /// The queue was full and the message dropped for this session (the `Drop` policy); the
+    /// connection task tells the endpoint.
+    Dropped,
+    /// The queue was full; nothing was done (the caller waits for room).
+    Full,
     /// The session was already closed.
     Closed,
+}
+
+/// What a broadcast push does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFull {
+    /// Close the session with 1008 (`Pushed::Overflowed`).
+    Close,
+    /// Drop the message for this session and count it (`Pushed::Dropped`).
+    Drop,
+    /// Nothing (`Pushed::Full`).
+    Report,
 }
 
 /// What a direct write did.
@@ -190,6 +215,7 @@ impl<S: DirectSocket> Outbound<S> {
             idle: AtomicBool::new(false),
             has_raw: AtomicBool::new(false),
             tracking: AtomicBool::new(false),
+            has_dropped: AtomicBool::new(false),
             direct_sent: AtomicU32::new(0),
             deadline_ms: AtomicU64::new(0),
         }

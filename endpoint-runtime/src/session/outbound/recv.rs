@@ -164,6 +164,18 @@ impl<S: DirectSocket> Outbound<S> {
         lock(&self.state).take_cold(|c| c.close.take())
     }
 
+    /// How many messages broadcasts dropped for this session (the `Drop` policy) since the
+    /// last call; `None` when none.
+    pub(crate) fn take_dropped(&self) -> Option<u64> {
+        if !self.has_dropped.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        self.has_dropped.store(false, Ordering::Release);
+        st.take_cold(|c| Some(std::mem::take(&mut c.dropped)))
+            .filter(|n| *n > 0)
+    }
+
     /// Stops accepting messages and drops whatever is still queued.
     pub(crate) fn shut(&self) {
         {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::chan::{Direct, DirectSocket, Outbound, PendingClose, Pushed};
+use super::chan::{Direct, DirectSocket, OnFull, Outbound, PendingClose, Pushed};
 use super::sync::{lock, AtomicU32, Ordering};
 use super::{Outgoing, SendError};
 
@@ -26,7 +26,18 @@ impl<S: DirectSocket> Outbound<S> {
     /// Queues for a broadcast, or writes `frame` (`msg` encoded, the same bytes for every
     /// recipient) to the socket when the connection is idle (see [`Outbound`]): never waits; a
     /// session whose queue overflows is closed with 1008.
+    #[allow(dead_code)] // the loom model's; the crate calls `push_broadcast`
     pub(crate) fn push_or_overflow(&self, msg: &Outgoing, frame: Option<&[u8]>) -> Pushed {
+        self.push_broadcast(msg, frame, OnFull::Close)
+    }
+
+    /// `push_or_overflow`, with what to do when the queue is full (the slow-consumer policy).
+    pub(crate) fn push_broadcast(
+        &self,
+        msg: &Outgoing,
+        frame: Option<&[u8]>,
+        on_full: OnFull,
+    ) -> Pushed {
         let pushed = {
             let mut st = lock(&self.state);
             if self.closed(&st) {
@@ -47,10 +58,20 @@ impl<S: DirectSocket> Outbound<S> {
                 self.enqueue(&mut st, msg.clone());
                 Pushed::Queued
             } else {
-                self.mark_closed(&mut st);
-                st.cold().close = Some(PendingClose::Overflow);
-                self.close_pending.store(true, Ordering::Release);
-                Pushed::Overflowed
+                match on_full {
+                    OnFull::Close => {
+                        self.mark_closed(&mut st);
+                        st.cold().close = Some(PendingClose::Overflow);
+                        self.close_pending.store(true, Ordering::Release);
+                        Pushed::Overflowed
+                    }
+                    OnFull::Drop => {
+                        st.cold().dropped += 1;
+                        self.has_dropped.store(true, Ordering::Release);
+                        Pushed::Dropped
+                    }
+                    OnFull::Report => return Pushed::Full,
+                }
             }
         };
         self.writer.wake();
