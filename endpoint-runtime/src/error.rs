@@ -74,6 +74,9 @@ pub enum EndpointError {
         /// How many messages were dropped since the last report.
         messages: u64,
     },
+    /// A [`Hub`](crate::Hub) was used before the server serving its endpoint (the URI
+    /// template here) was built (`bind`, `listen`, `into_service`).
+    NotServing(&'static str),
     /// A handler panicked; the panic was caught (closed with 1011).
     Panic(String),
     /// The session was idle (no message either way) for longer than its idle timeout
@@ -112,7 +115,8 @@ impl EndpointError {
             | EndpointError::Handler(_)
             | EndpointError::Encode(_)
             | EndpointError::MissingState(_)
-            | EndpointError::Dropped { .. } => None,
+            | EndpointError::Dropped { .. }
+            | EndpointError::NotServing(_) => None,
             EndpointError::Unsupported(_) => Some(CloseCode::CANNOT_ACCEPT),
             EndpointError::InvalidUtf8 | EndpointError::Compression(_) => {
                 Some(CloseCode::INVALID_PAYLOAD)
@@ -161,6 +165,11 @@ impl fmt::Display for EndpointError {
             EndpointError::SlowConsumer { limit } => write!(
                 f,
                 "outbound queue exceeded {limit} bytes: the peer does not read fast enough"
+            ),
+            EndpointError::NotServing(path) => write!(
+                f,
+                "endpoint \"{path}\" is not served yet: the hub was used before the server was \
+                 bound"
             ),
             EndpointError::Dropped { messages } => write!(
                 f,

@@ -77,7 +77,7 @@ pub use json::Json;
 pub use message::{
     CloseCode, CloseReason, Decode, Encode, IntoReply, Message, PayloadKind, Pong, Utf8Bytes,
 };
-pub use rooms::{Delivery, LocalRoom, Room, Rooms};
+pub use rooms::{Delivery, Hub, LocalRoom, Room, Rooms};
 pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
 pub use session::{Handshake, Properties, Session, SessionId};
 pub use state::State;

@@ -65,6 +65,19 @@ impl Topic {
         }
     }
 
+    /// The reserved topic of a broadcast to every session of `endpoint`
+    /// ([`Hub::broadcast`](crate::Hub::broadcast)): a broker carries it like a room's (its
+    /// room name starts with NUL, which no joined room has), and every node delivers it to all
+    /// its sessions of the endpoint.
+    pub fn everyone(endpoint: &str) -> Self {
+        Topic::new(endpoint, super::hub::EVERYONE)
+    }
+
+    /// Whether this is [`Topic::everyone`].
+    pub fn is_everyone(&self) -> bool {
+        &*self.room == super::hub::EVERYONE
+    }
+
     /// The endpoint's URI template, e.g. `/chat/{room}`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -147,6 +160,10 @@ impl Inbox {
         let Some(endpoint) = self.endpoint(topic.endpoint()) else {
             return Delivery::default();
         };
+        if topic.is_everyone() {
+            let sessions = endpoint.snapshot();
+            return super::fan_out(sessions, message, None, &endpoint).unwrap_or_default();
+        }
         let members = endpoint.rooms.open_members(topic.room());
         // The room's policy on this node; `Wait` cannot wait here (closes as `Close`).
         let policy = endpoint

@@ -6,6 +6,7 @@
 //! | `membership` | `Session::join`, `leave`, `room`, `broadcast`, presence names |
 //! | `fanout` | one message to many sessions, encoded once, written directly to idle sockets |
 //! | [`broker`] | the [`Broker`](broker::Broker) trait: rooms across processes |
+//! | `hub` | [`Hub`]: pushes to an endpoint's rooms and sessions from outside its handlers |
 //! | `redis` | `RedisBroker` (feature `redis`) |
 //!
 //! A session joins rooms with [`Session::join`] and leaves them with [`Session::leave`]; it
@@ -78,11 +79,13 @@ use crate::session::{EndpointRegistry, Session};
 
 pub mod broker;
 mod fanout;
+pub(crate) mod hub;
 mod membership;
 #[cfg(feature = "redis")]
 pub mod redis;
 
 use broker::{Member, Topic};
+pub use hub::Hub;
 pub(crate) use fanout::{fan_out, fan_out_with};
 use fanout::fan_out_wait;
 

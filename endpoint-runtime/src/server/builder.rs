@@ -21,6 +21,8 @@ use crate::connection::timer::Timers;
 use crate::connection::ConnectionContext;
 use crate::endpoint::Endpoint;
 use crate::rooms::broker::{Broker, BrokerLink};
+use crate::rooms::hub::HubSlot;
+use crate::rooms::Hub;
 use crate::router::Router;
 use crate::session::registry::Sending;
 use crate::session::{EndpointRegistry, Handshake};
@@ -41,6 +43,8 @@ pub struct Server {
     tls: Option<crate::tls::TlsConfig>,
     broker: Option<Arc<dyn Broker>>,
     node_id: Option<String>,
+    /// The hubs handed out ([`Server::hub`]), by endpoint path, filled at build.
+    hubs: std::sync::Mutex<Vec<(&'static str, HubSlot)>>,
 }
 
 impl Default for Server {
@@ -79,7 +83,41 @@ impl Server {
             tls: None,
             broker: None,
             node_id: None,
+            hubs: std::sync::Mutex::default(),
         }
+    }
+
+    /// A [`Hub`] for pushing to `E`'s rooms and sessions from outside its handlers (timers,
+    /// HTTP handlers, background tasks), on this node or every node. Take it before `bind` and
+    /// move it where it is needed; it starts reaching sessions once the server is built. `E`
+    /// must be registered on this server (`bind` fails otherwise).
+    ///
+    /// ```
+    /// # use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Server, Session};
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Endpoint for Chat {
+    /// #     fn config() -> EndpointConfig { EndpointConfig::new("/chat") }
+    /// #     async fn on_message(&mut self, _: &Session, _: Message) -> HookResult { Ok(None) }
+    /// # }
+    /// let server = Server::new().endpoint::<Chat>();
+    /// let hub = server.hub::<Chat>();
+    /// assert!(!hub.is_serving()); // until bind
+    /// // Handlers of other endpoints (or HTTP fallbacks) can take it as state:
+    /// let server = server.state(hub.clone());
+    /// # drop(server);
+    /// ```
+    pub fn hub<E: Endpoint>(&self) -> Hub<E> {
+        let path = E::config().path();
+        let mut hubs = crate::util::lock(&self.hubs);
+        let slot = match hubs.iter().find(|(p, _)| *p == path) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = HubSlot::default();
+                hubs.push((path, slot.clone()));
+                slot
+            }
+        };
+        Hub::new(slot)
     }
 
     /// Registers an endpoint type; each connection gets a fresh `E::default()`.
@@ -290,9 +328,24 @@ impl Server {
                 },
             ));
             registries.push(registry.clone());
+            if let Some((_, slot)) = crate::util::lock(&self.hubs).iter().find(|(p, _)| *p == path) {
+                let _ = slot.set(registry.clone());
+            }
             router
                 .insert(path, Route { mount, registry })
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        if let Some((path, _)) = crate::util::lock(&self.hubs)
+            .iter()
+            .find(|(_, slot)| slot.get().is_none())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a Hub was taken for endpoint \"{path}\", which this server does not serve: \
+                     register it with Server::endpoint"
+                ),
+            ));
         }
         let connections = Arc::new(ConnectionContext {
             limits: self.limits,
