@@ -150,7 +150,10 @@ mod cluster {
             let redis = Redis { port, child };
             let deadline = Instant::now() + Duration::from_secs(5);
             while !redis.ping() {
-                assert!(Instant::now() < deadline, "redis-server did not answer in 5 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server did not answer in 5 s"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
             redis

@@ -162,7 +162,9 @@ impl Jakarta {
                 "pong sent".into()
             }
             "close" => {
-                session.close(CloseReason::normal()).map_err(|e| e.to_string())?;
+                session
+                    .close(CloseReason::normal())
+                    .map_err(|e| e.to_string())?;
                 return Ok("after close".into());
             }
             "close-reason" => {

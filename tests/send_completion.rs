@@ -129,7 +129,10 @@ async fn send_flushed_resolves_once_the_message_is_written_to_the_socket() {
     let mut buf = vec![0u8; 256 << 10];
     let deadline = Instant::now() + Duration::from_secs(20);
     while read < total {
-        assert!(Instant::now() < deadline, "read only {read} of {total} bytes");
+        assert!(
+            Instant::now() < deadline,
+            "read only {read} of {total} bytes"
+        );
         let n = within(
             Duration::from_secs(10),
             "client read",
@@ -188,13 +191,25 @@ async fn a_send_to_a_peer_that_stopped_reading_times_out_closes_1008_and_sees_th
         "{send_err}"
     );
     let waited: u128 = send_err.rsplit(':').next().unwrap().parse().unwrap();
-    assert!(waited >= 300, "timed out after {waited} ms, before the send timeout");
     assert!(
-        events.iter().any(|e| e.starts_with("error:a send waited more than 300ms")),
+        waited >= 300,
+        "timed out after {waited} ms, before the send timeout"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("error:a send waited more than 300ms")),
         "{events:#?}"
     );
-    assert_eq!(events.last().map(String::as_str), Some("close:1008"), "{events:#?}");
-    assert!(elapsed < Duration::from_secs(5), "on_close after {elapsed:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("close:1008"),
+        "{events:#?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "on_close after {elapsed:?}"
+    );
     assert!(server_stats_slow(&server).await >= 1);
     server.shutdown().await;
 }
@@ -205,7 +220,10 @@ async fn server_stats_slow(server: &TestServer) -> u64 {
 
 #[tokio::test]
 async fn the_send_timeout_defaults_to_20_s_and_is_set_per_session() {
-    assert_eq!(Limits::default().send_timeout, Some(Duration::from_secs(20)));
+    assert_eq!(
+        Limits::default().send_timeout,
+        Some(Duration::from_secs(20))
+    );
     let (server, _log, mut rx) = server(limits()).await;
     let mut ws = server.connect("/sink").await;
     let session = bounded("session", rx.recv()).await.expect("session");
@@ -217,10 +235,10 @@ async fn the_send_timeout_defaults_to_20_s_and_is_set_per_session() {
     // Sends to a reading peer are unaffected.
     session.send_flushed("hello").await.expect("flushed");
     assert_eq!(recv_text(&mut ws).await, "hello");
-    assert_eq!(
-        session.close(CloseReason::normal()),
-        Ok(()),
-    );
-    assert!(matches!(session.send_flushed("late").await, Err(SendError::Closed)));
+    assert_eq!(session.close(CloseReason::normal()), Ok(()),);
+    assert!(matches!(
+        session.send_flushed("late").await,
+        Err(SendError::Closed)
+    ));
     server.shutdown().await;
 }

@@ -126,7 +126,11 @@ async fn stalled(addr: std::net::SocketAddr, path: &str) -> TcpStream {
         bounded("101", stream.read_exact(&mut b)).await.unwrap();
         head.push(b[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     stream
 }
 
@@ -145,9 +149,10 @@ async fn read_feed(stream: &mut TcpStream, quiet: Duration) -> (Vec<usize>, Opti
             let opcode = buf[0] & 0x0F;
             let (len, at) = match buf[1] & 0x7F {
                 126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-                127 if buf.len() >= 10 => {
-                    (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10)
-                }
+                127 if buf.len() >= 10 => (
+                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
                 126 | 127 => break,
                 n => (n as usize, 2),
             };
@@ -171,7 +176,12 @@ async fn read_feed(stream: &mut TcpStream, quiet: Duration) -> (Vec<usize>, Opti
 }
 
 fn room(setup: &Setup, path: &str, name: &str) -> Room {
-    setup.server.handle.rooms(path).expect("endpoint").room(name)
+    setup
+        .server
+        .handle
+        .rooms(path)
+        .expect("endpoint")
+        .room(name)
 }
 
 #[tokio::test]
@@ -193,11 +203,19 @@ async fn close_the_default_closes_the_stalled_member_with_1008() {
     assert_eq!(overflowed, 1, "the stalled member never overflowed");
     assert!(!member.is_open());
     let events = s.log.wait_count("close:", 1).await;
-    assert!(events.iter().any(|e| e.starts_with("error:outbound queue exceeded")), "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("error:outbound queue exceeded")),
+        "{events:#?}"
+    );
     assert_eq!(events.last().unwrap(), "close:1008");
     assert_eq!(s.server.handle.stats().slow_consumers, 1);
     let (seqs, _) = read_feed(&mut client, Duration::from_millis(500)).await;
-    assert!(seqs.iter().enumerate().all(|(i, s)| i == *s), "a prefix, in order");
+    assert!(
+        seqs.iter().enumerate().all(|(i, s)| i == *s),
+        "a prefix, in order"
+    );
     s.server.shutdown().await;
 }
 
@@ -208,7 +226,10 @@ async fn drop_keeps_the_member_open_tells_it_and_counts_what_it_missed() {
     let ticker = room(&s, "/close", "ticker");
     ticker.set_slow_consumer(SlowConsumer::Drop);
     assert_eq!(ticker.slow_consumer(), SlowConsumer::Drop);
-    assert_eq!(room(&s, "/close", "feed").slow_consumer(), SlowConsumer::Close);
+    assert_eq!(
+        room(&s, "/close", "feed").slow_consumer(),
+        SlowConsumer::Close
+    );
     let cases = [
         (room(&s, "/drop", "feed"), "/drop"),
         (ticker, "/close?room=ticker"),
@@ -230,7 +251,10 @@ async fn drop_keeps_the_member_open_tells_it_and_counts_what_it_missed() {
                 break;
             }
         }
-        assert!(dropped >= 20, "{path}: nothing was dropped in {sent} broadcasts");
+        assert!(
+            dropped >= 20,
+            "{path}: nothing was dropped in {sent} broadcasts"
+        );
         dropped_total += dropped;
         assert!(member.is_open(), "{path}: the member was closed");
         // Its endpoint was told, with the count (the notices of both cases add up).
@@ -246,7 +270,10 @@ async fn drop_keeps_the_member_open_tells_it_and_counts_what_it_missed() {
             })
             .await;
         assert!(!told.iter().any(|e| e.starts_with("close:")), "{told:#?}");
-        assert_eq!(s.server.handle.stats().dropped_messages, dropped_total as u64);
+        assert_eq!(
+            s.server.handle.stats().dropped_messages,
+            dropped_total as u64
+        );
         // Reading again, it gets what was delivered, in order, with gaps, and stays open.
         let (seqs, close) = read_feed(&mut client, Duration::from_millis(500)).await;
         assert_eq!(close, None, "{path}");
@@ -320,7 +347,12 @@ async fn wait_is_bounded_by_the_send_timeout_then_closes_1008() {
     assert_eq!(overflowed, 1);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let events = s.log.wait_count("close:", 1).await;
-    assert!(events.iter().any(|e| e.starts_with("error:a send waited more than 300ms")), "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("error:a send waited more than 300ms")),
+        "{events:#?}"
+    );
     assert_eq!(events.last().unwrap(), "close:1008");
     assert!(!member.is_open());
     s.server.shutdown().await;

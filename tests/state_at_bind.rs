@@ -60,7 +60,13 @@ async fn bind_fails_naming_the_type_the_endpoint_and_the_handler() {
         .expect_err("Clock was never registered");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let text = err.to_string();
-    for part in ["State<state_at_bind::Clock>", "state_at_bind::Chat", "/chat/{room}", "#[on_close] fn close", "Server::state"] {
+    for part in [
+        "State<state_at_bind::Clock>",
+        "state_at_bind::Chat",
+        "/chat/{room}",
+        "#[on_close] fn close",
+        "Server::state",
+    ] {
         assert!(text.contains(part), "{part:?} missing from: {text}");
     }
 
@@ -69,7 +75,10 @@ async fn bind_fails_naming_the_type_the_endpoint_and_the_handler() {
         .endpoint::<Chat>()
         .into_service()
         .expect_err("nothing registered");
-    assert!(err.to_string().contains("State<state_at_bind::Db>"), "{err}");
+    assert!(
+        err.to_string().contains("State<state_at_bind::Db>"),
+        "{err}"
+    );
     assert!(err.to_string().contains("#[on_message] fn text"), "{err}");
 }
 

@@ -69,11 +69,22 @@ async fn send_binary(ws: &mut Ws, bytes: &'static [u8]) {
 
 #[test]
 fn the_attribute_reaches_the_config() {
-    assert_eq!(<Strict as Endpoint>::config().unhandled_policy(), Unhandled::Close);
-    assert_eq!(<Explicit as Endpoint>::config().unhandled_policy(), Unhandled::Close);
-    assert_eq!(<Lenient as Endpoint>::config().unhandled_policy(), Unhandled::Ignore);
     assert_eq!(
-        EndpointConfig::new("/x").unhandled(Unhandled::Ignore).unhandled_policy(),
+        <Strict as Endpoint>::config().unhandled_policy(),
+        Unhandled::Close
+    );
+    assert_eq!(
+        <Explicit as Endpoint>::config().unhandled_policy(),
+        Unhandled::Close
+    );
+    assert_eq!(
+        <Lenient as Endpoint>::config().unhandled_policy(),
+        Unhandled::Ignore
+    );
+    assert_eq!(
+        EndpointConfig::new("/x")
+            .unhandled(Unhandled::Ignore)
+            .unhandled_policy(),
         Unhandled::Ignore
     );
 }

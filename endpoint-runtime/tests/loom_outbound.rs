@@ -355,7 +355,10 @@ fn a_tracked_send_is_written_before_it_says_so() {
             );
         }
         pump_marked(&out, &mut batch);
-        assert!(out.written(seq).expect("open"), "written after a quiet pump");
+        assert!(
+            out.written(seq).expect("open"),
+            "written after a quiet pump"
+        );
         let on_wire = wire(&out);
         assert_eq!(on_wire.len(), tracked.len() + frame(&msg("reply")).len());
     });
@@ -373,7 +376,10 @@ fn a_tracked_send_dropped_by_the_end_is_reported_closed() {
         };
         let said = out.written(seq);
         ender.join().unwrap();
-        assert!(matches!(said, Ok(false) | Err(SendError::Closed)), "{said:?}");
+        assert!(
+            matches!(said, Ok(false) | Err(SendError::Closed)),
+            "{said:?}"
+        );
         assert!(matches!(out.written(seq), Err(SendError::Closed)));
         assert!(wire(&out).is_empty());
     });

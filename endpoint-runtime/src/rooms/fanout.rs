@@ -1,11 +1,11 @@
 //! Fan-out: one message to many sessions, encoded once, and compressed once for every group of
 //! recipients that agreed the same permessage-deflate settings without context takeover.
 
+use crate::config::SlowConsumer;
 use crate::error::EndpointError;
 use crate::message::{Encode, Message};
 use crate::protocol::deflate::{SharedCompression, Sharing};
 use crate::protocol::frame::{self, Outgoing};
-use crate::config::SlowConsumer;
 use crate::session::{EndpointRegistry, OnFull, Pushed, Session, SessionId};
 use crate::stats;
 
@@ -134,7 +134,8 @@ pub(crate) async fn fan_out_wait(
     except: Option<SessionId>,
     endpoint: &EndpointRegistry,
 ) -> Result<Delivery, EndpointError> {
-    let (mut delivery, full) = fan_out_inner(recipients, message, except, endpoint, OnFull::Report)?;
+    let (mut delivery, full) =
+        fan_out_inner(recipients, message, except, endpoint, OnFull::Report)?;
     for (session, item) in full {
         match session.push_bounded(item).await {
             Ok(()) => delivery.delivered += 1,
@@ -188,7 +189,10 @@ fn fan_out_inner(
         stats::add(&counters.bytes_out, written_bytes);
     }
     if delivery.dropped > 0 {
-        stats::add(&endpoint.counters().dropped_messages, delivery.dropped as u64);
+        stats::add(
+            &endpoint.counters().dropped_messages,
+            delivery.dropped as u64,
+        );
     }
     Ok((delivery, full))
 }

@@ -85,9 +85,9 @@ mod membership;
 pub mod redis;
 
 use broker::{Member, Topic};
-pub use hub::Hub;
-pub(crate) use fanout::{fan_out, fan_out_with};
 use fanout::fan_out_wait;
+pub(crate) use fanout::{fan_out, fan_out_with};
+pub use hub::Hub;
 
 /// What a broadcast did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -328,7 +328,10 @@ impl Server {
                 },
             ));
             registries.push(registry.clone());
-            if let Some((_, slot)) = crate::util::lock(&self.hubs).iter().find(|(p, _)| *p == path) {
+            if let Some((_, slot)) = crate::util::lock(&self.hubs)
+                .iter()
+                .find(|(p, _)| *p == path)
+            {
                 let _ = slot.set(registry.clone());
             }
             router

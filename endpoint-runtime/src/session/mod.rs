@@ -225,7 +225,9 @@ impl Session {
         if out.written(seq)? {
             return Ok(());
         }
-        let left = self.send_timeout().map(|t| t.saturating_sub(started.elapsed()));
+        let left = self
+            .send_timeout()
+            .map(|t| t.saturating_sub(started.elapsed()));
         self.bounded(out.wait_written(seq), Some(left)).await
     }
 
@@ -252,7 +254,10 @@ impl Session {
 
     /// Queues, waiting for room at most the send timeout: `Session::send` and the driver's
     /// replies. The timeout is looked up (and a timer made) only when the queue is full.
-    pub(crate) async fn push_bounded(&self, msg: crate::protocol::frame::Outgoing) -> Result<(), SendError> {
+    pub(crate) async fn push_bounded(
+        &self,
+        msg: crate::protocol::frame::Outgoing,
+    ) -> Result<(), SendError> {
         let push = self.inner.out.push(msg);
         tokio::pin!(push);
         if let std::task::Poll::Ready(r) = futures::poll!(push.as_mut()) {

@@ -117,7 +117,10 @@ impl<S: DirectSocket> Outbound<S> {
             return None;
         }
         let st = lock(&self.state);
-        st.cold.as_ref().and_then(|c| c.track.as_ref()).map(|t| t.pushed)
+        st.cold
+            .as_ref()
+            .and_then(|c| c.track.as_ref())
+            .map(|t| t.pushed)
     }
 
     /// Everything up to message `mark` was written to the socket: wakes the senders waiting
