@@ -100,7 +100,7 @@ pub struct Delivery {
     /// send timeout passed).
     pub overflowed: usize,
     /// Sessions that missed this message because their queue was full (the
-    /// [`SlowConsumer::Drop`](crate::SlowConsumer::Drop) policy); each is told in `on_error`.
+    /// [`SlowConsumer::Drop`] policy); each is told in `on_error`.
     pub dropped: usize,
 }
 
