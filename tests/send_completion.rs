@@ -40,7 +40,11 @@ impl Sink {
 
     /// `flood`: sends 64 KiB messages until a send fails, and records why.
     #[on_message]
-    async fn text(&mut self, session: &Session, text: String) {
+    async fn text(&mut self, session: &Session, text: String) -> Option<Bytes> {
+        if text == "big" {
+            // A returned reply waits for queue room like `send`, bounded the same way.
+            return Some(Bytes::from(vec![9u8; 64 << 10]));
+        }
         if text == "flood" {
             let chunk = Bytes::from(vec![7u8; 64 << 10]);
             let started = Instant::now();
@@ -52,6 +56,7 @@ impl Sink {
                 }
             }
         }
+        None
     }
 
     #[on_error]
@@ -240,5 +245,34 @@ async fn the_send_timeout_defaults_to_20_s_and_is_set_per_session() {
         session.send_flushed("late").await,
         Err(SendError::Closed)
     ));
+    server.shutdown().await;
+}
+
+/// The connection's own replies (a handler's return value) wait for room like `send`, within
+/// the same bound: a client that pipelines requests and reads none of the answers is closed.
+#[tokio::test]
+async fn a_reply_waiting_for_room_is_bounded_by_the_send_timeout_too() {
+    let (server, log, mut rx) = server(limits()).await;
+    let mut client = RawWs::connect(server.addr, "/sink?send_timeout_ms=300").await;
+    let _session = bounded("session", rx.recv()).await.expect("session");
+    // 1,000 requests of 64 KiB answers each (62.5 MiB): more than the queue and the kernel hold.
+    let mut requests = Vec::new();
+    for _ in 0..1000 {
+        requests.extend_from_slice(&client_frame(0x1, b"big"));
+    }
+    client.write(&requests).await;
+    client.stream.shutdown().await.expect("shutdown");
+    let events = log.wait_count("close:", 1).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("error:a send waited more than 300ms")),
+        "{events:#?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("close:1008"),
+        "{events:#?}"
+    );
     server.shutdown().await;
 }
