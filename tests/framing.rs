@@ -116,7 +116,9 @@ impl Closer {
             .and_then(|c| c.parse().ok())
             .expect("`bye CODE`");
         session.try_send("before close").expect("queue has room");
-        session.close(CloseReason::new(code, "server says bye"));
+        session
+            .close(CloseReason::new(code, "server says bye"))
+            .expect("a sendable code");
     }
 
     #[on_close]

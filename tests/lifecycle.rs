@@ -61,7 +61,7 @@ impl Life {
             "panic" => panic!("boom in handler"),
             "close" => {
                 session.send("closing").await.expect("send before close");
-                session.close(CloseReason::new(4000, "done"));
+                session.close(CloseReason::new(4000, "done")).unwrap();
             }
             "slow" => tokio::time::sleep(Duration::from_millis(150)).await,
             _ => tokio::time::sleep(Duration::from_millis(10)).await,

@@ -162,11 +162,15 @@ impl Jakarta {
                 "pong sent".into()
             }
             "close" => {
-                session.close(CloseReason::normal());
+                session
+                    .close(CloseReason::normal())
+                    .map_err(|e| e.to_string())?;
                 return Ok("after close".into());
             }
             "close-reason" => {
-                session.close(CloseReason::new(CloseCode::TRY_AGAIN_LATER, "come back"));
+                session
+                    .close(CloseReason::new(CloseCode::TRY_AGAIN_LATER, "come back"))
+                    .map_err(|e| e.to_string())?;
                 return Ok("after close".into());
             }
             "fail" => return Err("the handler failed".into()),

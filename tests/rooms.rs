@@ -172,7 +172,7 @@ fn command(log: &Log, me: &str, session: &Session, text: &str) -> Option<String>
             Some("idle:set".into())
         }
         "close" => {
-            session.close(CloseReason::new(4001, "asked"));
+            session.close(CloseReason::new(4001, "asked")).unwrap();
             None
         }
         other => Some(format!("unknown:{other}")),
@@ -581,7 +581,9 @@ async fn membership_cleaned_up_after_handler_panic() {
 #[tokio::test]
 async fn membership_cleaned_up_after_server_side_close() {
     let (server, log, mut ws, target, _witness) = members(fast_limits()).await;
-    target.close(CloseReason::new(4001, "from the server"));
+    target
+        .close(CloseReason::new(4001, "from the server"))
+        .unwrap();
     assert_eq!(recv_close(&mut ws).await, 4001);
     drain_until_end(&mut ws).await;
     assert_left(&server, &log, &target, 4001).await;

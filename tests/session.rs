@@ -194,7 +194,7 @@ async fn close_from_another_task_sends_the_code_and_runs_on_close() {
     let mut ws = server.connect("/api/r").await;
     let s = next_session(&mut rx).await;
     s.try_send("last words").unwrap();
-    s.close(CloseReason::new(4001, "kicked"));
+    s.close(CloseReason::new(4001, "kicked")).unwrap();
     assert!(!s.is_open(), "closing: no longer open");
     assert_eq!(s.try_send("after close()"), Err(SendError::Closed));
     assert_eq!(recv_text(&mut ws).await, "last words");
@@ -206,20 +206,32 @@ async fn close_from_another_task_sends_the_code_and_runs_on_close() {
         "{events:#?}"
     );
     // Closing again is harmless.
-    s.close(CloseReason::normal());
+    s.close(CloseReason::normal()).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(rec.count("close:"), 1);
 }
 
 #[tokio::test]
-async fn closing_with_a_reserved_code_sends_a_valid_one() {
+async fn closing_with_a_code_that_may_not_be_sent_is_refused_at_the_call() {
     let (server, _rec, mut rx) = api_server(fast_limits()).await;
     let mut ws = server.connect("/api/r").await;
     let s = next_session(&mut rx).await;
-    // 1006 may never be sent on the wire.
-    s.close(CloseReason::new(1006, "nope"));
-    let (code, _) = recv_close(&mut ws).await;
-    assert_eq!(code, 1000);
+    // 1005, 1006 and 1015 only report a close; 1004, 999, 2999 and 5000 are no codes at all.
+    for code in [1005, 1006, 1015, 1004, 999, 2999, 5000] {
+        let refused = s.close(CloseReason::new(code, "nope"));
+        assert_eq!(refused, Err(SendError::InvalidCloseCode(code)), "{code}");
+        let text = refused.unwrap_err().to_string();
+        assert!(text.contains(&code.to_string()), "{text}");
+        assert!(text.contains("may not be sent"), "{text}");
+    }
+    // Nothing happened: the session is open and still sends.
+    assert!(s.is_open());
+    s.try_send("still open").unwrap();
+    assert_eq!(recv_text(&mut ws).await, "still open");
+    // A sendable code goes on the wire as given.
+    s.close(CloseReason::new(CloseCode::TRY_AGAIN_LATER, "later"))
+        .unwrap();
+    assert_eq!(recv_close(&mut ws).await, (1013, "later".to_owned()));
 }
 
 /// Answers with the results of two `try_send`s made in one synchronous step, so the connection

@@ -227,6 +227,22 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         .as_ref()
         .map(|enabled| quote_spanned!(enabled.span()=> .compression(#enabled)));
 
+    let unhandled = endpoint.args.unhandled.as_ref().map(|word| {
+        let variant = match word.to_string().as_str() {
+            "ignore" => quote_spanned!(word.span()=> Ignore),
+            _ => quote_spanned!(word.span()=> Close),
+        };
+        quote_spanned!(word.span()=> .unhandled(#p::Unhandled::#variant))
+    });
+    let slow_consumer = endpoint.args.slow_consumer.as_ref().map(|word| {
+        let variant = match word.to_string().as_str() {
+            "wait" => quote_spanned!(word.span()=> Wait),
+            "drop" => quote_spanned!(word.span()=> Drop),
+            _ => quote_spanned!(word.span()=> Close),
+        };
+        quote_spanned!(word.span()=> .slow_consumer(#p::SlowConsumer::#variant))
+    });
+
     let configurator = endpoint.args.configurator.as_ref().map(|ty| {
         let boxed = quote_spanned! {ty.span()=>
             ::std::boxed::Box::new(<#ty as ::core::default::Default>::default())
@@ -304,6 +320,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         }
     });
     let kind_asserts = kind_asserts(&p, &message_handlers);
+    let required_state = required_state(&p, endpoint);
 
     quote! {
         #[doc(hidden)]
@@ -315,7 +332,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables, unreachable_code)]
             impl #p::Endpoint for #self_ty {
                 fn config() -> #p::EndpointConfig {
-                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #(#kind_limits)*
+                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #unhandled #slow_consumer #(#kind_limits)*
                 }
 
                 #configurator
@@ -336,6 +353,7 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
 
                 #on_error
                 #on_close
+                #required_state
 
                 fn accepts(__kind: #p::PayloadKind) -> bool {
                     false #(|| #conditions)*
@@ -343,6 +361,32 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             }
         };
     }
+}
+
+/// `Endpoint::required_state`: every `State<T>` parameter of every hook, so that the server
+/// refuses at `bind` a state that was never registered (`None`: the endpoint takes none).
+fn required_state(p: &TokenStream, endpoint: &Endpoint) -> Option<TokenStream> {
+    let needs: Vec<TokenStream> = endpoint
+        .handlers
+        .iter()
+        .flat_map(|h| {
+            h.params
+                .iter()
+                .filter(|param| matches!(param.source, Source::State))
+                .map(move |param| {
+                    let ty = &param.ty;
+                    let taken_by = format!("#[{}] fn {}", h.kind.name(), h.ident);
+                    quote_spanned!(ty.span()=> <#ty as #p::StateParam>::required(#taken_by))
+                })
+        })
+        .collect();
+    (!needs.is_empty()).then(|| {
+        quote! {
+            fn required_state() -> ::std::vec::Vec<#p::RequiredState> {
+                ::std::vec![#(#needs),*]
+            }
+        }
+    })
 }
 
 /// What a failed argument extraction does.

@@ -24,10 +24,20 @@ pub(crate) struct EndpointArgs {
     pub(crate) crate_path: Option<syn::Path>,
     /// `configurator = MyConfigurator`: a `Default + Configurator` type.
     pub(crate) configurator: Option<syn::Type>,
+    /// `unhandled = ignore | close`: messages of a kind without a handler.
+    pub(crate) unhandled: Option<Ident>,
+    /// `slow_consumer = close | wait | drop`: broadcasts to a session whose queue is full.
+    pub(crate) slow_consumer: Option<Ident>,
 }
 
+/// The values of `unhandled`.
+pub(crate) const UNHANDLED_VALUES: &[&str] = &["ignore", "close"];
+/// The values of `slow_consumer`.
+pub(crate) const SLOW_CONSUMER_VALUES: &[&str] = &["close", "wait", "drop"];
+
 const ENDPOINT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, \
-     `compression = true|false`, `configurator = Type`, `crate = path`";
+     `compression = true|false`, `unhandled = ignore|close`, `slow_consumer = close|wait|drop`, \
+     `configurator = Type`, `crate = path`";
 
 /// The only values `compression` takes.
 const COMPRESSION_VALUE: &str = "`compression` takes `true` or `false`";
@@ -42,6 +52,8 @@ impl EndpointArgs {
             compression: None,
             crate_path: None,
             configurator: None,
+            unhandled: None,
+            slow_consumer: None,
         };
         let parser = |input: ParseStream| -> syn::Result<()> {
             if input.peek(LitStr) {
@@ -99,6 +111,12 @@ impl EndpointArgs {
                         if let Some(enabled) = parse_compression(cx, &name, input)? {
                             out.compression = Some(enabled);
                         }
+                    }
+                    "unhandled" => {
+                        out.unhandled = parse_choice(cx, &name, input, UNHANDLED_VALUES)?;
+                    }
+                    "slow_consumer" => {
+                        out.slow_consumer = parse_choice(cx, &name, input, SLOW_CONSUMER_VALUES)?;
                     }
                     "crate" => {
                         input.parse::<Token![=]>()?;
@@ -175,6 +193,51 @@ fn parse_compression(cx: &Ctxt, name: &Ident, input: ParseStream) -> syn::Result
             Ok(None)
         }
     }
+}
+
+/// `name = value` where the value is one of `values`, written as a bare word. Anything else
+/// (no value, a string, another word) is reported on its tokens and skipped: `None`.
+fn parse_choice(
+    cx: &Ctxt,
+    name: &Ident,
+    input: ParseStream,
+    values: &[&str],
+) -> syn::Result<Option<Ident>> {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{name} = {v}`")).collect();
+    let choices = match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    if !input.peek(Token![=]) {
+        cx.error_spanned_by(name, format!("`{name}` takes a value; write {choices}"));
+        skip_argument(input)?;
+        return Ok(None);
+    }
+    let eq: Token![=] = input.parse()?;
+    let value = take_argument(input)?;
+    if value.is_empty() {
+        cx.error_spanned_by(eq, format!("`{name}` takes a value; write {choices}"));
+        return Ok(None);
+    }
+    let mut hint = String::new();
+    if let Ok(word) = syn::parse2::<Ident>(value.clone()) {
+        let text = word.to_string();
+        if values.contains(&text.as_str()) {
+            return Ok(Some(word));
+        }
+        // Spring's `OverflowStrategy.DROP`, a Java enum constant.
+        let lower = text.to_ascii_lowercase();
+        if values.contains(&lower.as_str()) {
+            hint = format!("; write `{name} = {lower}`, in lower case");
+        }
+    } else if let Ok(lit) = syn::parse2::<LitStr>(value.clone()) {
+        if values.contains(&lit.value().as_str()) {
+            hint = format!("; write `{name} = {}`, without quotes", lit.value());
+        }
+    }
+    cx.error_spanned_by(value, format!("`{name}` takes {choices}{hint}"));
+    Ok(None)
 }
 
 /// RFC 6455: a subprotocol is a non-empty token (no separators, no spaces).

@@ -7,6 +7,7 @@
 //! | [`read_buffer_size`](Limits::read_buffer_size) | 512 B | (a buffer, not a limit: the least a connection allocates to keep a partial frame; the socket is read in chunks of up to 128 KiB through a per-thread scratch buffer, and an idle connection holds no buffer) |
 //! | [`write_buffer_size`](Limits::write_buffer_size) | 16 KiB | (not a limit: frames are written once this much is encoded, or at the end of each batch) |
 //! | [`outbound_queue_bytes`](Limits::outbound_queue_bytes) | 1 MiB | `send` waits, `try_send` fails, a broadcast closes the session with 1008 |
+//! | [`send_timeout`](Limits::send_timeout) | 20 s (Tomcat's `BLOCKING_SEND_TIMEOUT`) | the send fails with `SendError::Timeout`, the session is closed with 1008 |
 //! | [`handshake_timeout`](Limits::handshake_timeout) | 10 s | the TCP connection is dropped (slowloris) |
 //! | [`max_request_head`](Limits::max_request_head) | 16 KiB | `431`/connection dropped by hyper |
 //! | [`max_connections`](Limits::max_connections) | 10,000 | `503` before the upgrade |
@@ -51,6 +52,14 @@ pub struct Limits {
     pub write_buffer_size: usize,
     /// Bound of each session's outbound queue, in payload bytes.
     pub outbound_queue_bytes: usize,
+    /// How long a send waits for room in the session's outbound queue (and
+    /// [`Session::send_flushed`](crate::Session::send_flushed) for the write) before it fails
+    /// with [`SendError::Timeout`](crate::SendError::Timeout) and the session is closed with
+    /// 1008: the peer is not reading. Also bounds a handler's reply waiting for room. `None`:
+    /// wait as long as the session is open. Per session:
+    /// [`Session::set_send_timeout`](crate::Session::set_send_timeout). Default 20 s, Tomcat's
+    /// `BLOCKING_SEND_TIMEOUT`.
+    pub send_timeout: Option<Duration>,
     /// Time a client has to send its complete handshake request.
     pub handshake_timeout: Duration,
     /// Largest HTTP request head (request line and headers), in bytes; at least 8 KiB.
@@ -76,6 +85,29 @@ pub struct Limits {
     /// permessage-deflate (RFC 7692): off unless enabled here or per endpoint
     /// ([`EndpointConfig::compression`](crate::EndpointConfig::compression)).
     pub compression: Compression,
+}
+
+/// What a broadcast does to a recipient whose outbound queue is full (the peer does not read
+/// fast enough): per endpoint ([`EndpointConfig::slow_consumer`](crate::EndpointConfig::slow_consumer),
+/// `#[server_endpoint(slow_consumer = drop)]`) and per room
+/// ([`Room::set_slow_consumer`](crate::Room::set_slow_consumer)). Never silent: every
+/// recipient gets the message, or is closed, or is told it missed it.
+///
+/// | policy | the recipient | the broadcaster | counted in |
+/// |---|---|---|---|
+/// | `Close` (default) | closed with `1008`; `on_error` gets `EndpointError::SlowConsumer` | never waits | `Delivery::overflowed`, `Stats::slow_consumers` |
+/// | `Wait` | gets it once there is room (closed with `1008` if there is none within its send timeout) | the awaited broadcasts (`broadcast_wait`) wait, one recipient after the other, as a Java loop over `getBasicRemote().sendText` does; the plain `broadcast` cannot wait and closes as `Close` | `Delivery::overflowed` when closed |
+/// | `Drop` | misses this message; `on_error` gets `EndpointError::Dropped` with the count (uWebSockets' `dropped`, Spring's `DROP`) | never waits | `Delivery::dropped`, `Stats::dropped_messages` |
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Close the recipient with 1008. The default.
+    #[default]
+    Close,
+    /// Wait for room, bounded by the recipient's send timeout (`broadcast_wait`).
+    Wait,
+    /// Skip the recipient for this message, and tell its endpoint.
+    Drop,
 }
 
 /// permessage-deflate (RFC 7692) settings: [`Limits::compression`].
@@ -167,6 +199,7 @@ impl Default for Limits {
             read_buffer_size: 512,
             write_buffer_size: 16 * 1024,
             outbound_queue_bytes: 1 << 20,
+            send_timeout: Some(Duration::from_secs(20)),
             handshake_timeout: Duration::from_secs(10),
             max_request_head: 16 * 1024,
             max_connections: 10_000,

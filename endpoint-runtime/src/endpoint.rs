@@ -65,6 +65,30 @@ pub struct EndpointConfig {
     /// permessage-deflate for this endpoint: `None` follows the server's
     /// [`Limits::compression`](crate::Limits::compression).
     pub(crate) compression: Option<bool>,
+    /// Messages of a kind without a handler.
+    pub(crate) unhandled: Unhandled,
+    /// Broadcasts to a session whose queue is full (rooms may set their own).
+    pub(crate) slow_consumer: crate::config::SlowConsumer,
+}
+
+/// What an endpoint does with a message of a kind it has no handler for (a binary message to
+/// an endpoint with only a text handler): [`EndpointConfig::unhandled`],
+/// `#[server_endpoint(unhandled = ignore)]`.
+///
+/// | | here | Tomcat | Tyrus | Jakarta spec |
+/// |---|---|---|---|---|
+/// | default | close `1003` | ignored, silently | `IllegalStateException` to `@OnError`, open | says nothing |
+///
+/// RFC 6455 (7.4.1) gives `1003` for "a type of data it cannot accept". The default stays
+/// `Close`: a message nobody handles is then never lost without a trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unhandled {
+    /// Close with `1003` (`on_error` gets [`EndpointError::Unsupported`]). The default.
+    #[default]
+    Close,
+    /// Drop the message (logged at `debug`), as Tomcat does; the session stays open.
+    Ignore,
 }
 
 impl EndpointConfig {
@@ -76,7 +100,31 @@ impl EndpointConfig {
             max_message_size: None,
             kind_limits: [None; 3],
             compression: None,
+            unhandled: Unhandled::Close,
+            slow_consumer: crate::config::SlowConsumer::Close,
         }
+    }
+
+    /// What to do with messages of a kind the endpoint has no handler for
+    /// (`#[server_endpoint(unhandled = ignore)]`); see [`Unhandled`]. Default: close with 1003.
+    ///
+    /// ```
+    /// # use endpoint_runtime::{EndpointConfig, endpoint::Unhandled};
+    /// let config = EndpointConfig::new("/text-only").unhandled(Unhandled::Ignore);
+    /// # drop(config);
+    /// ```
+    pub const fn unhandled(mut self, unhandled: Unhandled) -> Self {
+        self.unhandled = unhandled;
+        self
+    }
+
+    /// What a broadcast does to a session of this endpoint whose outbound queue is full
+    /// (`#[server_endpoint(slow_consumer = drop)]`); a room may set its own
+    /// ([`Room::set_slow_consumer`](crate::Room::set_slow_consumer)). See
+    /// [`SlowConsumer`](crate::SlowConsumer); default: close with 1008.
+    pub const fn slow_consumer(mut self, policy: crate::config::SlowConsumer) -> Self {
+        self.slow_consumer = policy;
+        self
     }
 
     /// permessage-deflate for this endpoint (`#[server_endpoint(compression = true)]`):
@@ -132,6 +180,16 @@ impl EndpointConfig {
         self.path
     }
 
+    /// What happens to messages of a kind without a handler ([`EndpointConfig::unhandled`]).
+    pub fn unhandled_policy(&self) -> Unhandled {
+        self.unhandled
+    }
+
+    /// What a broadcast does when a session's queue is full ([`EndpointConfig::slow_consumer`]).
+    pub fn slow_consumer_policy(&self) -> crate::config::SlowConsumer {
+        self.slow_consumer
+    }
+
     /// The limits in force for this endpoint under the server's `limits`: the largest message
     /// of each kind, and what the socket reads at most (frame and message).
     pub(crate) fn resolve(&self, limits: &crate::Limits) -> MessageLimits {
@@ -148,7 +206,12 @@ impl EndpointConfig {
         } else {
             limits.max_frame_size.min(read)
         };
-        MessageLimits { kinds, read, frame }
+        MessageLimits {
+            kinds,
+            read,
+            frame,
+            ignore_unhandled: self.unhandled == Unhandled::Ignore,
+        }
     }
 }
 
@@ -161,6 +224,8 @@ pub(crate) struct MessageLimits {
     pub(crate) read: usize,
     /// The most the decoder reads for one frame.
     pub(crate) frame: usize,
+    /// Messages of a kind without a handler are dropped rather than closed with 1003.
+    pub(crate) ignore_unhandled: bool,
 }
 
 impl MessageLimits {
@@ -241,6 +306,31 @@ pub trait Endpoint: Send + 'static {
         Self: Sized,
     {
         None
+    }
+
+    /// The `State<T>` values the hooks take, checked when the server is built
+    /// ([`Server::bind`](crate::Server::bind) fails with `InvalidInput` naming the type and the
+    /// endpoint when one was never registered). `#[server_endpoint]` declares every `State<T>`
+    /// parameter; an endpoint written by hand declares what it looks up. Empty by default.
+    ///
+    /// ```
+    /// # use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Session};
+    /// use endpoint_runtime::state::RequiredState;
+    /// struct Db;
+    /// # #[derive(Default)] struct Chat;
+    /// impl Endpoint for Chat {
+    ///     # fn config() -> EndpointConfig { EndpointConfig::new("/chat") }
+    ///     # async fn on_message(&mut self, _: &Session, _: Message) -> HookResult { Ok(None) }
+    ///     fn required_state() -> Vec<RequiredState> {
+    ///         vec![RequiredState::of::<Db>("on_message")]
+    ///     }
+    /// }
+    /// ```
+    fn required_state() -> Vec<crate::state::RequiredState>
+    where
+        Self: Sized,
+    {
+        Vec::new()
     }
 
     /// The kinds of message `on_message` handles; used to answer with 1003 early and to keep

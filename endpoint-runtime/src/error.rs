@@ -9,11 +9,13 @@
 //! | [`Handler`](EndpointError::Handler) (a handler returned `Err`) | stays open | - |
 //! | [`Encode`](EndpointError::Encode) (a reply could not be encoded) | stays open | - |
 //! | [`MissingState`](EndpointError::MissingState) | stays open | - |
+//! | [`Dropped`](EndpointError::Dropped) (broadcasts dropped for a full queue, `SlowConsumer::Drop`) | stays open | - |
 //! | [`Unsupported`](EndpointError::Unsupported) (no handler for this kind of message) | closed | 1003 |
 //! | [`InvalidUtf8`](EndpointError::InvalidUtf8) | closed | 1007 |
 //! | [`TooBig`](EndpointError::TooBig) | closed | 1009 |
 //! | [`Protocol`](EndpointError::Protocol) | closed | 1002 |
 //! | [`SlowConsumer`](EndpointError::SlowConsumer) (outbound queue overflowed) | closed | 1008 |
+//! | [`SendTimeout`](EndpointError::SendTimeout) (a send waited past the send timeout) | closed | 1008 |
 //! | [`Panic`](EndpointError::Panic) (a handler panicked) | closed | 1011 |
 //! | [`Timeout`](EndpointError::Timeout) (idle timeout) | closed | 1001 |
 //! | [`NoPong`](EndpointError::NoPong) (keep-alive: the peer is dead or half-open) | dropped | 1006 (local) |
@@ -60,6 +62,21 @@ pub enum EndpointError {
         /// The queue limit in bytes.
         limit: usize,
     },
+    /// A send waited longer than the session's send timeout for room in the queue, or for
+    /// its message to be written ([`Session::set_send_timeout`](crate::Session::set_send_timeout),
+    /// [`Limits::send_timeout`](crate::Limits::send_timeout)): the peer is not reading. The
+    /// session is closed with 1008, like a broadcast's slow consumer.
+    SendTimeout(std::time::Duration),
+    /// Broadcasts dropped `messages` for this session because its outbound queue was full
+    /// (the [`SlowConsumer::Drop`](crate::SlowConsumer::Drop) policy of its endpoint or room).
+    /// The session stays open; reported once per batch of drops, before the next message.
+    Dropped {
+        /// How many messages were dropped since the last report.
+        messages: u64,
+    },
+    /// A [`Hub`](crate::Hub) was used before the server serving its endpoint (the URI
+    /// template here) was built (`bind`, `listen`, `into_service`).
+    NotServing(&'static str),
     /// A handler panicked; the panic was caught (closed with 1011).
     Panic(String),
     /// The session was idle (no message either way) for longer than its idle timeout
@@ -97,14 +114,18 @@ impl EndpointError {
             EndpointError::Decode(_)
             | EndpointError::Handler(_)
             | EndpointError::Encode(_)
-            | EndpointError::MissingState(_) => None,
+            | EndpointError::MissingState(_)
+            | EndpointError::Dropped { .. }
+            | EndpointError::NotServing(_) => None,
             EndpointError::Unsupported(_) => Some(CloseCode::CANNOT_ACCEPT),
             EndpointError::InvalidUtf8 | EndpointError::Compression(_) => {
                 Some(CloseCode::INVALID_PAYLOAD)
             }
             EndpointError::TooBig { .. } => Some(CloseCode::TOO_BIG),
             EndpointError::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
-            EndpointError::SlowConsumer { .. } => Some(CloseCode::POLICY_VIOLATION),
+            EndpointError::SlowConsumer { .. } | EndpointError::SendTimeout(_) => {
+                Some(CloseCode::POLICY_VIOLATION)
+            }
             EndpointError::Panic(_) => Some(CloseCode::INTERNAL_ERROR),
             EndpointError::Timeout(_) => Some(CloseCode::GOING_AWAY),
             EndpointError::Io(_) | EndpointError::NoPong(_) => Some(CloseCode::ABNORMAL),
@@ -144,6 +165,19 @@ impl fmt::Display for EndpointError {
             EndpointError::SlowConsumer { limit } => write!(
                 f,
                 "outbound queue exceeded {limit} bytes: the peer does not read fast enough"
+            ),
+            EndpointError::NotServing(path) => write!(
+                f,
+                "endpoint \"{path}\" is not served yet: the hub was used before the server was \
+                 bound"
+            ),
+            EndpointError::Dropped { messages } => write!(
+                f,
+                "{messages} broadcast message(s) dropped: the outbound queue was full"
+            ),
+            EndpointError::SendTimeout(d) => write!(
+                f,
+                "a send waited more than {d:?} (the send timeout): the peer does not read"
             ),
             EndpointError::Panic(m) => write!(f, "handler panicked: {m}"),
             EndpointError::Timeout(m) => write!(f, "timeout: {m}"),
@@ -222,6 +256,13 @@ pub enum SendError {
     Full,
     /// The value could not be encoded.
     Encode(String),
+    /// The send waited longer than the session's send timeout (for room, or, with
+    /// [`Session::send_flushed`](crate::Session::send_flushed), for the write): the peer is not
+    /// reading, and the session is being closed with 1008.
+    Timeout(std::time::Duration),
+    /// [`Session::close`](crate::Session::close) was given a code that may not be sent on the
+    /// wire (`1005`, `1006`, `1015`, or no code at all, RFC 6455 7.4); nothing was sent.
+    InvalidCloseCode(u16),
 }
 
 impl fmt::Display for SendError {
@@ -230,6 +271,12 @@ impl fmt::Display for SendError {
             SendError::Closed => f.write_str("session is closed"),
             SendError::Full => f.write_str("outbound queue is full"),
             SendError::Encode(e) => write!(f, "cannot encode message: {e}"),
+            SendError::Timeout(d) => write!(f, "send timed out after {d:?}"),
+            SendError::InvalidCloseCode(code) => write!(
+                f,
+                "close code {code} may not be sent on the wire (1005, 1006 and 1015 only report \
+                 a close; use 1000..=1003, 1007..=1014 or 3000..=4999)"
+            ),
         }
     }
 }

@@ -67,9 +67,9 @@ pub use rooms::broker;
 pub use rooms::redis;
 
 pub use bytes::Bytes;
-pub use config::{Compression, Limits};
+pub use config::{Compression, Limits, SlowConsumer};
 pub use configurator::{Configurator, HandshakeRequest};
-pub use endpoint::{Endpoint, EndpointConfig, HookResult};
+pub use endpoint::{Endpoint, EndpointConfig, HookResult, Unhandled};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
 pub use handshake::Rejection;
 #[cfg(feature = "json")]
@@ -77,7 +77,7 @@ pub use json::Json;
 pub use message::{
     CloseCode, CloseReason, Decode, Encode, IntoReply, Message, PayloadKind, Pong, Utf8Bytes,
 };
-pub use rooms::{Delivery, LocalRoom, Room, Rooms};
+pub use rooms::{Delivery, Hub, LocalRoom, Room, Rooms};
 pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
 pub use session::{Handshake, Properties, Session, SessionId};
 pub use state::State;

@@ -45,6 +45,47 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for State<T> {
     }
 }
 
+/// A `State<T>` an endpoint's handlers take, declared by the endpoint
+/// ([`Endpoint::required_state`](crate::Endpoint::required_state); `#[server_endpoint]`
+/// declares every `State<T>` parameter) so that [`Server::bind`](crate::Server::bind) refuses a
+/// server where it was never registered, naming the type and the endpoint, instead of every
+/// message failing at run time.
+///
+/// ```
+/// use endpoint_runtime::state::RequiredState;
+/// # struct Db;
+/// let need = RequiredState::of::<Db>("#[on_message] fn text");
+/// assert!(need.type_name().ends_with("Db"));
+/// assert_eq!(need.taken_by(), "#[on_message] fn text");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredState {
+    id: TypeId,
+    type_name: &'static str,
+    taken_by: &'static str,
+}
+
+impl RequiredState {
+    /// `State<T>`, taken by `taken_by` (a hook or handler, for the error message).
+    pub fn of<T: Send + Sync + 'static>(taken_by: &'static str) -> Self {
+        RequiredState {
+            id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+            taken_by,
+        }
+    }
+
+    /// The state's type, as `std::any::type_name` spells it.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// Which hook or handler takes it.
+    pub fn taken_by(&self) -> &'static str {
+        self.taken_by
+    }
+}
+
 /// The server's map of registered states, keyed by type.
 #[derive(Default, Clone)]
 pub(crate) struct StateMap {
@@ -54,6 +95,11 @@ pub(crate) struct StateMap {
 impl StateMap {
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
         self.map.insert(TypeId::of::<T>(), value);
+    }
+
+    /// Whether a value of the required type was registered.
+    pub(crate) fn has(&self, need: &RequiredState) -> bool {
+        self.map.contains_key(&need.id)
     }
 
     pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<State<T>> {

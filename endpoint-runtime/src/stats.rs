@@ -30,8 +30,13 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Payload bytes handed to the socket.
     pub bytes_out: u64,
-    /// Sessions closed because their outbound queue overflowed (1008).
+    /// Sessions closed because their outbound queue overflowed, or a send to them timed out
+    /// (1008).
     pub slow_consumers: u64,
+    /// Broadcast messages dropped for a recipient whose queue was full (the
+    /// [`SlowConsumer::Drop`](crate::SlowConsumer::Drop) policy; each recipient's `on_error`
+    /// is told with [`EndpointError::Dropped`](crate::EndpointError::Dropped)).
+    pub dropped_messages: u64,
     /// Handler panics caught.
     pub panics: u64,
     /// The broker's health and traffic, when the server has one.
@@ -98,6 +103,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
     pub(crate) slow_consumers: AtomicU64,
+    pub(crate) dropped_messages: AtomicU64,
     pub(crate) panics: AtomicU64,
 }
 
@@ -124,6 +130,7 @@ impl Counters {
             bytes_in: get(&self.bytes_in),
             bytes_out: get(&self.bytes_out),
             slow_consumers: get(&self.slow_consumers),
+            dropped_messages: get(&self.dropped_messages),
             panics: get(&self.panics),
             broker: None,
             compressors_held: held.0 as u64,

@@ -116,6 +116,41 @@ fn pump(out: &Outbound<Scripted>, batch: &mut VecDeque<Message>) {
     }
 }
 
+/// The pump with send completion, as the driver does it: the mark is read before the queue
+/// is taken, and marked written once what was taken is on the wire.
+fn pump_marked(out: &Outbound<Scripted>, batch: &mut VecDeque<Message>) {
+    loop {
+        let mark = out.written_mark();
+        out.drain_into(batch);
+        let raw = out.take_raw();
+        if batch.is_empty() && raw.is_none() {
+            if let Some(mark) = mark {
+                out.mark_written(mark);
+            }
+            if !out.is_closed() {
+                out.set_idle();
+            }
+            return;
+        }
+        out.busy();
+        let mut released = 0;
+        out.with_stream(|stream| {
+            let stream = stream.expect("the stream is attached");
+            if let Some(raw) = raw {
+                stream.wire.extend_from_slice(&raw);
+            }
+            for m in batch.drain(..) {
+                released += m.len();
+                stream.wire.extend_from_slice(&frame(&m));
+            }
+        });
+        out.release(released);
+        if let Some(mark) = mark {
+            out.mark_written(mark);
+        }
+    }
+}
+
 fn queue(limit: usize, budget: Option<usize>) -> Arc<Outbound<Scripted>> {
     let out = Arc::new(Outbound::new(limit));
     out.attach(Scripted {
@@ -285,7 +320,67 @@ fn no_direct_write_after_the_connection_ended() {
             Pushed::Written | Pushed::Closed => {}
             Pushed::Queued => panic!("queued after shut, or left queued: {pushed:?}"),
             Pushed::Overflowed => panic!("overflow in an empty queue"),
+            Pushed::Dropped | Pushed::Full => panic!("dropped or full under the close policy"),
         }
         assert_eq!(out.queued_bytes(), 0);
+    });
+}
+
+/// Send completion: a tracked send says "written" only once its frame is on the wire, whatever
+/// the connection task does meanwhile (its own reply batched before or after it, numbered in
+/// the batch's order), and says so after the next pump at the latest.
+#[test]
+fn a_tracked_send_is_written_before_it_says_so() {
+    model(|| {
+        let out = queue(1024, None);
+        let sender = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                let seq = out.try_push_tracked(msg("tracked")).expect("room");
+                // Looked at from the sender's side, racing the connection task.
+                let early = out.written(seq).expect("open");
+                let wire_then = wire(&out);
+                (seq, early, wire_then)
+            })
+        };
+        let mut batch = VecDeque::new();
+        out.push_local(msg("reply"), &mut batch).expect("room");
+        pump_marked(&out, &mut batch);
+        let (seq, early, wire_then) = sender.join().unwrap();
+        let tracked = frame(&msg("tracked"));
+        if early {
+            assert!(
+                wire_then.windows(tracked.len()).any(|w| w == tracked),
+                "said written before it was on the wire"
+            );
+        }
+        pump_marked(&out, &mut batch);
+        assert!(
+            out.written(seq).expect("open"),
+            "written after a quiet pump"
+        );
+        let on_wire = wire(&out);
+        assert_eq!(on_wire.len(), tracked.len() + frame(&msg("reply")).len());
+    });
+}
+
+/// A tracked send the connection never wrote is reported as not sent once the session ended.
+#[test]
+fn a_tracked_send_dropped_by_the_end_is_reported_closed() {
+    model(|| {
+        let out = queue(1024, None);
+        let seq = out.try_push_tracked(msg("never")).expect("room");
+        let ender = {
+            let out = out.clone();
+            loom::thread::spawn(move || out.shut())
+        };
+        let said = out.written(seq);
+        ender.join().unwrap();
+        assert!(
+            matches!(said, Ok(false) | Err(SendError::Closed)),
+            "{said:?}"
+        );
+        assert!(matches!(out.written(seq), Err(SendError::Closed)));
+        assert!(wire(&out).is_empty());
     });
 }

@@ -194,7 +194,8 @@ impl Chat {
     async fn open(&mut self, session: &Session, #[path_param] room: String) {
         if let Err(why) = check_room(&room) {
             let _ = session.send(Event::error(why)).await;
-            session.close(CloseReason::new(
+            // A constant, sendable code: `close` cannot refuse it.
+            let _ = session.close(CloseReason::new(
                 CloseCode::POLICY_VIOLATION,
                 "invalid room name",
             ));
@@ -250,7 +251,7 @@ impl Chat {
                 let _ = session
                     .send(Event::error("the server could not load the history"))
                     .await;
-                session.close(CloseReason::new(
+                let _ = session.close(CloseReason::new(
                     CloseCode::INTERNAL_ERROR,
                     "history unavailable",
                 ));

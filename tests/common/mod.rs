@@ -53,6 +53,8 @@ pub fn fast_limits() -> Limits {
 /// A server running on `127.0.0.1:<ephemeral>` until [`TestServer::shutdown`] (or drop).
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The running server's handle (stats, rooms).
+    pub handle: endpoint::ServerHandle,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -62,12 +64,14 @@ pub struct TestServer {
 pub async fn start(server: Server) -> TestServer {
     let server = server.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = server.local_addr().expect("local_addr");
+    let handle = server.handle();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run_until(async move {
         let _ = stopped.await;
     }));
     TestServer {
         addr,
+        handle,
         stop: Some(stop),
         task: Some(task),
     }

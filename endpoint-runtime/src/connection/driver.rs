@@ -137,6 +137,8 @@ enum Event {
     Message(Message),
     PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
+    /// Broadcasts dropped this many messages for the session (`SlowConsumer::Drop`).
+    Dropped(u64),
     Failed(EndpointError),
     /// The connection ended without a close frame.
     Gone(Option<std::io::Error>),
@@ -208,7 +210,7 @@ impl Driver {
         // still leaves the registry and its rooms.
         let _registered = Registered(session.clone());
         if self.ctx.shutting_down.load(Ordering::SeqCst) {
-            session.close(CloseReason::new(
+            session.close_internal(CloseReason::new(
                 CloseCode::GOING_AWAY,
                 "server shutting down",
             ));
@@ -233,6 +235,11 @@ impl Driver {
                 // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
                 // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
+                // `unhandled = ignore`: Tomcat's way, for kinds without a handler.
+                Event::Message(m) if self.limits.ignore_unhandled && !E::accepts(m.kind()) => {
+                    debug!(kind = m.kind().name(), "message without a handler ignored");
+                    None
+                }
                 Event::Message(message) => {
                     // Checked in a plain function: a message borrowed here would be kept in
                     // this future beside the one `on_message` moves it into.
@@ -251,10 +258,18 @@ impl Driver {
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
                     Some(Ending::Close(reason, Flush::Queue))
                 }
+                Event::CloseRequested(PendingClose::SendTimeout(after)) => {
+                    stats::add(&self.ctx.counters.slow_consumers, 1);
+                    Box::pin(self.error(&mut endpoint, EndpointError::SendTimeout(after))).await
+                }
                 Event::CloseRequested(PendingClose::Overflow) => {
                     stats::add(&self.ctx.counters.slow_consumers, 1);
                     let limit = session.outbound().limit();
                     Box::pin(self.error(&mut endpoint, EndpointError::SlowConsumer { limit })).await
+                }
+                Event::Dropped(messages) => {
+                    let error = EndpointError::Dropped { messages };
+                    Box::pin(self.error(&mut endpoint, error)).await
                 }
                 Event::Failed(error) => Box::pin(self.error(&mut endpoint, error)).await,
                 Event::Gone(err) => {
@@ -311,9 +326,10 @@ impl Driver {
                     Ok(()) => return None,
                     Err(reply) => reply,
                 };
-                // Replies wait for queue room like `Session::send`, while the queue drains.
+                // Replies wait for queue room like `Session::send`, while the queue drains,
+                // bounded by the send timeout as it is (a peer that reads nothing is closed).
                 let session = self.session.clone();
-                let pushed = Box::pin(self.hook(session.outbound().push(reply))).await;
+                let pushed = Box::pin(self.hook(session.push_bounded(reply))).await;
                 match pushed {
                     Ok(Ok(())) | Ok(Err(_)) => None,
                     Err(panic) => Some(Ending::Abnormal(panic)),
@@ -331,7 +347,7 @@ impl Driver {
     ) -> Option<Ending> {
         let code = error.close_code();
         let flush = match error {
-            EndpointError::SlowConsumer { .. } => Flush::Nothing,
+            EndpointError::SlowConsumer { .. } | EndpointError::SendTimeout(_) => Flush::Nothing,
             _ => Flush::Taken,
         };
         // The close frame says why in a few words; a panic's message stays on the server (it
@@ -419,6 +435,8 @@ impl Driver {
     fn poll_pump(&mut self, cx: &mut Context<'_>, write: bool) -> Poll<std::io::Result<()>> {
         let out = self.session.outbound();
         loop {
+            // Send completion: read before taking the queue, marked once all of it is written.
+            let mark = if write { out.written_mark() } else { None };
             out.drain_into(&mut self.batch);
             if write {
                 // A broadcast's partly written frame goes first.
@@ -436,6 +454,9 @@ impl Driver {
                         &mut self.batch,
                         |_, _| {}
                     ))?;
+                    if let Some(mark) = mark {
+                        out.mark_written(mark);
+                    }
                     // Everything is written: broadcasts may write to the socket themselves
                     // until something is queued or batched again.
                     if !out.is_closed() {
@@ -464,6 +485,9 @@ impl Driver {
             stats::add(&counters.bytes_out, released as u64);
             self.data = self.data.wrapping_add(u32::from(data));
             futures::ready!(written)?;
+            if let Some(mark) = mark {
+                out.mark_written(mark);
+            }
             if self.batch.capacity() > 0 && self.batch.is_empty() {
                 // An idle connection keeps no batch.
                 self.batch = VecDeque::new();
@@ -480,6 +504,9 @@ impl Driver {
             self.session.outbound().register(cx.waker());
             if let Some(close) = self.session.outbound().take_close() {
                 return Poll::Ready(Event::CloseRequested(close));
+            }
+            if let Some(dropped) = self.session.outbound().take_dropped() {
+                return Poll::Ready(Event::Dropped(dropped));
             }
             // Replies collect in the batch while more input is ready, so pipelined messages are
             // answered with one write; a long batch is written anyway.

@@ -44,7 +44,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
-use super::{fan_out, Delivery};
+use super::{fan_out_with, Delivery};
 use crate::message::Message;
 use crate::session::EndpointRegistry;
 pub use crate::stats::BrokerStats;
@@ -63,6 +63,19 @@ impl Topic {
             endpoint: endpoint.into(),
             room: room.into(),
         }
+    }
+
+    /// The reserved topic of a broadcast to every session of `endpoint`
+    /// ([`Hub::broadcast`](crate::Hub::broadcast)): a broker carries it like a room's (its
+    /// room name starts with NUL, which no joined room has), and every node delivers it to all
+    /// its sessions of the endpoint.
+    pub fn everyone(endpoint: &str) -> Self {
+        Topic::new(endpoint, super::hub::EVERYONE)
+    }
+
+    /// Whether this is [`Topic::everyone`].
+    pub fn is_everyone(&self) -> bool {
+        &*self.room == super::hub::EVERYONE
     }
 
     /// The endpoint's URI template, e.g. `/chat/{room}`.
@@ -142,13 +155,22 @@ impl fmt::Debug for Inbox {
 
 impl Inbox {
     /// Delivers `message` to this node's members of `topic` (a broadcast from another node).
-    /// Slow consumers are closed with 1008 as for local broadcasts.
+    /// Slow consumers are handled as for local broadcasts (the room's policy on this node).
     pub fn deliver(&self, topic: &Topic, message: Message) -> Delivery {
         let Some(endpoint) = self.endpoint(topic.endpoint()) else {
             return Delivery::default();
         };
+        if topic.is_everyone() {
+            let sessions = endpoint.snapshot();
+            return super::fan_out(sessions, message, None, &endpoint).unwrap_or_default();
+        }
         let members = endpoint.rooms.open_members(topic.room());
-        fan_out(members, message, None, &endpoint).unwrap_or_default()
+        // The room's policy on this node; `Wait` cannot wait here (closes as `Close`).
+        let policy = endpoint
+            .rooms
+            .policy(topic.room())
+            .unwrap_or(endpoint.sending.slow_consumer);
+        fan_out_with(members, message, None, &endpoint, policy).unwrap_or_default()
     }
 
     /// This node's members of `topic`, for a broker that answers presence queries itself.

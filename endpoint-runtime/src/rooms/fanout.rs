@@ -1,11 +1,12 @@
 //! Fan-out: one message to many sessions, encoded once, and compressed once for every group of
 //! recipients that agreed the same permessage-deflate settings without context takeover.
 
+use crate::config::SlowConsumer;
 use crate::error::EndpointError;
 use crate::message::{Encode, Message};
 use crate::protocol::deflate::{SharedCompression, Sharing};
 use crate::protocol::frame::{self, Outgoing};
-use crate::session::{EndpointRegistry, Pushed, Session, SessionId};
+use crate::session::{EndpointRegistry, OnFull, Pushed, Session, SessionId};
 use crate::stats;
 
 use super::Delivery;
@@ -104,7 +105,59 @@ pub(crate) fn fan_out(
     except: Option<SessionId>,
     endpoint: &EndpointRegistry,
 ) -> Result<Delivery, EndpointError> {
+    let policy = endpoint.sending.slow_consumer;
+    fan_out_with(recipients, message, except, endpoint, policy)
+}
+
+/// `fan_out` with a slow-consumer policy (a room's own). `Wait` cannot wait here: it closes
+/// as `Close` does (the awaited `fan_out_wait` waits).
+pub(crate) fn fan_out_with(
+    recipients: Vec<Session>,
+    message: impl Encode,
+    except: Option<SessionId>,
+    endpoint: &EndpointRegistry,
+    policy: SlowConsumer,
+) -> Result<Delivery, EndpointError> {
+    let on_full = match policy {
+        SlowConsumer::Drop => OnFull::Drop,
+        _ => OnFull::Close,
+    };
+    fan_out_inner(recipients, message, except, endpoint, on_full).map(|(delivery, _)| delivery)
+}
+
+/// The `Wait` policy: recipients with room get the message at once; then the broadcaster
+/// waits for each full one in turn (at most its send timeout, after which it is closed with
+/// 1008 as not reading), as a Java loop over `getBasicRemote().sendText` does.
+pub(crate) async fn fan_out_wait(
+    recipients: Vec<Session>,
+    message: impl Encode,
+    except: Option<SessionId>,
+    endpoint: &EndpointRegistry,
+) -> Result<Delivery, EndpointError> {
+    let (mut delivery, full) =
+        fan_out_inner(recipients, message, except, endpoint, OnFull::Report)?;
+    for (session, item) in full {
+        match session.push_bounded(item).await {
+            Ok(()) => delivery.delivered += 1,
+            Err(crate::error::SendError::Timeout(_)) => delivery.overflowed += 1,
+            Err(_) => {}
+        }
+    }
+    Ok(delivery)
+}
+
+/// The fan-out itself; with `OnFull::Report`, the recipients whose queue was full, with the
+/// form each one needs.
+#[allow(clippy::type_complexity)]
+fn fan_out_inner(
+    recipients: Vec<Session>,
+    message: impl Encode,
+    except: Option<SessionId>,
+    endpoint: &EndpointRegistry,
+    on_full: OnFull,
+) -> Result<(Delivery, Vec<(Session, Outgoing)>), EndpointError> {
     let message = message.encode()?;
+    let mut full = Vec::new();
     let mut forms = Forms::new(&message, endpoint.compression_min_size());
     let mut delivery = Delivery::default();
     let (mut written, mut written_bytes) = (0u64, 0u64);
@@ -113,7 +166,7 @@ pub(crate) fn fan_out(
             continue;
         }
         let (item, frame) = forms.for_recipient(session.sharing());
-        match session.outbound().push_or_overflow(item, frame) {
+        match session.outbound().push_broadcast(item, frame, on_full) {
             Pushed::Queued => delivery.delivered += 1,
             Pushed::Written => {
                 written += 1;
@@ -121,6 +174,11 @@ pub(crate) fn fan_out(
                 delivery.delivered += 1;
             }
             Pushed::Overflowed => delivery.overflowed += 1,
+            Pushed::Dropped => delivery.dropped += 1,
+            Pushed::Full => {
+                let item = item.clone();
+                full.push((session, item));
+            }
             Pushed::Closed => {}
         }
     }
@@ -130,5 +188,11 @@ pub(crate) fn fan_out(
         stats::add(&counters.messages_out, written);
         stats::add(&counters.bytes_out, written_bytes);
     }
-    Ok(delivery)
+    if delivery.dropped > 0 {
+        stats::add(
+            &endpoint.counters().dropped_messages,
+            delivery.dropped as u64,
+        );
+    }
+    Ok((delivery, full))
 }

@@ -6,6 +6,7 @@
 //! | `membership` | `Session::join`, `leave`, `room`, `broadcast`, presence names |
 //! | `fanout` | one message to many sessions, encoded once, written directly to idle sockets |
 //! | [`broker`] | the [`Broker`](broker::Broker) trait: rooms across processes |
+//! | `hub` | [`Hub`]: pushes to an endpoint's rooms and sessions from outside its handlers |
 //! | `redis` | `RedisBroker` (feature `redis`) |
 //!
 //! A session joins rooms with [`Session::join`] and leaves them with [`Session::leave`]; it
@@ -38,6 +39,11 @@
 //!
 //! # Slow consumers
 //!
+//! What a broadcast does to a member whose queue is full is a policy, per endpoint
+//! (`#[server_endpoint(slow_consumer = drop)]`) and per room ([`Room::set_slow_consumer`]):
+//! close (the default, below), drop with a notice, or wait; see [`SlowConsumer`]. Under the
+//! default:
+//!
 //! A broadcast never waits. Each session's outbound queue is bounded by bytes
 //! ([`Limits::outbound_queue_bytes`](crate::Limits::outbound_queue_bytes)); a session whose queue
 //! would overflow is closed with `1008 Policy Violation` ("outbound queue exceeded ..."), its
@@ -66,18 +72,22 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::config::SlowConsumer;
 use crate::error::EndpointError;
 use crate::message::{Encode, Message};
 use crate::session::{EndpointRegistry, Session};
 
 pub mod broker;
 mod fanout;
+pub(crate) mod hub;
 mod membership;
 #[cfg(feature = "redis")]
 pub mod redis;
 
 use broker::{Member, Topic};
-pub(crate) use fanout::fan_out;
+use fanout::fan_out_wait;
+pub(crate) use fanout::{fan_out, fan_out_with};
+pub use hub::Hub;
 
 /// What a broadcast did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,8 +96,12 @@ pub struct Delivery {
     /// Sessions of this node that received the message: queued, or written to their socket at
     /// once. (Other nodes deliver a cluster-wide broadcast themselves, and do not report back.)
     pub delivered: usize,
-    /// Sessions closed with 1008 because their queue overflowed.
+    /// Sessions closed with 1008 because their queue overflowed (or, waiting, because their
+    /// send timeout passed).
     pub overflowed: usize,
+    /// Sessions that missed this message because their queue was full (the
+    /// [`SlowConsumer::Drop`] policy); each is told in `on_error`.
+    pub dropped: usize,
 }
 
 /// A room of an endpoint, by name. Cheap to create; holds no members itself.
@@ -205,6 +219,46 @@ impl Room {
         members
     }
 
+    /// Sets what this room's broadcasts do to a member whose queue is full, on this node (each
+    /// node sets its own; broadcasts from other nodes follow it too). Without it the
+    /// endpoint's policy applies ([`EndpointConfig::slow_consumer`](crate::EndpointConfig::slow_consumer),
+    /// by default `Close`). See [`SlowConsumer`].
+    ///
+    /// ```
+    /// # fn demo(rooms: &endpoint_runtime::Rooms) {
+    /// use endpoint_runtime::SlowConsumer;
+    /// // A price ticker: a member that falls behind misses ticks (and is told), is never closed.
+    /// rooms.room("ticker").set_slow_consumer(SlowConsumer::Drop);
+    /// # }
+    /// ```
+    pub fn set_slow_consumer(&self, policy: SlowConsumer) {
+        self.endpoint.rooms.set_policy(&self.name, policy);
+    }
+
+    /// The slow-consumer policy in force for this room (its own, or the endpoint's).
+    pub fn slow_consumer(&self) -> SlowConsumer {
+        self.endpoint
+            .rooms
+            .policy(&self.name)
+            .unwrap_or(self.endpoint.sending.slow_consumer)
+    }
+
+    /// Sends `message` to every member, on every node, waiting for room in the queues of
+    /// members that have none when the room's policy is [`SlowConsumer::Wait`] (one after the
+    /// other, each at most its send timeout, after which it is closed with 1008 as not
+    /// reading): Java's loop over `getBasicRemote().sendText`. Under the other policies it is
+    /// [`Room::broadcast`]. Other nodes cannot wait for this one's call: their members are
+    /// delivered to as by `broadcast`.
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        let message = message.encode()?;
+        let delivery = self.local().broadcast_wait(message.clone()).await?;
+        self.publish(&message);
+        Ok(delivery)
+    }
+
     fn publish(&self, message: &Message) {
         if let Some(link) = self.endpoint.broker() {
             link.broker
@@ -226,7 +280,20 @@ impl LocalRoom<'_> {
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
-        fan_out(self.room.members(), message, None, endpoint)
+        let policy = self.room.slow_consumer();
+        fan_out_with(self.room.members(), message, None, endpoint, policy)
+    }
+
+    /// [`Room::broadcast_wait`] on this node only.
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        let endpoint = &self.room.endpoint;
+        match self.room.slow_consumer() {
+            SlowConsumer::Wait => fan_out_wait(self.room.members(), message, None, endpoint).await,
+            policy => fan_out_with(self.room.members(), message, None, endpoint, policy),
+        }
     }
 
     /// Sends `message` to every member connected to this node but `except`.
@@ -240,7 +307,8 @@ impl LocalRoom<'_> {
     ) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
         let members = self.room.members();
-        fan_out(members, message, Some(except.id()), endpoint)
+        let policy = self.room.slow_consumer();
+        fan_out_with(members, message, Some(except.id()), endpoint, policy)
     }
 }
 
@@ -287,5 +355,18 @@ impl Rooms {
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         fan_out(self.endpoint.snapshot(), message, None, &self.endpoint)
+    }
+
+    /// [`Rooms::broadcast`], waiting for room in full queues when the endpoint's policy is
+    /// [`SlowConsumer::Wait`] (see [`Room::broadcast_wait`]).
+    ///
+    /// # Errors
+    /// As [`Room::broadcast`].
+    pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
+        let sessions = self.endpoint.snapshot();
+        match self.endpoint.sending.slow_consumer {
+            SlowConsumer::Wait => fan_out_wait(sessions, message, None, &self.endpoint).await,
+            _ => fan_out(sessions, message, None, &self.endpoint),
+        }
     }
 }

@@ -21,7 +21,10 @@ use crate::connection::timer::Timers;
 use crate::connection::ConnectionContext;
 use crate::endpoint::Endpoint;
 use crate::rooms::broker::{Broker, BrokerLink};
+use crate::rooms::hub::HubSlot;
+use crate::rooms::Hub;
 use crate::router::Router;
+use crate::session::registry::Sending;
 use crate::session::{EndpointRegistry, Handshake};
 use crate::state::{State, StateMap};
 use crate::stats::Counters;
@@ -40,6 +43,8 @@ pub struct Server {
     tls: Option<crate::tls::TlsConfig>,
     broker: Option<Arc<dyn Broker>>,
     node_id: Option<String>,
+    /// The hubs handed out ([`Server::hub`]), by endpoint path, filled at build.
+    hubs: std::sync::Mutex<Vec<(&'static str, HubSlot)>>,
 }
 
 impl Default for Server {
@@ -78,7 +83,41 @@ impl Server {
             tls: None,
             broker: None,
             node_id: None,
+            hubs: std::sync::Mutex::default(),
         }
+    }
+
+    /// A [`Hub`] for pushing to `E`'s rooms and sessions from outside its handlers (timers,
+    /// HTTP handlers, background tasks), on this node or every node. Take it before `bind` and
+    /// move it where it is needed; it starts reaching sessions once the server is built. `E`
+    /// must be registered on this server (`bind` fails otherwise).
+    ///
+    /// ```
+    /// # use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Server, Session};
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Endpoint for Chat {
+    /// #     fn config() -> EndpointConfig { EndpointConfig::new("/chat") }
+    /// #     async fn on_message(&mut self, _: &Session, _: Message) -> HookResult { Ok(None) }
+    /// # }
+    /// let server = Server::new().endpoint::<Chat>();
+    /// let hub = server.hub::<Chat>();
+    /// assert!(!hub.is_serving()); // until bind
+    /// // Handlers of other endpoints (or HTTP fallbacks) can take it as state:
+    /// let server = server.state(hub.clone());
+    /// # drop(server);
+    /// ```
+    pub fn hub<E: Endpoint>(&self) -> Hub<E> {
+        let path = E::config().path();
+        let mut hubs = crate::util::lock(&self.hubs);
+        let slot = match hubs.iter().find(|(p, _)| *p == path) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = HubSlot::default();
+                hubs.push((path, slot.clone()));
+                slot
+            }
+        };
+        Hub::new(slot)
     }
 
     /// Registers an endpoint type; each connection gets a fresh `E::default()`.
@@ -231,8 +270,9 @@ impl Server {
     /// Binds a TCP listener.
     ///
     /// # Errors
-    /// The bind error, or `InvalidInput` when an endpoint path is malformed or two endpoints
-    /// serve the same paths.
+    /// The bind error, or `InvalidInput` when an endpoint path is malformed, two endpoints
+    /// serve the same paths, or an endpoint takes a `State<T>` that was never registered
+    /// ([`Server::state`]; the error names the type, the endpoint and the handler).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<BoundServer> {
         let listener = TcpListener::bind(addr).await?;
         self.listen(listener)
@@ -241,7 +281,8 @@ impl Server {
     /// Serves on an already bound listener.
     ///
     /// # Errors
-    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    /// `InvalidInput` when an endpoint path is malformed, two endpoints serve the same paths, or
+    /// an endpoint takes a `State<T>` that was never registered ([`Server::state`]).
     pub fn listen(self, listener: TcpListener) -> io::Result<BoundServer> {
         Ok(BoundServer::new(listener, Arc::new(self.build()?)))
     }
@@ -250,7 +291,8 @@ impl Server {
     /// beside other routes of your own hyper (or axum, tower) server. See [`EndpointService`].
     ///
     /// # Errors
-    /// `InvalidInput` when an endpoint path is malformed or two endpoints serve the same paths.
+    /// `InvalidInput` when an endpoint path is malformed, two endpoints serve the same paths, or
+    /// an endpoint takes a `State<T>` that was never registered ([`Server::state`]).
     pub fn into_service(self) -> io::Result<EndpointService> {
         let server = Arc::new(self.build()?);
         server.start_broker();
@@ -272,6 +314,7 @@ impl Server {
         let mut registries = Vec::new();
         for mount in self.mounts {
             let path = mount.config().path();
+            check_state(&state, path, &*mount)?;
             let compression = mount.config().resolve_compression(&self.limits.compression);
             let registry = Arc::new(EndpointRegistry::new(
                 path,
@@ -279,11 +322,33 @@ impl Server {
                 counters.clone(),
                 broker.clone(),
                 compression,
+                Sending {
+                    send_timeout: self.limits.send_timeout,
+                    slow_consumer: mount.config().slow_consumer_policy(),
+                },
             ));
             registries.push(registry.clone());
+            if let Some((_, slot)) = crate::util::lock(&self.hubs)
+                .iter()
+                .find(|(p, _)| *p == path)
+            {
+                let _ = slot.set(registry.clone());
+            }
             router
                 .insert(path, Route { mount, registry })
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        if let Some((path, _)) = crate::util::lock(&self.hubs)
+            .iter()
+            .find(|(_, slot)| slot.get().is_none())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a Hub was taken for endpoint \"{path}\", which this server does not serve: \
+                     register it with Server::endpoint"
+                ),
+            ));
         }
         let connections = Arc::new(ConnectionContext {
             limits: self.limits,
@@ -308,6 +373,24 @@ impl Server {
             tls: self.tls,
             broker,
         })
+    }
+}
+
+/// Refuses an endpoint whose hooks take a `State<T>` that was never registered: at `bind`,
+/// naming the type, the endpoint and the hook, rather than failing every message at run time.
+fn check_state(state: &StateMap, path: &str, mount: &dyn Mount) -> io::Result<()> {
+    let (endpoint, needs) = mount.required_state();
+    match needs.iter().find(|need| !state.has(need)) {
+        None => Ok(()),
+        Some(need) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "endpoint `{endpoint}` (\"{path}\") takes `State<{ty}>` in {hook}, but no `{ty}` \
+                 was registered: call `Server::state(value)` with one before `bind`",
+                ty = need.type_name(),
+                hook = need.taken_by(),
+            ),
+        )),
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct Route {
 pub(crate) trait Mount: Send + Sync + 'static {
     fn config(&self) -> &EndpointConfig;
     fn configurator(&self) -> Option<&dyn Configurator>;
+    /// The endpoint's type name and the `State<T>` its hooks take (checked at build).
+    fn required_state(&self) -> (&'static str, Vec<crate::state::RequiredState>);
     /// Spawns the whole life of one connection after the `101`: waits for hyper to hand over
     /// the socket, then drives the endpoint. Spawned here, where its type is known, so a
     /// connection costs one task with its state inline (one allocation).
@@ -56,6 +58,10 @@ where
 
     fn configurator(&self) -> Option<&dyn Configurator> {
         self.configurator.as_deref()
+    }
+
+    fn required_state(&self) -> (&'static str, Vec<crate::state::RequiredState>) {
+        (std::any::type_name::<E>(), E::required_state())
     }
 
     fn start(

@@ -53,14 +53,24 @@ impl ServerHandle {
         stats
     }
 
-    /// The rooms of the endpoint registered at `path` (its URI template as written), for
-    /// broadcasting from outside a session, e.g. a background task.
+    /// The rooms of the endpoint registered at `path` (its URI template as written, with or
+    /// without the server's [context path](crate::Server::context_path)), for broadcasting
+    /// from outside a session, e.g. a background task. [`Server::hub`](crate::Server::hub)
+    /// does the same by endpoint type, before the server is bound.
     pub fn rooms(&self, path: &str) -> Option<Rooms> {
-        self.server
-            .router
-            .iter()
-            .find(|(t, _)| t.as_str() == path)
-            .map(|(_, r)| Rooms::new(r.registry.clone()))
+        let context = self.server.context_path.as_str();
+        let find = |path: &str| {
+            self.server
+                .router
+                .iter()
+                .find(|(t, _)| t.as_str() == path)
+                .map(|(_, r)| Rooms::new(r.registry.clone()))
+        };
+        find(path).or_else(|| {
+            path.strip_prefix(context)
+                .filter(|rest| !context.is_empty() && rest.starts_with('/'))
+                .and_then(find)
+        })
     }
 
     /// Starts a graceful shutdown, as if the future given to
@@ -203,7 +213,7 @@ impl ServerState {
         let mut n = 0;
         for (_, route) in self.router.iter() {
             for session in route.registry.snapshot() {
-                session.close(CloseReason::new(
+                session.close_internal(CloseReason::new(
                     CloseCode::GOING_AWAY,
                     "server shutting down",
                 ));

@@ -36,7 +36,7 @@ use std::time::Duration;
 use http::{HeaderMap, Uri};
 
 use crate::error::{EndpointError, SendError};
-use crate::message::{CloseCode, CloseReason, Encode, Message};
+use crate::message::{CloseReason, Encode, Message};
 use crate::protocol::deflate::Sharing;
 use crate::state::State;
 
@@ -47,7 +47,7 @@ pub(crate) mod registry;
 pub(crate) mod request;
 
 pub use handshake::Handshake;
-pub(crate) use outbound::{Outbound, PendingClose, Pushed};
+pub(crate) use outbound::{OnFull, Outbound, PendingClose, Pushed};
 pub use properties::Properties;
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;
@@ -168,17 +168,125 @@ impl Session {
         self.inner.id
     }
 
-    /// Queues a message for the peer, waiting while the outbound queue is full.
+    /// Queues a message for the peer, waiting while the outbound queue is full, at most the
+    /// session's [send timeout](Session::set_send_timeout). Resolves once the message is
+    /// queued; [`Session::send_flushed`] resolves once it is written to the socket.
     ///
     /// # Errors
     /// [`SendError::Closed`] once the session is closed or closing; [`SendError::Encode`] when
-    /// the value cannot be encoded.
+    /// the value cannot be encoded; [`SendError::Timeout`] when the queue had no room within
+    /// the send timeout: the peer is not reading, and the session is being closed with 1008
+    /// (`on_error` gets [`EndpointError::SendTimeout`]), as Tomcat closes a session whose
+    /// blocking send timed out. The timeout also bounds a handler that awaits `send` while the
+    /// peer has gone away: its connection reads nothing while the handler runs.
     ///
     /// # Cancel safety
     /// Cancel safe: if the future is dropped before it completes, the message was not queued.
     pub async fn send(&self, message: impl Encode) -> Result<(), SendError> {
         let msg = encode(message)?;
-        self.inner.out.push(msg.into()).await
+        self.push_bounded(msg.into()).await
+    }
+
+    /// Sends a message and resolves once it is **written to the socket** (handed to the
+    /// kernel: Java's `Future<Void>` from `getAsyncRemote().sendText`, or its `SendHandler`),
+    /// not only queued. Waiting for room and for the write together take at most the session's
+    /// [send timeout](Session::set_send_timeout).
+    ///
+    /// Written is not received: the bytes may still be in the kernel's buffers or on the
+    /// network. For the peer's word, have it answer.
+    ///
+    /// ```
+    /// # async fn demo(session: endpoint_runtime::Session) -> Result<(), endpoint_runtime::SendError> {
+    /// session.send_flushed("last words").await?;
+    /// // The message is on its way: closing now cannot overtake it.
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Session::send`]; [`SendError::Closed`] also when the session ended before the
+    /// message was written (including while the close handshake wrote it).
+    ///
+    /// # Cancel safety
+    /// Dropping the future after the message was queued does not take it back: it is still
+    /// sent, only not waited for.
+    pub async fn send_flushed(&self, message: impl Encode) -> Result<(), SendError> {
+        let msg = encode(message)?;
+        let out = &self.inner.out;
+        let started = tokio::time::Instant::now();
+        let seq = {
+            let push = out.push_tracked(msg.into());
+            tokio::pin!(push);
+            if let std::task::Poll::Ready(r) = futures::poll!(push.as_mut()) {
+                r?
+            } else {
+                self.bounded(push, None).await?
+            }
+        };
+        if out.written(seq)? {
+            return Ok(());
+        }
+        let left = self
+            .send_timeout()
+            .map(|t| t.saturating_sub(started.elapsed()));
+        self.bounded(out.wait_written(seq), Some(left)).await
+    }
+
+    /// The session's send timeout: how long [`send`](Session::send),
+    /// [`send_flushed`](Session::send_flushed) and a handler's reply wait for room (and
+    /// `send_flushed` for the write) before the session is closed as not reading (1008). Like
+    /// Tomcat's `BLOCKING_SEND_TIMEOUT` user property; `None` waits as long as the session is
+    /// open. Takes effect for the next send. Server default:
+    /// [`Limits::send_timeout`](crate::Limits::send_timeout) (20 s).
+    ///
+    /// Kept with the session's [`Properties`], where it costs nothing to sessions that keep the
+    /// default.
+    pub fn set_send_timeout(&self, timeout: Option<Duration>) {
+        self.inner.properties.insert(SendTimeout(timeout));
+    }
+
+    /// The send timeout in force (see [`Session::set_send_timeout`]).
+    pub fn send_timeout(&self) -> Option<Duration> {
+        self.inner
+            .properties
+            .with(|t: &SendTimeout| t.0)
+            .unwrap_or(self.inner.endpoint.sending.send_timeout)
+    }
+
+    /// Queues, waiting for room at most the send timeout: `Session::send` and the driver's
+    /// replies. The timeout is looked up (and a timer made) only when the queue is full.
+    pub(crate) async fn push_bounded(
+        &self,
+        msg: crate::protocol::frame::Outgoing,
+    ) -> Result<(), SendError> {
+        let push = self.inner.out.push(msg);
+        tokio::pin!(push);
+        if let std::task::Poll::Ready(r) = futures::poll!(push.as_mut()) {
+            return r;
+        }
+        self.bounded(push, None).await
+    }
+
+    /// Runs `fut` for at most `limit` (`None`: the send timeout); past it the session is closed
+    /// as not reading and `SendError::Timeout` returned.
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, SendError>>,
+        limit: Option<Option<Duration>>,
+    ) -> Result<T, SendError> {
+        let full = self.send_timeout();
+        let Some(limit) = limit.unwrap_or(full) else {
+            return fut.await;
+        };
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                let after = full.unwrap_or(limit);
+                self.inner
+                    .out
+                    .request_close(PendingClose::SendTimeout(after));
+                Err(SendError::Timeout(after))
+            }
+        }
     }
 
     /// Queues a message without waiting.
@@ -202,13 +310,35 @@ impl Session {
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the
-    /// close frame; `on_close` runs once the close handshake ends. Further sends fail.
-    pub fn close(&self, reason: CloseReason) {
-        let reason = if reason.code().is_sendable() {
-            reason
-        } else {
-            CloseReason::new(CloseCode::NORMAL, reason.reason())
-        };
+    /// close frame; `on_close` runs once the close handshake ends. Further sends fail. Closing
+    /// a session that is already closing does nothing (the first close wins).
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent on the wire (RFC 6455
+    /// 7.4: `1005`, `1006` and `1015` are for reporting only; `1004`, codes under `1000`,
+    /// unassigned `1016..=2999` and codes over `4999` are not codes at all): nothing happens
+    /// then, the session stays open. Java's `Session.close` throws for these too.
+    ///
+    /// ```
+    /// # use endpoint_runtime::{CloseCode, CloseReason, SendError, Session};
+    /// fn kick(session: &Session) -> Result<(), SendError> {
+    ///     session.close(CloseReason::new(CloseCode::POLICY_VIOLATION, "kicked"))
+    /// }
+    /// ```
+    pub fn close(&self, reason: CloseReason) -> Result<(), SendError> {
+        let code = reason.code();
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.as_u16()));
+        }
+        self.inner
+            .out
+            .request_close(PendingClose::Requested(reason));
+        Ok(())
+    }
+
+    /// Starts closing with a reason the runtime chose (always a sendable code).
+    pub(crate) fn close_internal(&self, reason: CloseReason) {
+        debug_assert!(reason.code().is_sendable());
         self.inner
             .out
             .request_close(PendingClose::Requested(reason));
@@ -339,6 +469,10 @@ impl Session {
         self.inner.out.queued_bytes()
     }
 }
+
+/// A session's own send timeout, in its properties (see `Session::set_send_timeout`).
+#[derive(Clone, Copy)]
+struct SendTimeout(Option<Duration>);
 
 /// An idle timeout in whole milliseconds, at least 1; 32 bits hold up to 49 days, and a longer
 /// timeout is taken as that (which no connection notices).

@@ -55,6 +55,18 @@ pub(crate) struct EndpointRegistry {
     broker: Option<Arc<BrokerLink>>,
     /// This endpoint's permessage-deflate settings (its `min_size` applies to broadcasts too).
     compression: DeflateConfig,
+    /// Sends and broadcasts of this endpoint: the send timeout sessions start with, and what a
+    /// broadcast does to a full queue (rooms may set their own).
+    pub(crate) sending: Sending,
+}
+
+/// How an endpoint's sessions send: set when the server is built.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sending {
+    /// `Limits::send_timeout`, unless a session sets its own.
+    pub(crate) send_timeout: Option<std::time::Duration>,
+    /// The endpoint's `slow_consumer` policy.
+    pub(crate) slow_consumer: crate::config::SlowConsumer,
 }
 
 impl EndpointRegistry {
@@ -64,6 +76,7 @@ impl EndpointRegistry {
         counters: Arc<Counters>,
         broker: Option<Arc<BrokerLink>>,
         compression: DeflateConfig,
+        sending: Sending,
     ) -> Self {
         EndpointRegistry {
             path,
@@ -73,6 +86,7 @@ impl EndpointRegistry {
             counters,
             broker,
             compression,
+            sending,
         }
     }
 
@@ -132,9 +146,28 @@ impl EndpointRegistry {
 #[derive(Default)]
 pub(crate) struct RoomTable {
     rooms: RwLock<HashMap<Arc<str>, HashSet<ById>>>,
+    /// Rooms' own slow-consumer policies (`Room::set_slow_consumer`), kept while the room is
+    /// empty too; `any_policy` spares broadcasts the lookup until a room sets one.
+    policies: RwLock<HashMap<Arc<str>, crate::config::SlowConsumer>>,
+    any_policy: std::sync::atomic::AtomicBool,
 }
 
 impl RoomTable {
+    /// Sets `room`'s slow-consumer policy.
+    pub(crate) fn set_policy(&self, room: &Arc<str>, policy: crate::config::SlowConsumer) {
+        write(&self.policies).insert(room.clone(), policy);
+        self.any_policy
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// `room`'s own slow-consumer policy, if it set one.
+    pub(crate) fn policy(&self, room: &str) -> Option<crate::config::SlowConsumer> {
+        if !self.any_policy.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        read(&self.policies).get(room).copied()
+    }
+
     pub(crate) fn add(&self, room: &Arc<str>, session: &Session) -> bool {
         write(&self.rooms)
             .entry(room.clone())

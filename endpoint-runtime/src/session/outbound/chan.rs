@@ -59,6 +59,12 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
     pub(super) idle: AtomicBool,
     /// Whether `raw` holds the rest of a partly written direct frame.
     pub(super) has_raw: AtomicBool,
+    /// Whether a sender waits for its message to be written (`ColdOut::track` exists; set
+    /// under the lock, never cleared): the connection task then marks what it wrote.
+    pub(super) tracking: AtomicBool,
+    /// Whether `ColdOut::dropped` counts messages a broadcast dropped (the `Drop` policy) that
+    /// the connection task has not reported yet.
+    pub(super) has_dropped: AtomicBool,
     /// Data messages written directly, for the connection task's idle timeout.
     pub(super) direct_sent: AtomicU32,
     /// The connection task's next keep-alive or idle deadline, on the server's timer clock
@@ -84,9 +90,34 @@ pub(super) struct ColdOut {
     pub(super) close: Option<PendingClose>,
     /// The unwritten rest of a direct frame: the connection task writes it first.
     pub(super) raw: Option<Box<[u8]>>,
-    /// Wakes senders waiting for room in the queue; created by the first sender that has to
-    /// wait (before it counts itself in `waiting`), so most sessions never pay for one.
+    /// Wakes senders waiting for room in the queue (or for their message to be written);
+    /// created by the first sender that has to wait (before it counts itself in `waiting`), so
+    /// most sessions never pay for one.
     pub(super) space: Option<Arc<Notify>>,
+    /// Send completion (`Session::send_flushed`), from the first sender that asked for it on.
+    pub(super) track: Option<Track>,
+    /// Messages broadcasts dropped for this session (the `Drop` policy), not reported yet.
+    pub(super) dropped: u64,
+}
+
+/// Send completion: messages are numbered as they join the queue (or the connection task's
+/// batch), in the order they are written; the connection task says up to which number
+/// everything was written. Numbers wrap (compared as a window of 2^31).
+#[derive(Default)]
+pub(super) struct Track {
+    /// The number of the last message queued or batched.
+    pub(super) pushed: u32,
+    /// Every message up to this number was written to the socket.
+    pub(super) written: u32,
+    /// The session ended: what is not written by now never will be.
+    pub(super) dead: bool,
+}
+
+impl Track {
+    /// Whether message `seq` was written.
+    pub(super) fn has_written(&self, seq: u32) -> bool {
+        self.written.wrapping_sub(seq) < (1 << 31)
+    }
 }
 
 impl<S> OutState<S> {
@@ -101,7 +132,12 @@ impl<S> OutState<S> {
     ) -> Option<T> {
         let cold = self.cold.as_mut()?;
         let taken = part(cold);
-        if cold.close.is_none() && cold.raw.is_none() && cold.space.is_none() {
+        if cold.close.is_none()
+            && cold.raw.is_none()
+            && cold.space.is_none()
+            && cold.track.is_none()
+            && cold.dropped == 0
+        {
             self.cold = None;
         }
         taken
@@ -120,8 +156,24 @@ pub(crate) enum Pushed {
     Written,
     /// The queue overflowed: the session is being closed with 1008.
     Overflowed,
+    /// The queue was full and the message dropped for this session (the `Drop` policy); the
+    /// connection task tells the endpoint.
+    Dropped,
+    /// The queue was full; nothing was done (the caller waits for room).
+    Full,
     /// The session was already closed.
     Closed,
+}
+
+/// What a broadcast push does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFull {
+    /// Close the session with 1008 (`Pushed::Overflowed`).
+    Close,
+    /// Drop the message for this session and count it (`Pushed::Dropped`).
+    Drop,
+    /// Nothing (`Pushed::Full`).
+    Report,
 }
 
 /// What a direct write did.
@@ -141,6 +193,8 @@ pub(crate) enum PendingClose {
     Requested(CloseReason),
     /// A broadcast overflowed the queue.
     Overflow,
+    /// A send found no room (or was not written) within the session's send timeout.
+    SendTimeout(std::time::Duration),
 }
 
 impl<S: DirectSocket> Outbound<S> {
@@ -160,6 +214,8 @@ impl<S: DirectSocket> Outbound<S> {
             waiting: AtomicU32::new(0),
             idle: AtomicBool::new(false),
             has_raw: AtomicBool::new(false),
+            tracking: AtomicBool::new(false),
+            has_dropped: AtomicBool::new(false),
             direct_sent: AtomicU32::new(0),
             deadline_ms: AtomicU64::new(0),
         }
@@ -182,6 +238,18 @@ impl<S: DirectSocket> Outbound<S> {
         self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
         st.queue.push(msg);
         self.queued.store(true, Ordering::Release);
+        if let Some(track) = st.cold.as_mut().and_then(|c| c.track.as_mut()) {
+            track.pushed = track.pushed.wrapping_add(1);
+        }
+    }
+
+    /// Starts send completion (once per session, under the lock): from now on every message
+    /// queued or batched is numbered.
+    pub(super) fn start_tracking(&self, st: &mut OutState<S>) {
+        if st.cold().track.is_none() {
+            st.cold().track = Some(Track::default());
+            self.tracking.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Under the lock (the `OutState` borrow), so that `closed` read under it is exact.

@@ -20,7 +20,7 @@ mod chan;
 mod recv;
 mod send;
 
-pub(crate) use chan::{Outbound, PendingClose, Pushed};
+pub(crate) use chan::{OnFull, Outbound, PendingClose, Pushed};
 
 use crate::error::SendError;
 use crate::message::CloseReason;

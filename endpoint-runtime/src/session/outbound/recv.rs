@@ -71,6 +71,19 @@ impl<S: DirectSocket> Outbound<S> {
             return Err(msg);
         }
         self.busy();
+        if self.tracking.load(Ordering::Acquire) {
+            // Numbered in the batch's order: what is queued goes first, under the lock.
+            let mut st = lock(&self.state);
+            self.queued.store(false, Ordering::Release);
+            batch.extend(st.queue.drain(..));
+            if let Some(track) = st.cold.as_mut().and_then(|c| c.track.as_mut()) {
+                track.pushed = track.pushed.wrapping_add(1);
+            }
+            drop(st);
+            self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+            batch.push_back(msg);
+            return Ok(());
+        }
         self.drain_into(batch);
         self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
         batch.push_back(msg);
@@ -96,6 +109,41 @@ impl<S: DirectSocket> Outbound<S> {
         n
     }
 
+    /// For send completion: the number of the last message queued or batched, read before the
+    /// connection task takes what is queued (`None` when no sender asked for completion).
+    /// Once what it then holds is written, [`mark_written`](Self::mark_written) with it.
+    pub(crate) fn written_mark(&self) -> Option<u32> {
+        if !self.tracking.load(Ordering::Acquire) {
+            return None;
+        }
+        let st = lock(&self.state);
+        st.cold
+            .as_ref()
+            .and_then(|c| c.track.as_ref())
+            .map(|t| t.pushed)
+    }
+
+    /// Everything up to message `mark` was written to the socket: wakes the senders waiting
+    /// for it.
+    pub(crate) fn mark_written(&self, mark: u32) {
+        let space = {
+            let mut st = lock(&self.state);
+            let Some(cold) = st.cold.as_mut() else {
+                return;
+            };
+            match cold.track.as_mut() {
+                Some(track) if track.written != mark => track.written = mark,
+                _ => return,
+            }
+            cold.space.clone()
+        };
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            if let Some(space) = space {
+                space.notify_waiters();
+            }
+        }
+    }
+
     /// Frees `bytes` of queue room after messages went to the socket.
     pub(crate) fn release(&self, bytes: usize) {
         if bytes == 0 {
@@ -119,6 +167,18 @@ impl<S: DirectSocket> Outbound<S> {
         lock(&self.state).take_cold(|c| c.close.take())
     }
 
+    /// How many messages broadcasts dropped for this session (the `Drop` policy) since the
+    /// last call; `None` when none.
+    pub(crate) fn take_dropped(&self) -> Option<u64> {
+        if !self.has_dropped.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        self.has_dropped.store(false, Ordering::Release);
+        st.take_cold(|c| Some(std::mem::take(&mut c.dropped)))
+            .filter(|n| *n > 0)
+    }
+
     /// Stops accepting messages and drops whatever is still queued.
     pub(crate) fn shut(&self) {
         {
@@ -126,6 +186,9 @@ impl<S: DirectSocket> Outbound<S> {
             self.mark_closed(&mut st);
             self.idle.store(false, Ordering::Release);
             st.queue = Vec::new();
+            if let Some(track) = st.cold.as_mut().and_then(|c| c.track.as_mut()) {
+                track.dead = true;
+            }
             self.bytes.store(0, Ordering::Release);
         }
         self.notify_space();
