@@ -70,11 +70,51 @@ impl Lab {
     }
 }
 
+/// A configurator over HTTP/2: `x-token: t-ada` opens as user `ada` (a property, and a
+/// response header), anything else is refused with 401.
+#[derive(Default)]
+struct TokenAuth;
+
+#[derive(Clone)]
+struct User(String);
+
+impl endpoint::Configurator for TokenAuth {
+    fn modify_handshake(
+        &self,
+        request: &mut endpoint::HandshakeRequest,
+    ) -> Result<(), endpoint::Rejection> {
+        if request.header("x-token") != Some("t-ada") {
+            return Err(endpoint::Rejection::Status(
+                http::StatusCode::UNAUTHORIZED,
+                "token required\n".into(),
+            ));
+        }
+        request.properties().insert(User("ada".into()));
+        request
+            .response_headers_mut()
+            .insert("x-authenticated-user", "ada".parse().unwrap());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Authed;
+
+#[server_endpoint("/authed", configurator = TokenAuth)]
+impl Authed {
+    #[on_open]
+    fn open(&mut self, session: &Session) -> String {
+        let user = session.properties().get::<User>().map(|u| u.0);
+        format!("welcome {}", user.unwrap_or_default())
+    }
+}
+
 fn server(limits: Limits) -> Server {
     Server::new()
         .limits(limits)
         .state(Log::default())
         .endpoint::<Lab>()
+        .endpoint::<Authed>()
 }
 
 async fn next_text(ws: &mut H2Ws) -> String {
@@ -286,6 +326,19 @@ async fn refusals_are_the_http1_table_as_http2_responses() {
         .websocket("/lab", &[("origin", "https://good.example")])
         .await;
     assert_eq!(h2_roundtrip(&mut ws, "ok").await, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configurator_runs_over_http2() {
+    let server = start(server(fast_limits())).await;
+    let mut conn = H2Conn::connect(server.addr).await;
+    let (head, _) = conn
+        .connect_stream("/authed", &[("sec-websocket-version", "13")])
+        .await;
+    assert_eq!(head.status, 401);
+    let (head, mut ws) = conn.websocket("/authed", &[("x-token", "t-ada")]).await;
+    assert_eq!(head.headers["x-authenticated-user"], "ada");
+    assert_eq!(next_text(&mut ws).await, "welcome ada");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
