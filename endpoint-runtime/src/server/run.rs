@@ -370,7 +370,8 @@ impl<B> hyper::service::Service<Request<B>> for EndpointService {
 ///
 /// let mut endpoints = ws.into_service()?;
 /// let waker = futures::task::noop_waker();
-/// assert!(endpoints.poll_ready(&mut Context::from_waker(&waker)).is_ready());
+/// let ready = Service::<http::Request<()>>::poll_ready(&mut endpoints, &mut Context::from_waker(&waker));
+/// assert!(ready.is_ready());
 /// let req = http::Request::get("/nowhere").body(()).unwrap();
 /// let res = Service::call(&mut endpoints, req).await.unwrap();
 /// assert_eq!(res.status(), 404);
