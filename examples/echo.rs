@@ -77,7 +77,9 @@ async fn main() -> std::io::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let server = Server::new().endpoint::<Echo>();
+    // HTTP/2 beside HTTP/1.1 (RFC 8441): h2c by prior knowledge on the plain port, ALPN `h2`
+    // with TLS. (On by default; `.http2(false)` serves HTTP/1.1 only.)
+    let server = Server::new().http2(true).endpoint::<Echo>();
     let (server, scheme) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => (with_tls(server, cert, key)?, "wss"),
         // One without the other never gets here: clap refuses it (`requires`).

@@ -92,6 +92,14 @@ fn chat_on_a_port_in_use_says_so_and_how_to_pick_another() {
 }
 
 #[test]
+fn axum_on_a_port_in_use_says_so_and_how_to_pick_another() {
+    let (code, stderr) = run_on_a_taken_port("axum", &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("pass --addr HOST:PORT"), "{stderr}");
+    assert!(!stderr.contains("Os {"), "a Debug dump: {stderr}");
+}
+
+#[test]
 fn echo_takes_its_address_as_addr_equals_too() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = taken.local_addr().expect("local_addr").to_string();
@@ -222,6 +230,12 @@ fn chat_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
         ],
     );
     assert_refuses_a_bad_flag("chat");
+}
+
+#[test]
+fn axum_help_lists_every_flag_with_its_default_and_a_bad_flag_exits_2() {
+    assert_help("axum", &[ADDR]);
+    assert_refuses_a_bad_flag("axum");
 }
 
 #[test]

@@ -5,11 +5,12 @@ pub use crate::handshake::{choose_subprotocol, is_valid_key};
 use crate::session::Properties;
 
 /// Validates an upgrade request: the `Sec-WebSocket-Accept` value and the client's
-/// subprotocols, or the refusal.
+/// subprotocols, or the refusal (the accept value is empty for an HTTP/2 extended CONNECT,
+/// which has no key).
 pub fn validate_upgrade<B>(
     req: &http::Request<B>,
 ) -> Result<(String, Vec<String>), crate::Rejection> {
-    crate::handshake::validate(req).map(|v| (v.accept, v.client_protocols))
+    crate::handshake::validate(req).map(|v| (v.accept.unwrap_or_default(), v.client_protocols))
 }
 
 /// A configurator's view of a request, to fuzz its query and cookie parsing.

@@ -10,6 +10,10 @@
 //! # }
 //! ```
 //!
+//! The server offers `h2` and `http/1.1` by ALPN (just `http/1.1` with
+//! [`Server::http2(false)`](crate::Server::http2)); browsers then open their WebSockets over
+//! HTTP/2 (RFC 8441).
+//!
 //! The TLS handshake counts against [`Limits::handshake_timeout`](crate::Limits::handshake_timeout)
 //! like the HTTP request head: a client that stalls it is cut off.
 
@@ -25,6 +29,9 @@ use tokio_rustls::rustls;
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
     pub(crate) config: Arc<rustls::ServerConfig>,
+    /// Whether the ALPN list is ours (`from_pem`), to be completed with `h2` when the server
+    /// serves HTTP/2; a configuration from [`TlsConfig::from_rustls`] is used as given.
+    default_alpn: bool,
 }
 
 impl TlsConfig {
@@ -65,12 +72,30 @@ impl TlsConfig {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsConfig {
             config: Arc::new(config),
+            default_alpn: true,
         })
     }
 
+    /// The ALPN list for a server with or without HTTP/2: `h2` first when it has it.
+    pub(crate) fn with_h2(self, http2: bool) -> Self {
+        if !self.default_alpn || !http2 {
+            return self;
+        }
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        TlsConfig {
+            config: Arc::new(config),
+            default_alpn: true,
+        }
+    }
+
     /// Uses a rustls configuration built by hand (client auth, several certificates, ...). Its
-    /// ALPN list should contain `http/1.1` if it is not empty.
+    /// ALPN list is used as it is: it should contain `http/1.1` if it is not empty, and `h2`
+    /// for WebSockets over HTTP/2 (see [`Server::http2`](crate::Server::http2)).
     pub fn from_rustls(config: Arc<rustls::ServerConfig>) -> Self {
-        TlsConfig { config }
+        TlsConfig {
+            config,
+            default_alpn: false,
+        }
     }
 }

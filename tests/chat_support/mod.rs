@@ -290,6 +290,8 @@ pub struct Page {
 struct Cdp {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+    /// `Network.webSocket*` events seen while waiting for answers (after `Network.enable`).
+    ws_events: Vec<Value>,
 }
 
 impl Cdp {
@@ -313,6 +315,13 @@ impl Cdp {
                     None => panic!("{what}: devtools connection closed (did Chromium crash?)"),
                 };
                 let v: Value = serde_json::from_str(msg.as_str()).expect("CDP JSON");
+                if v["method"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Network.webSocket"))
+                {
+                    self.ws_events.push(v);
+                    continue;
+                }
                 if v["id"] != json!(id) {
                     continue; // an event, or an answer to someone else
                 }
@@ -330,6 +339,11 @@ impl Browser {
     /// Starts `chromium --headless` with a fresh profile and connects to it. Panics, saying how
     /// to install it, when Chromium is missing.
     pub async fn launch() -> Browser {
+        Browser::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with extra command-line switches.
+    pub async fn launch_with(extra: &[&str]) -> Browser {
         let exe = chromium_path();
         assert!(
             exe.exists(),
@@ -359,6 +373,7 @@ impl Browser {
             "--window-size=1100,720",
             "--remote-debugging-port=0",
         ])
+        .args(extra)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("about:blank")
         .stdin(Stdio::null())
@@ -411,7 +426,11 @@ impl Browser {
         let (child, dir) = guard.take();
         Browser {
             child,
-            cdp: Cdp { ws, next_id: 0 },
+            cdp: Cdp {
+                ws,
+                next_id: 0,
+                ws_events: Vec::new(),
+            },
             _dir: dir,
         }
     }
@@ -500,6 +519,24 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Turns on the page's `Network` domain, so its WebSocket events are kept (see
+    /// [`Browser::websocket_events`]).
+    pub async fn enable_network(&mut self, page: &Page) {
+        self.cdp
+            .call(Some(&page.session), "Network.enable", json!({}))
+            .await;
+    }
+
+    /// The `Network.webSocket*` events of `page` received so far, named `method`.
+    pub fn websocket_events(&self, page: &Page, method: &str) -> Vec<Value> {
+        self.cdp
+            .ws_events
+            .iter()
+            .filter(|e| e["method"] == json!(method) && e["sessionId"] == json!(page.session))
+            .map(|e| e["params"].clone())
+            .collect()
     }
 
     /// A PNG screenshot of the page.

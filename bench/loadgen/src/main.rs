@@ -9,7 +9,14 @@
 //! loadgen idle      --port P [--conns 10000]
 //! common:           [--duration 10] [--warmup 1] [--server-pid PID] [--host 127.0.0.1]
 //! echo, fanout, idle: [--deflate [--verify]]
+//! echo:             [--h2 N]
 //! ```
+//!
+//! With `--h2 N`, echo opens its `--conns` WebSockets as HTTP/2 streams (RFC 8441 extended
+//! CONNECT, cleartext with prior knowledge) spread over N TCP connections (`h2c.rs`): `--h2
+//! 100 --conns 100` is one WebSocket per HTTP/2 connection (to compare with HTTP/1.1),
+//! `--h2 1 --conns 200` many WebSockets on one connection. The frames and their checks are
+//! the same.
 //!
 //! Prints one JSON object on stdout (the driver parses it) and a summary on stderr. CPU figures
 //! come from `/proc/<pid>/stat` (utime + stime) sampled at the start and end of the measured
@@ -66,6 +73,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+mod h2c;
+
 /// The fixed handshake key and the accept value every server must answer with.
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -102,13 +111,16 @@ struct Args {
     deflate: bool,
     /// With `deflate`: inflate and compare every reply, not a sample.
     verify: bool,
+    /// echo over HTTP/2: the WebSockets are streams on this many connections (0: HTTP/1.1).
+    h2: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: loadgen echo|fanout|handshake|idle --port P [--host H] [--server-pid PID] \
          [--duration S] [--warmup S] [--conns N] [--payload B] [--inflight K] [--text] \
-         [--subs N] [--rate MSG_PER_S] [--connect-concurrency N] [--deflate [--verify]]"
+         [--subs N] [--rate MSG_PER_S] [--connect-concurrency N] [--deflate [--verify]] \
+         [--h2 N]"
     );
     std::process::exit(2)
 }
@@ -141,6 +153,7 @@ fn parse_args() -> Args {
         connect_concurrency: 64,
         deflate: false,
         verify: false,
+        h2: 0,
     };
     let mut payload_given = false;
     while let Some(flag) = it.next() {
@@ -165,6 +178,7 @@ fn parse_args() -> Args {
             "--text" => a.text = true,
             "--deflate" => a.deflate = true,
             "--verify" => a.verify = true,
+            "--h2" => a.h2 = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -194,6 +208,10 @@ fn parse_args() -> Args {
         }
     } else if a.verify {
         eprintln!("loadgen: --verify goes with --deflate");
+        std::process::exit(2)
+    }
+    if a.h2 > 0 && (a.mode != "echo" || a.deflate) {
+        eprintln!("loadgen: --h2 is for echo, without --deflate");
         std::process::exit(2)
     }
     a
@@ -878,10 +896,21 @@ async fn echo(args: &Args) -> io::Result<String> {
     let sizes = Rc::new(SizeRange::new());
     let verify_all = args.verify;
 
-    let conns = connect_many(args, args.conns, path(args, "/echo"), |s, buf, a, b| {
-        Box::pin(async move { Ok((s, buf, a, b)) })
-    })
-    .await?;
+    let conns: Vec<(h2c::Stream, usize, usize)> = if args.h2 > 0 {
+        h2c::connect_many(args.addr, &args.host, args.h2, args.conns, "/echo")
+            .await?
+            .into_iter()
+            .map(|s| (s, 0, 0))
+            .collect()
+    } else {
+        connect_many(args, args.conns, path(args, "/echo"), |s, buf, a, b| {
+            Box::pin(async move { Ok((s, buf, a, b)) })
+        })
+        .await?
+        .into_iter()
+        .map(|(s, _buf, a, b)| (h2c::Stream::Tcp(s), a, b))
+        .collect()
+    };
 
     let received = Rc::new(Cell::new(0u64));
     let errors = Rc::new(Cell::new(0u64));
@@ -889,7 +918,7 @@ async fn echo(args: &Args) -> io::Result<String> {
     // Echoes per connection: a connection the server stopped answering is reported as stalled
     // (an error), not hidden in the total.
     let per_conn: Rc<[Cell<u64>]> = (0..conns.len()).map(|_| Cell::new(0)).collect();
-    for (i, (mut s, _buf, a, b)) in conns.into_iter().enumerate() {
+    for (i, (mut s, a, b)) in conns.into_iter().enumerate() {
         if a != b {
             errors.set(errors.get() + 1);
         }
@@ -1019,10 +1048,11 @@ async fn echo(args: &Args) -> io::Result<String> {
         return Err(io::Error::other("no reply was inflated and compared"));
     }
     Ok(format!(
-        "{{\"mode\":\"echo\",\"conns\":{},\"payload\":{},\"inflight\":{},\"messages\":{},\"elapsed\":{},\
+        "{{\"mode\":\"echo\",\"conns\":{},\"h2_connections\":{},\"payload\":{},\"inflight\":{},\"messages\":{},\"elapsed\":{},\
          \"msg_per_s\":{},\"server_cpu_s\":{},\"client_cpu_s\":{},\"server_cpu_pct\":{},\
          \"client_cpu_pct\":{},\"msg_per_server_cpu_s\":{},\"errors\":{},\"stalled\":{stalled},{}{}}}",
         args.conns,
+        args.h2,
         args.payload,
         k,
         msgs,

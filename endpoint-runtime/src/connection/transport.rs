@@ -30,7 +30,10 @@ pub(crate) enum Transport {
     Tcp,
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// Whatever hyper upgraded when it is not one of the above (boxed: rare, and larger).
+    /// Whatever hyper upgraded when it is not one of the above (boxed: larger): an HTTP/2
+    /// stream (RFC 8441; hyper's stream type is private, and it honours the stream's flow
+    /// control in `poll_write`), or the stream of an outer server (axum, hyper-util's auto
+    /// builder) that wraps the socket.
     Upgraded(Box<TokioIo<Upgraded>>),
 }
 

@@ -12,6 +12,22 @@
 //! | the server is at [`Limits::max_connections`](crate::Limits::max_connections) | `503 Service Unavailable` |
 //!
 //! Every refusal has a `text/plain` body saying why, and is logged with `tracing` at `debug`.
+//!
+//! Over HTTP/2 (RFC 8441) a WebSocket opens with an extended CONNECT (`:method CONNECT`,
+//! `:protocol websocket`) and is accepted with `200` (no `Sec-WebSocket-Accept`: there is no
+//! key). The same table applies, read for HTTP/2:
+//!
+//! | HTTP/2 request | answer |
+//! |---|---|
+//! | endpoint path, method other than `GET` or `CONNECT` | `405 Method Not Allowed` |
+//! | endpoint path, `GET` (a plain HTTP request) | `426 Upgrade Required` with `Sec-WebSocket-Version: 13` |
+//! | `CONNECT` without `:protocol`, or with a `:protocol` other than `websocket` | `400 Bad Request` |
+//! | `Sec-WebSocket-Version` missing or not `13` | `426 Upgrade Required` with `Sec-WebSocket-Version: 13` |
+//! | `:authority` (and `Host`) missing | `400 Bad Request` |
+//!
+//! Subprotocols (`Sec-WebSocket-Protocol`) and extensions (`Sec-WebSocket-Extensions`) are
+//! negotiated exactly as over HTTP/1.1; HTTP/1-only headers (`Upgrade`, `Connection`) are
+//! never sent on HTTP/2.
 
 use std::fmt;
 
@@ -177,12 +193,26 @@ impl fmt::Display for Rejection {
 /// A handshake request that passed validation.
 #[derive(Debug)]
 pub(crate) struct ValidUpgrade {
-    pub(crate) accept: String,
+    /// The `Sec-WebSocket-Accept` of an HTTP/1.1 handshake; `None` over HTTP/2 (RFC 8441 has
+    /// no key).
+    pub(crate) accept: Option<String>,
     pub(crate) client_protocols: Vec<String>,
 }
 
-/// Checks an upgrade request to a known endpoint path (RFC 6455 section 4.2.1).
+/// Whether `req` asks for a WebSocket at all (as opposed to a plain HTTP request that happens
+/// to be for an endpoint's path): `Upgrade` over HTTP/1.1, an extended CONNECT over HTTP/2.
+pub(crate) fn is_websocket_request<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(header::UPGRADE)
+        || (req.method() == Method::CONNECT
+            && req.extensions().get::<hyper::ext::Protocol>().is_some())
+}
+
+/// Checks an upgrade request to a known endpoint path (RFC 6455 section 4.2.1; over HTTP/2,
+/// RFC 8441 section 5).
 pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
+    if req.version() == Version::HTTP_2 {
+        return validate_h2(req);
+    }
     if req.method() != Method::GET {
         return Err(Rejection::MethodNotAllowed);
     }
@@ -226,19 +256,70 @@ pub(crate) fn validate<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
             "invalid Sec-WebSocket-Key: it must be the base64 encoding of 16 bytes",
         ));
     }
-    let accept = accept_key(key.as_bytes());
-    let client_protocols = h
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+    let accept = Some(accept_key(key.as_bytes()));
+    Ok(ValidUpgrade {
+        accept,
+        client_protocols: client_protocols(h),
+    })
+}
+
+/// The extended CONNECT of RFC 8441: `:method CONNECT`, `:protocol websocket`, an
+/// `:authority`, `Sec-WebSocket-Version: 13`; no key, no `Upgrade`.
+fn validate_h2<B>(req: &Request<B>) -> Result<ValidUpgrade, Rejection> {
+    let h = req.headers();
+    if req.method() == Method::GET {
+        return Err(Rejection::UpgradeRequired(
+            "this is a WebSocket endpoint: over HTTP/2 open it with an extended CONNECT \
+             (`:protocol websocket`, RFC 8441)",
+        ));
+    }
+    if req.method() != Method::CONNECT {
+        return Err(Rejection::MethodNotAllowed);
+    }
+    match req.extensions().get::<hyper::ext::Protocol>() {
+        Some(p) if p.as_str().eq_ignore_ascii_case("websocket") => {}
+        Some(_) => {
+            return Err(Rejection::BadRequest(
+                "unsupported :protocol: this endpoint speaks `websocket`",
+            ))
+        }
+        None => {
+            return Err(Rejection::BadRequest(
+                "a CONNECT to a WebSocket endpoint needs `:protocol websocket` (RFC 8441)",
+            ))
+        }
+    }
+    match h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) {
+        Some(b"13") => {}
+        Some(_) => {
+            return Err(Rejection::UpgradeRequired(
+                "unsupported Sec-WebSocket-Version: use 13",
+            ))
+        }
+        None => {
+            return Err(Rejection::UpgradeRequired(
+                "missing Sec-WebSocket-Version: use 13",
+            ))
+        }
+    }
+    if req.uri().authority().is_none() && h.get(header::HOST).is_none() {
+        return Err(Rejection::BadRequest("missing :authority"));
+    }
+    Ok(ValidUpgrade {
+        accept: None,
+        client_protocols: client_protocols(h),
+    })
+}
+
+/// The subprotocols the client offers, in its order of preference.
+fn client_protocols(h: &HeaderMap) -> Vec<String> {
+    h.get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
-        .collect();
-    Ok(ValidUpgrade {
-        accept,
-        client_protocols,
-    })
+        .collect()
 }
 
 /// The `Sec-WebSocket-Accept` answer to a key (RFC 6455 4.2.2): base64 of the SHA-1 of the key
@@ -283,18 +364,26 @@ pub fn choose_subprotocol(client: &[String], server: &[&str]) -> Option<String> 
         .cloned()
 }
 
-/// The `101 Switching Protocols` answer.
-pub(crate) fn switching_protocols(accept: &str, protocol: Option<&str>) -> Response<Full<Bytes>> {
+/// The answer that opens the WebSocket: `101 Switching Protocols` with the accept key over
+/// HTTP/1.1, `200 OK` over HTTP/2 (RFC 8441 section 5, when `accept` is `None`).
+pub(crate) fn switching_protocols(
+    accept: Option<&str>,
+    protocol: Option<&str>,
+) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    if let Some(accept) = accept {
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(v) = HeaderValue::from_str(accept) {
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
     }
     if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if accept.is_some() {
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     }
     res
 }
@@ -323,7 +412,7 @@ mod tests {
     #[test]
     fn accepts_rfc_example() {
         let v = validate(&req(OK)).unwrap();
-        assert_eq!(v.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(v.accept.as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
         assert_eq!(v.client_protocols, vec!["v2", "v1"]);
     }
 
@@ -344,6 +433,57 @@ mod tests {
         h[3] = ("sec-websocket-version", "13");
         h[4] = ("sec-websocket-key", "short");
         assert_eq!(validate(&req(&h)).unwrap_err().status().as_u16(), 400);
+    }
+
+    fn h2_req(
+        method: Method,
+        protocol: Option<&'static str>,
+        headers: &[(&str, &str)],
+    ) -> Request<()> {
+        let mut b = Request::builder()
+            .method(method)
+            .version(Version::HTTP_2)
+            .uri("https://h/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(p) = protocol {
+            b = b.extension(hyper::ext::Protocol::from_static(p));
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn extended_connect() {
+        let ok = [
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-protocol", "v2, v1"),
+        ];
+        let v = validate(&h2_req(Method::CONNECT, Some("websocket"), &ok)).unwrap();
+        assert_eq!(v.accept, None);
+        assert_eq!(v.client_protocols, vec!["v2", "v1"]);
+        assert!(is_websocket_request(&h2_req(
+            Method::CONNECT,
+            Some("websocket"),
+            &ok
+        )));
+        assert!(!is_websocket_request(&h2_req(Method::GET, None, &ok)));
+        let status = |r: Request<()>| validate(&r).unwrap_err().status().as_u16();
+        assert_eq!(status(h2_req(Method::GET, None, &ok)), 426);
+        assert_eq!(status(h2_req(Method::POST, None, &ok)), 405);
+        assert_eq!(status(h2_req(Method::CONNECT, None, &ok)), 400);
+        assert_eq!(
+            status(h2_req(Method::CONNECT, Some("webtransport"), &ok)),
+            400
+        );
+        assert_eq!(status(h2_req(Method::CONNECT, Some("websocket"), &[])), 426);
+        let v8 = [("sec-websocket-version", "8")];
+        assert_eq!(status(h2_req(Method::CONNECT, Some("websocket"), &v8)), 426);
+        let res = switching_protocols(None, Some("v1"));
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get(header::SEC_WEBSOCKET_ACCEPT).is_none());
+        assert!(res.headers().get(header::CONNECTION).is_none());
+        assert_eq!(res.headers()[header::SEC_WEBSOCKET_PROTOCOL], "v1");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Server {
     node_id: Option<String>,
     /// The hubs handed out ([`Server::hub`]), by endpoint path, filled at build.
     hubs: std::sync::Mutex<Vec<(&'static str, HubSlot)>>,
+    http2: bool,
+    h2_max_streams: u32,
 }
 
 impl Default for Server {
@@ -84,6 +86,8 @@ impl Server {
             broker: None,
             node_id: None,
             hubs: std::sync::Mutex::default(),
+            http2: true,
+            h2_max_streams: 256,
         }
     }
 
@@ -256,6 +260,43 @@ impl Server {
         self
     }
 
+    /// Serves HTTP/2 beside HTTP/1.1 on the same port, with WebSockets over it (RFC 8441
+    /// extended CONNECT, answered `200`); on by default. Over TLS the client picks by ALPN
+    /// (`h2`, `http/1.1`); in cleartext a client speaks HTTP/2 "with prior knowledge" (h2c: it
+    /// opens with the HTTP/2 preface), anything else is HTTP/1.1.
+    ///
+    /// A WebSocket over HTTP/2 is a session like any other: the same hooks, `Session`, rooms,
+    /// limits, configurator, subprotocols and permessage-deflate, its own outbound bound; many
+    /// share one TCP connection, and a fault closes its own stream only. At shutdown the
+    /// connection sends GOAWAY and every session gets its `1001`.
+    ///
+    /// `http2(false)` serves HTTP/1.1 only (and drops `h2` from the TLS ALPN list); an HTTP/2
+    /// preface is then answered as a malformed HTTP/1 request.
+    ///
+    /// ```
+    /// # use endpoint_runtime::Server;
+    /// let http1_only = Server::new().http2(false);
+    /// # drop(http1_only);
+    /// ```
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// How many streams (WebSockets and requests) one HTTP/2 connection may have open at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`); 256 by default. Every WebSocket also counts against
+    /// [`Limits::max_connections`].
+    ///
+    /// ```
+    /// # use endpoint_runtime::Server;
+    /// let server = Server::new().http2_max_streams(1000);
+    /// # drop(server);
+    /// ```
+    pub fn http2_max_streams(mut self, streams: u32) -> Self {
+        self.h2_max_streams = streams.max(1);
+        self
+    }
+
     /// Replaces the server's [`Limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -370,8 +411,10 @@ impl Server {
             context_path: self.context_path,
             allowed_origins: self.allowed_origins,
             #[cfg(feature = "tls")]
-            tls: self.tls,
+            tls: self.tls.map(|tls| tls.with_h2(self.http2)),
             broker,
+            http2: self.http2,
+            h2_max_streams: self.h2_max_streams,
         })
     }
 }

@@ -3,9 +3,9 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `builder` | [`Server`], the builder, and what building it makes |
-//! | `run` | [`BoundServer`]'s accept loop, [`EndpointService`], [`ServerHandle`], graceful shutdown |
-//! | `http` | TLS and HTTP/1 serving: an upgrade, or the fallback |
-//! | `upgrade` | one upgrade: `negotiate` (every check, or a refusal) then `accept` (`101`) |
+//! | `run` | [`BoundServer`]'s accept loop, [`EndpointService`] (a hyper and a tower service), [`ServerHandle`], graceful shutdown |
+//! | `http` | TLS, HTTP/1.1 and HTTP/2 serving (ALPN, or the h2 preface in cleartext): an upgrade, or the fallback |
+//! | `upgrade` | one upgrade: `negotiate` (every check, or a refusal) then `accept` (`101`; `200` for an HTTP/2 extended CONNECT) |
 //! | `mount` | an endpoint type behind a type-erased mount, and the task of each connection |
 //! | `state` | `ServerState`: a built server's routes, tasks, shutdown signals |
 //!
@@ -34,11 +34,18 @@
 //! }
 //! ```
 //!
+//! # HTTP/2
+//!
+//! The listener speaks HTTP/2 beside HTTP/1.1 (see [`Server::http2`], on by default): a
+//! WebSocket then opens with an extended CONNECT (RFC 8441) and is answered `200`, and many of
+//! them share one TCP connection, each a session of its own.
+//!
 //! # Shutdown
 //!
 //! [`BoundServer::run_until`] stops accepting when its future completes, sends `1001 Going Away`
 //! to every open session, waits for their `on_close` (at most
-//! [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)), then returns.
+//! [`Limits::shutdown_timeout`](crate::Limits::shutdown_timeout)), then returns. HTTP/2
+//! connections send GOAWAY and stay up until the closing handshakes of their streams are done.
 
 mod builder;
 mod http;

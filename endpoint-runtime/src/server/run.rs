@@ -289,10 +289,12 @@ pub async fn shutdown_signal() {
 /// used here. The peer address is taken from a `SocketAddr` in the request's extensions, if the
 /// outer server puts one there.
 ///
-/// [`answer`](EndpointService::answer) takes a request with any body type, so the endpoints also
-/// mount in frameworks built on hyper, e.g. as an axum handler
-/// (`any(move |req: axum::extract::Request| async move { endpoints.answer(req) })`): the
-/// upgrade only needs the request's headers and hyper's upgrade extension.
+/// [`answer`](EndpointService::answer) takes a request with any body type, and the service is
+/// also a [`tower::Service`](tower_service::Service), so the endpoints mount in frameworks built
+/// on hyper and tower: in axum, `Router::new().route_service("/chat/{room}", endpoints)` (see
+/// the README's "Using it with axum" and `examples/axum.rs`). The upgrade only needs the
+/// request's headers and hyper's upgrade extension; over HTTP/2 it answers an extended CONNECT
+/// (RFC 8441) when the outer server enables it (hyper's `enable_connect_protocol`).
 ///
 /// ```no_run
 /// use std::convert::Infallible;
@@ -363,6 +365,41 @@ impl<B> hyper::service::Service<Request<B>> for EndpointService {
     type Future = std::future::Ready<Result<HttpResponse, Infallible>>;
 
     fn call(&self, req: Request<B>) -> Self::Future {
+        std::future::ready(Ok(self.answer(req)))
+    }
+}
+
+/// The endpoints as a [`tower::Service`](tower_service::Service), for any request body: always
+/// ready, never failing (a refusal is a response). This is what mounts them in axum
+/// (`Router::route_service`, `fallback_service`) and under tower layers.
+///
+/// ```no_run
+/// # async fn demo(ws: endpoint_runtime::Server) -> std::io::Result<()> {
+/// use std::task::{Context, Poll};
+/// use tower_service::Service;
+///
+/// let mut endpoints = ws.into_service()?;
+/// let waker = futures::task::noop_waker();
+/// let ready = Service::<http::Request<()>>::poll_ready(&mut endpoints, &mut Context::from_waker(&waker));
+/// assert!(ready.is_ready());
+/// let req = http::Request::get("/nowhere").body(()).unwrap();
+/// let res = Service::call(&mut endpoints, req).await.unwrap();
+/// assert_eq!(res.status(), 404);
+/// # Ok(()) }
+/// ```
+impl<B> tower_service::Service<Request<B>> for EndpointService {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<HttpResponse, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         std::future::ready(Ok(self.answer(req)))
     }
 }

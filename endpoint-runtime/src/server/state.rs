@@ -46,6 +46,10 @@ pub(crate) struct ServerState {
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::TlsConfig>,
     pub(crate) broker: Option<Arc<BrokerLink>>,
+    /// HTTP/2 beside HTTP/1.1 on the listener ([`Server::http2`](crate::Server::http2)).
+    pub(crate) http2: bool,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` of an HTTP/2 connection.
+    pub(crate) h2_max_streams: u32,
 }
 
 impl ServerState {

@@ -1,6 +1,7 @@
 //! The upgrade of one request to an endpoint, in two steps: [`negotiate`] decides (validation,
 //! shutdown, origins, the configurator, the subprotocol, a connection slot) and may refuse;
-//! [`accept`] creates the session, starts its connection task and answers `101`. Every refusal
+//! [`accept`] creates the session, starts its connection task and answers `101` (over HTTP/2,
+//! an extended CONNECT, `200`: the same checks, the same session). Every refusal
 //! goes through [`reject`]: counted, logged, answered.
 
 use std::net::SocketAddr;
@@ -38,7 +39,8 @@ pub(crate) struct Negotiated<'a> {
     route: &'a Route,
     request: HandshakeRequest,
     on_upgrade: hyper::upgrade::OnUpgrade,
-    accept_key: String,
+    /// `None` over HTTP/2 (answered `200`, RFC 8441).
+    accept_key: Option<String>,
     protocol: Option<String>,
     /// permessage-deflate, when an offer was accepted.
     deflate: Option<Agreement>,
@@ -188,7 +190,7 @@ fn accept(
         params,
     );
     session.set_task(handle);
-    let mut response = handshake::switching_protocols(&accept_key, protocol.as_deref());
+    let mut response = handshake::switching_protocols(accept_key.as_deref(), protocol.as_deref());
     if let Some(agreement) = deflate {
         if let Ok(value) = http::HeaderValue::from_str(&agreement.response) {
             response
