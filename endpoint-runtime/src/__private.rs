@@ -2,7 +2,8 @@
 
 pub use crate::{
     Bytes, CloseReason, Configurator, Decode, DecodeError, Endpoint, EndpointConfig, EndpointError,
-    Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session, State,
+    Handshake, HookResult, IntoReply, Message, MessageMode, MessageStream, PayloadKind, Pong,
+    Session, State,
 };
 pub use core::future::Future;
 

@@ -69,7 +69,7 @@ pub use rooms::redis;
 pub use bytes::Bytes;
 pub use config::{Compression, Limits};
 pub use configurator::{Configurator, HandshakeRequest};
-pub use endpoint::{Endpoint, EndpointConfig, HookResult};
+pub use endpoint::{Endpoint, EndpointConfig, HookResult, MessageMode};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
 pub use handshake::Rejection;
 #[cfg(feature = "json")]
@@ -79,6 +79,7 @@ pub use message::{
 };
 pub use rooms::{Delivery, LocalRoom, Room, Rooms};
 pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
+pub use session::{BinaryStream, MessageStream, TextStream};
 pub use session::{Handshake, Properties, Session, SessionId};
 pub use state::State;
 pub use stats::Stats;
@@ -92,4 +93,5 @@ pub mod prelude {
         EndpointError, Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection,
         Room, Server, Session, State,
     };
+    pub use crate::{BinaryStream, TextStream};
 }

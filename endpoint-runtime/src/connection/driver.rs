@@ -34,11 +34,12 @@ use hyper::upgrade::Upgraded;
 
 use super::io::{FrameIo, ReadError};
 use super::{timer, ConnectionContext};
-use crate::endpoint::{Endpoint, HookResult, MessageLimits};
+use crate::endpoint::{Endpoint, HookResult, MessageLimits, MessageMode};
 use crate::error::EndpointError;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::frame::{Inbound, Outgoing};
+use crate::session::stream::Feed;
 use crate::session::{Handshake, PendingClose, Session};
 use crate::stats;
 
@@ -135,6 +136,9 @@ pub(crate) fn run<E: Endpoint>(
 /// What woke the driver up.
 enum Event {
     Message(Message),
+    /// A frame's part of a message delivered in parts or as a stream, and whether it is the
+    /// last.
+    Part(Message, bool),
     PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
     Failed(EndpointError),
@@ -228,8 +232,21 @@ impl Driver {
         .await
         .map(Box::new);
 
+        // Kinds delivered in parts or as a stream (text, binary): decided by the type, no state.
+        let parts = [
+            E::message_mode(PayloadKind::Text) != MessageMode::Whole,
+            E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
+        ];
+        // What a stream's hook read past its message (a close, an error), handled next; and
+        // whether the rest of a stream its hook left unread is being discarded.
+        let mut stashed: Option<Box<Event>> = None;
+        let mut discarding = false;
         while ending.is_none() {
-            let next = match self.next_event().await {
+            let event = match stashed.take() {
+                Some(event) => *event,
+                None => self.next_event(parts).await,
+            };
+            let next = match event {
                 // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
                 // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
@@ -239,6 +256,33 @@ impl Driver {
                     let result = match admit::<E>(&self.limits, message) {
                         Ok(message) => self.hook(endpoint.on_message(&session, message)).await,
                         Err(error) => Ok(Err(error)),
+                    };
+                    match result {
+                        Ok(result) => self.outcome(&mut endpoint, result).await,
+                        Err(panic) => {
+                            Box::pin(self.panicked(&mut endpoint, "on_message", panic)).await
+                        }
+                    }
+                }
+                Event::Part(_, last) if discarding => {
+                    discarding = !last;
+                    None
+                }
+                Event::Part(part, last) => {
+                    let kind = part.kind();
+                    let result = match E::message_mode(kind) {
+                        _ if !E::accepts(kind) => Ok(Err(EndpointError::Unsupported(kind))),
+                        MessageMode::Parts => {
+                            self.hook(endpoint.on_part(&session, part, last)).await
+                        }
+                        MessageMode::Stream => {
+                            let (result, after, complete) =
+                                Box::pin(self.stream(&mut endpoint, part, last, parts)).await;
+                            discarding = !complete && after.is_none();
+                            stashed = after.map(Box::new);
+                            result
+                        }
+                        MessageMode::Whole => Ok(Err(EndpointError::Unsupported(kind))),
                     };
                     match result {
                         Ok(result) => self.outcome(&mut endpoint, result).await,
@@ -401,6 +445,82 @@ impl Driver {
         result
     }
 
+    /// Runs `on_stream` for the message whose first part is `part`, feeding it the message's
+    /// next parts as the hook takes them (one part held at a time; see `session::stream`).
+    /// Returns the hook's result, what was read that must be handled after it (the peer's
+    /// close, an error, the end of the connection: the stream then ended with an error), and
+    /// whether the message's last part was read.
+    async fn stream<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        part: Message,
+        last: bool,
+        parts: [bool; 2],
+    ) -> (Result<HookResult, String>, Option<Event>, bool) {
+        let session = self.session.clone();
+        let (feed, stream) = Feed::start(part, last);
+        let fut = endpoint.on_stream(&session, stream);
+        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+        let mut after: Option<Event> = None;
+        let decode = self.limits.decode_parts(parts);
+        let result = poll_fn(|cx| loop {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(r.map_err(panic_message));
+            }
+            // As in `hook`: write what the hook queued, registered first.
+            self.session.outbound().register(cx.waker());
+            self.pump_or_break(cx);
+            if after.is_some() || !feed.wants() || self.pongs.len() >= MAX_PENDING_PONGS {
+                return Poll::Pending;
+            }
+            let read = self.io.poll_read(cx, self.session.outbound(), decode);
+            let ended = match read {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(inbound))) => {
+                    self.seen = self.seen.wrapping_add(1);
+                    match inbound {
+                        Inbound::Part { part, last } => {
+                            self.count_part(&part, last);
+                            feed.push(part, last);
+                            continue;
+                        }
+                        Inbound::Ping(payload) => {
+                            self.session.outbound().busy();
+                            self.pongs.push_back(payload);
+                            continue;
+                        }
+                        // A pong handler cannot run while the stream's hook does: pongs that
+                        // arrive inside a streamed message are not delivered (RFC 6455 5.5.3
+                        // lets unsolicited pongs go unanswered).
+                        Inbound::Message(Message::Pong(_)) => continue,
+                        Inbound::Message(message) => Event::Message(message),
+                        Inbound::Close(reason) => Event::PeerClose(reason),
+                    }
+                }
+                Poll::Ready(Ok(None)) => Event::Gone(None),
+                Poll::Ready(Err(ReadError::Protocol(e))) => Event::Failed(e),
+                Poll::Ready(Err(ReadError::Io(e))) => Event::Gone(Some(e)),
+            };
+            after = Some(ended);
+            feed.fail();
+        })
+        .await;
+        self.seen = self.seen.wrapping_add(1);
+        self.ping_sent = timer::NONE;
+        let complete = feed.complete();
+        (result, after, complete)
+    }
+
+    /// Counts a part read from the peer: its bytes, and the message at its last part.
+    fn count_part(&mut self, part: &Message, last: bool) {
+        let counters = &self.ctx.counters;
+        stats::add(&counters.bytes_in, part.len() as u64);
+        if last {
+            stats::add(&counters.messages_in, 1);
+        }
+        self.data = self.data.wrapping_add(1);
+    }
+
     fn pump_or_break(&mut self, cx: &mut Context<'_>) {
         if self.broken {
             return;
@@ -475,7 +595,7 @@ impl Driver {
     }
 
     /// Waits for the next inbound message or close request, writing the queue meanwhile.
-    async fn next_event(&mut self) -> Event {
+    async fn next_event(&mut self, parts: [bool; 2]) -> Event {
         poll_fn(|cx| {
             self.session.outbound().register(cx.waker());
             if let Some(close) = self.session.outbound().take_close() {
@@ -500,7 +620,7 @@ impl Driver {
                 }
                 return match self
                     .io
-                    .poll_read(cx, self.session.outbound(), self.limits.decode())
+                    .poll_read(cx, self.session.outbound(), self.limits.decode_parts(parts))
                 {
                     Poll::Pending => {
                         if !self.broken {
@@ -528,6 +648,10 @@ impl Driver {
                                 self.session.outbound().busy();
                                 self.pongs.push_back(payload);
                                 continue;
+                            }
+                            Inbound::Part { part, last } => {
+                                self.count_part(&part, last);
+                                Event::Part(part, last)
                             }
                             Inbound::Close(reason) => Event::PeerClose(reason),
                         })

@@ -642,10 +642,7 @@ mod tests {
             f.extend_from_slice(payload);
             f
         };
-        let limits = DecodeLimits {
-            frame: 1 << 20,
-            message: 1 << 20,
-        };
+        let limits = DecodeLimits::whole(1 << 20, 1 << 20);
         let mut decoder = Decoder::default();
         let mut streams = None;
         // RSV1 on the first frame: compressed.

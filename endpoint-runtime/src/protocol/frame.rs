@@ -28,6 +28,9 @@ pub(crate) enum Inbound {
     /// The peer's close frame, or the close the server answers a malformed one with (1002 for an
     /// invalid code or a 1-byte payload, 1007 for a reason that is not UTF-8).
     Close(Option<CloseReason>),
+    /// One frame's part of a text or binary message of a kind delivered in parts
+    /// ([`DecodeLimits::parts`]): a text part holds whole characters only.
+    Part { part: Message, last: bool },
 }
 
 /// The result of looking at the start of a buffer.
@@ -49,6 +52,28 @@ pub(crate) struct DecodeLimits {
     pub(crate) frame: usize,
     /// Largest message (all fragments together).
     pub(crate) message: usize,
+    /// Text and binary: `Some(max)` delivers messages of that kind in parts, one per frame
+    /// ([`Inbound::Part`]), never assembled, `max` bounding the whole message; `None`, whole.
+    pub(crate) parts: [Option<usize>; 2],
+}
+
+impl DecodeLimits {
+    /// Limits for whole messages only.
+    pub(crate) const fn whole(frame: usize, message: usize) -> DecodeLimits {
+        DecodeLimits {
+            frame,
+            message,
+            parts: [None, None],
+        }
+    }
+
+    fn parts_of(&self, opcode: OpCode) -> Option<usize> {
+        match opcode {
+            OpCode::Text => self.parts[0],
+            OpCode::Binary => self.parts[1],
+            _ => None,
+        }
+    }
 }
 
 /// A fragmented message being assembled.
@@ -60,6 +85,18 @@ struct Fragments {
     data: BytesMut,
     /// Length of the prefix already known to be valid UTF-8 (text only).
     checked: usize,
+    /// Delivered in parts (`DecodeLimits::parts`): `data` holds only the unfinished character
+    /// a text part could not end with (at most 3 bytes), `delivered` counts the message so far.
+    parts: Option<PartsState>,
+}
+
+/// The progress of a message delivered in parts.
+#[derive(Debug, Clone, Copy)]
+struct PartsState {
+    /// Bytes of the message so far (inflated, for a compressed one).
+    delivered: u64,
+    /// The message's limit.
+    max: usize,
 }
 
 /// Server-side frame decoder; see the module docs.
@@ -85,6 +122,7 @@ fn protocol(what: &str) -> EndpointError {
 
 impl Decoder {
     /// Looks at the frame at the start of `buf`.
+    #[cfg(test)]
     pub(crate) fn decode(
         &mut self,
         buf: &[u8],
@@ -186,15 +224,20 @@ impl Decoder {
             // Sizes are decided here, from the header, before any payload is awaited (for a
             // compressed message the frame limit is on the wire's bytes, the message limit on
             // what they inflate to, checked while inflating).
-            let assembled = match &self.fragments {
-                Some(f) if !f.compressed => f.data.len() as u64,
-                _ => 0,
+            let (assembled, max) = match &self.fragments {
+                Some(f) => match f.parts {
+                    Some(p) if !f.compressed => (p.delivered, p.max),
+                    Some(p) => (0, p.max),
+                    None if !f.compressed => (f.data.len() as u64, limits.message),
+                    None => (0, limits.message),
+                },
+                None => (0, limits.parts_of(opcode).unwrap_or(limits.message)),
             };
             if len > limits.frame as u64 {
                 return Err(too_big(len, limits.frame));
             }
-            if assembled + len > limits.message as u64 {
-                return Err(too_big(assembled + len, limits.message));
+            if assembled + len > max as u64 {
+                return Err(too_big(assembled + len, max));
             }
             match (opcode, &self.fragments) {
                 (OpCode::Continuation, None) => {
@@ -282,6 +325,16 @@ impl Decoder {
     ) -> Result<Option<Inbound>, EndpointError> {
         let compressed = h.compressed || self.fragments.as_ref().is_some_and(|f| f.compressed);
         match h.opcode {
+            OpCode::Text | OpCode::Binary if limits.parts_of(h.opcode).is_some() => {
+                let max = limits.parts_of(h.opcode).expect("just checked");
+                let state = PartsState { delivered: 0, max };
+                self.part(h, masked, h.opcode == OpCode::Text, compressed, state, BytesMut::new(), inflate)
+            }
+            OpCode::Continuation if self.fragments.as_ref().is_some_and(|f| f.parts.is_some()) => {
+                let f = self.fragments.take().expect("checked in the header");
+                let state = f.parts.expect("just checked");
+                self.part(h, masked, f.text, f.compressed, state, f.data, inflate)
+            }
             OpCode::Text | OpCode::Binary if compressed => {
                 let inflate = inflate.expect("RSV1 accepted only with an inflater");
                 let mut data = Vec::new();
@@ -297,6 +350,7 @@ impl Decoder {
                     compressed: true,
                     data: BytesMut::from(&data[..]),
                     checked: 0,
+                    parts: None,
                 });
                 fragments.check_utf8()?;
                 self.fragments = Some(fragments);
@@ -315,6 +369,7 @@ impl Decoder {
                     compressed: false,
                     data: unmask(masked, h.mask),
                     checked: 0,
+                    parts: None,
                 });
                 fragments.check_utf8()?;
                 self.fragments = Some(fragments);
@@ -346,6 +401,62 @@ impl Decoder {
             )))),
             OpCode::Close => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
         }
+    }
+}
+
+impl Decoder {
+    /// One frame of a message delivered in parts: `carry` is what the previous part of a text
+    /// left unfinished (the start of a character cut by the frame boundary), put in front of
+    /// this frame's payload; a text part ends at its last whole character and carries the rest,
+    /// so every part is valid UTF-8 by itself (a message that ends inside a character is 1007).
+    #[allow(clippy::too_many_arguments)]
+    fn part(
+        &mut self,
+        h: &Header,
+        masked: &[u8],
+        text: bool,
+        compressed: bool,
+        mut state: PartsState,
+        mut data: BytesMut,
+        inflate: Option<&mut Decompressor>,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let carried = data.len();
+        if compressed {
+            let inflate = inflate.expect("RSV1 accepted only with an inflater");
+            // The decompressor counts the whole message against `max`.
+            let mut out = Vec::new();
+            inflate_frame(inflate, masked, h, state.max, &mut out)?;
+            data.extend_from_slice(&out);
+        } else {
+            data.extend_from_slice(masked);
+            unmask_in_place(&mut data[carried..], h.mask);
+        }
+        state.delivered += (data.len() - carried) as u64;
+        let unfinished = if text {
+            match std::str::from_utf8(&data) {
+                Ok(_) => 0,
+                Err(e) if e.error_len().is_none() && !h.fin => data.len() - e.valid_up_to(),
+                Err(_) => return Err(EndpointError::InvalidUtf8),
+            }
+        } else {
+            0
+        };
+        let rest = data.split_off(data.len() - unfinished);
+        if !h.fin {
+            self.fragments = Some(Box::new(Fragments {
+                text,
+                compressed,
+                data: rest,
+                checked: 0,
+                parts: Some(state),
+            }));
+        }
+        let part = if text {
+            Message::Text(self::text(data.freeze())?)
+        } else {
+            Message::Binary(data.freeze())
+        };
+        Ok(Some(Inbound::Part { part, last: h.fin }))
     }
 }
 
@@ -598,10 +709,7 @@ pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>) {
 mod tests {
     use super::*;
 
-    const LIMITS: DecodeLimits = DecodeLimits {
-        frame: 1 << 20,
-        message: 1 << 20,
-    };
+    const LIMITS: DecodeLimits = DecodeLimits::whole(1 << 20, 1 << 20);
 
     fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mask = [0x12, 0x34, 0x56, 0x78];
@@ -693,10 +801,7 @@ mod tests {
 
     #[test]
     fn limits_are_decided_from_the_header() {
-        let limits = DecodeLimits {
-            frame: 100,
-            message: 150,
-        };
+        let limits = DecodeLimits::whole(100, 150);
         let mut d = Decoder::default();
         // Only the header of a 101-byte frame: refused without its payload.
         let frame = client_frame(true, OpCode::Binary, &[0; 101]);

@@ -45,10 +45,12 @@ pub(crate) mod outbound;
 mod properties;
 pub(crate) mod registry;
 pub(crate) mod request;
+pub(crate) mod stream;
 
 pub use handshake::Handshake;
 pub(crate) use outbound::{Outbound, PendingClose, Pushed};
 pub use properties::Properties;
+pub use stream::{BinaryStream, MessageStream, TextStream};
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;
 
