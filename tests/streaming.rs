@@ -81,7 +81,7 @@ async fn server() -> Running {
             .endpoint::<Parts>()
             .endpoint::<Mixed>()
             .endpoint::<Limited>()
-            .endpoint::<Streams>(),
+            .endpoint::<Writer>(),
     )
     .await
 }
@@ -300,4 +300,102 @@ async fn a_stream_is_read_while_its_message_arrives() {
         }
     })
     .await;
+}
+
+/// Sends messages in parts: "parts:N" writes N parts while another task sends 50 messages and
+/// the handler broadcasts; "drop" drops a writer after one part; "stream:N" sends a binary
+/// message of N chunks from a `Stream`.
+#[derive(Default)]
+struct Writer;
+
+#[server_endpoint("/writer")]
+impl Writer {
+    #[on_message]
+    async fn text(&mut self, session: &Session, text: String) -> Result<(), endpoint::BoxError> {
+        if let Some(n) = text.strip_prefix("parts:") {
+            let n: usize = n.parse().unwrap();
+            let mut writer = session.text_writer();
+            writer.send("p0,", false).await?;
+            let other = session.clone();
+            let spam = tokio::spawn(async move {
+                for i in 0..50 {
+                    let _ = other.send(format!("other:{i}")).await;
+                    tokio::task::yield_now().await;
+                }
+            });
+            let _ = session.broadcast("broadcast".to_owned())?;
+            for i in 1..n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                writer.send(format!("p{i},"), i == n - 1).await?;
+            }
+            spam.await.unwrap();
+        } else if text == "drop" {
+            let mut writer = session.text_writer();
+            writer.send("x", false).await?;
+            drop(writer);
+            session.send("after").await?;
+        } else if let Some(n) = text.strip_prefix("stream:") {
+            let n: u8 = n.parse().unwrap();
+            let chunks = futures::stream::iter(0..n).map(|i| vec![i; 1000]);
+            session.send_binary_stream(chunks).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The test: a writer's parts are never interleaved with other sends. The writer's
+/// message is one text frame without FIN, then continuation frames only (pings aside) up to
+/// FIN; the other task's 50 messages and the broadcast all come, whole and in order, after it.
+/// Another session of the endpoint gets the broadcast meanwhile.
+#[tokio::test]
+async fn a_writers_parts_are_never_interleaved_with_other_sends() {
+    let server = server().await;
+    let mut bystander = RawWs::connect(server.addr, "/writer").await;
+    let mut ws = RawWs::connect(server.addr, "/writer").await;
+    for _ in 0..3 {
+        ws.send(&[Frame::text("parts:40")]).await;
+        let first = ws.read_frame().await.unwrap();
+        assert_eq!((first.opcode, first.fin), (TEXT, false), "{first:?}");
+        let mut message = first.payload;
+        loop {
+            let f = ws.read_frame().await.unwrap();
+            assert_eq!(f.opcode, CONT, "another frame inside the message: {f:?}");
+            message.extend_from_slice(&f.payload);
+            if f.fin {
+                break;
+            }
+        }
+        let want: String = (0..40).map(|i| format!("p{i},")).collect();
+        assert_eq!(String::from_utf8(message).unwrap(), want);
+        let mut others = Vec::new();
+        let mut broadcast = false;
+        while others.len() < 50 || !broadcast {
+            let f = ws.read_frame().await.unwrap();
+            assert!(f.fin && f.opcode == TEXT, "{f:?}");
+            match text_of(&f).as_str() {
+                "broadcast" => broadcast = true,
+                other => others.push(other.to_owned()),
+            }
+        }
+        let want: Vec<String> = (0..50).map(|i| format!("other:{i}")).collect();
+        assert_eq!(others, want);
+        assert_eq!(text_of(&bystander.read_frame().await.unwrap()), "broadcast");
+    }
+
+    // A writer dropped inside its message ends it with an empty last frame.
+    ws.send(&[Frame::text("drop")]).await;
+    let f = ws.read_frame().await.unwrap();
+    assert_eq!((f.opcode, f.fin, &f.payload[..]), (TEXT, false, &b"x"[..]));
+    let f = ws.read_frame().await.unwrap();
+    assert_eq!((f.opcode, f.fin, f.payload.len()), (CONT, true, 0));
+    assert_eq!(text_of(&ws.read_frame().await.unwrap()), "after");
+
+    // A stream of chunks: one binary message, a frame per chunk.
+    ws.send(&[Frame::text("stream:5")]).await;
+    for i in 0..5u8 {
+        let f = ws.read_frame().await.unwrap();
+        let opcode = if i == 0 { BINARY } else { CONT };
+        assert_eq!((f.opcode, f.fin), (opcode, i == 4), "chunk {i}");
+        assert_eq!(f.payload, vec![i; 1000]);
+    }
 }

@@ -79,7 +79,7 @@ pub use message::{
 };
 pub use rooms::{Delivery, LocalRoom, Room, Rooms};
 pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
-pub use session::{BinaryStream, MessageStream, TextStream};
+pub use session::{BinaryStream, BinaryWriter, MessageStream, TextStream, TextWriter};
 pub use session::{Handshake, Properties, Session, SessionId};
 pub use state::State;
 pub use stats::Stats;

@@ -723,7 +723,7 @@ impl Driver {
                 }
                 // Keep-alive ping: through the queue, so it is ordered with other frames. A full
                 // queue means the peer is not reading; the pong deadline then catches it.
-                let _ = out.try_push(Message::Ping(Bytes::new()).into());
+                let _ = out.try_push_control(Message::Ping(Bytes::new()).into());
                 self.ping_sent = now;
                 continue;
             }

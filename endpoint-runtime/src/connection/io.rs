@@ -393,22 +393,34 @@ impl FrameIo {
                     // What the queue counted it as (the message's bytes, before compression):
                     // what is released when it leaves.
                     let counted = item.len();
-                    let (opcode, compressed, payload) = match item {
+                    let (opcode, compressed, fin, payload) = match item {
                         Outgoing::Message(msg) => {
                             let (opcode, payload) = frame::opcode_and_payload(msg);
                             match &self.deflate {
                                 Some(params) if opcode.is_data() => {
-                                    compress(params, &mut self.streams, opcode, payload)
+                                    let (opcode, compressed, payload) =
+                                        compress(params, &mut self.streams, opcode, payload);
+                                    (opcode, compressed, true, payload)
                                 }
-                                _ => (opcode, false, payload),
+                                _ => (opcode, false, true, payload),
                             }
                         }
-                        Outgoing::Deflated { opcode, payload } => (opcode, true, payload),
+                        Outgoing::Deflated { opcode, payload } => (opcode, true, true, payload),
+                        Outgoing::Part {
+                            opcode,
+                            fin,
+                            payload,
+                        } => (opcode, false, fin, payload),
                     };
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];
-                        let head_len =
-                            frame::encode_header_for(&mut head, opcode, compressed, payload.len());
+                        let head_len = frame::encode_header_fin(
+                            &mut head,
+                            opcode,
+                            compressed,
+                            fin,
+                            payload.len(),
+                        );
                         sent(counted, opcode);
                         // Behind what is already encoded; the scratch goes first.
                         self.pending = Some(Box::new(Pending::Large {
@@ -419,7 +431,11 @@ impl FrameIo {
                         }));
                         break;
                     }
-                    frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
+                    if fin {
+                        frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
+                    } else {
+                        frame::encode_part(&mut scratch, opcode, false, &payload);
+                    }
                     sent(counted, opcode);
                     if scratch.len() >= write_max {
                         break;

@@ -601,8 +601,20 @@ pub(crate) fn encode_header_for(
     compressed: bool,
     len: usize,
 ) -> usize {
+    encode_header_fin(out, opcode, compressed, true, len)
+}
+
+/// [`encode_header_for`] for any frame of a message: `fin` clear on all but its last.
+pub(crate) fn encode_header_fin(
+    out: &mut [u8; MAX_HEADER],
+    opcode: OpCode,
+    compressed: bool,
+    fin: bool,
+    len: usize,
+) -> usize {
     let rsv1 = if compressed { RSV1 } else { 0 };
-    encode_header_bits(out, 0x80 | rsv1 | opcode as u8, len)
+    let fin = if fin { 0x80 } else { 0 };
+    encode_header_bits(out, fin | rsv1 | opcode as u8, len)
 }
 
 /// Writes a header whose first byte is `b0` (FIN, RSV bits, opcode).
@@ -642,6 +654,16 @@ pub(crate) fn encode_frame_for(
     out.extend_from_slice(payload);
 }
 
+/// Appends one frame of a message sent in parts (never compressed): `opcode` is the message's
+/// on its first frame and `Continuation` after, `fin` set on the last.
+pub(crate) fn encode_part(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
+    let mut head = [0; MAX_HEADER];
+    let n = encode_header_fin(&mut head, opcode, false, fin, payload.len());
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+}
+
 /// What a connection writes: a message, which it frames (and compresses, when agreed), or a
 /// data message already compressed for it (a broadcast's payload, compressed once and shared by
 /// the recipients that agreed the same settings).
@@ -653,6 +675,14 @@ pub(crate) enum Outgoing {
         /// The payload on the wire (compressed, without its deflate tail).
         payload: Bytes,
     },
+    /// One frame of a message sent in parts by a message writer (`session::writer`): the
+    /// message's opcode on its first frame, `Continuation` after; FIN on the last. Parts go
+    /// uncompressed (RFC 7692 lets each message choose, and a part cannot wait for the rest).
+    Part {
+        opcode: OpCode,
+        fin: bool,
+        payload: Bytes,
+    },
 }
 
 impl Outgoing {
@@ -660,7 +690,7 @@ impl Outgoing {
     pub(crate) fn len(&self) -> usize {
         match self {
             Outgoing::Message(m) => m.len(),
-            Outgoing::Deflated { payload, .. } => payload.len(),
+            Outgoing::Deflated { payload, .. } | Outgoing::Part { payload, .. } => payload.len(),
         }
     }
 }

@@ -46,11 +46,13 @@ mod properties;
 pub(crate) mod registry;
 pub(crate) mod request;
 pub(crate) mod stream;
+mod writer;
 
 pub use handshake::Handshake;
 pub(crate) use outbound::{Outbound, PendingClose, Pushed};
 pub use properties::Properties;
 pub use stream::{BinaryStream, MessageStream, TextStream};
+pub use writer::{BinaryWriter, TextWriter};
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;
 
@@ -200,7 +202,7 @@ impl Session {
     pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
         let mut payload: bytes::Bytes = payload.into();
         payload.truncate(125);
-        self.inner.out.try_push(Message::Ping(payload).into())
+        self.inner.out.try_push_control(Message::Ping(payload).into())
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the

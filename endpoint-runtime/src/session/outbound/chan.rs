@@ -59,6 +59,9 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
     pub(super) idle: AtomicBool,
     /// Whether `raw` holds the rest of a partly written direct frame.
     pub(super) has_raw: AtomicBool,
+    /// Whether a message writer is open (`writer.rs`): written under the lock, read without
+    /// it by the connection task's own replies, which then queue behind the writer's parts.
+    pub(super) writing: AtomicBool,
     /// Data messages written directly, for the connection task's idle timeout.
     pub(super) direct_sent: AtomicU32,
     /// The connection task's next keep-alive or idle deadline, on the server's timer clock
@@ -87,6 +90,8 @@ pub(super) struct ColdOut {
     /// Wakes senders waiting for room in the queue; created by the first sender that has to
     /// wait (before it counts itself in `waiting`), so most sessions never pay for one.
     pub(super) space: Option<Arc<Notify>>,
+    /// The open message writer's hold on the queue (`writer.rs`).
+    pub(super) writer: Option<super::writer::Writing>,
 }
 
 impl<S> OutState<S> {
@@ -101,7 +106,11 @@ impl<S> OutState<S> {
     ) -> Option<T> {
         let cold = self.cold.as_mut()?;
         let taken = part(cold);
-        if cold.close.is_none() && cold.raw.is_none() && cold.space.is_none() {
+        if cold.close.is_none()
+            && cold.raw.is_none()
+            && cold.space.is_none()
+            && cold.writer.is_none()
+        {
             self.cold = None;
         }
         taken
@@ -109,6 +118,11 @@ impl<S> OutState<S> {
 
     pub(super) fn has_raw(&self) -> bool {
         self.cold.as_ref().is_some_and(|c| c.raw.is_some())
+    }
+
+    /// The open message writer's hold, if one is open.
+    pub(super) fn writing(&mut self) -> Option<&mut super::writer::Writing> {
+        self.cold.as_mut().and_then(|c| c.writer.as_mut())
     }
 }
 
@@ -160,6 +174,7 @@ impl<S: DirectSocket> Outbound<S> {
             waiting: AtomicU32::new(0),
             idle: AtomicBool::new(false),
             has_raw: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
             direct_sent: AtomicU32::new(0),
             deadline_ms: AtomicU64::new(0),
         }
@@ -180,6 +195,11 @@ impl<S: DirectSocket> Outbound<S> {
     /// Appends under the lock (checked by the caller) and raises the hints.
     pub(super) fn enqueue(&self, st: &mut OutState<S>, msg: Outgoing) {
         self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+        if let Some(writing) = st.writing() {
+            // Behind the open writer's last part (`writer.rs`).
+            writing.defer(msg);
+            return;
+        }
         st.queue.push(msg);
         self.queued.store(true, Ordering::Release);
     }
@@ -212,7 +232,7 @@ impl<S: DirectSocket> Outbound<S> {
 
     /// Writes an encoded data frame to the idle connection's socket, under the lock (`st`).
     pub(super) fn write_direct(&self, st: &mut OutState<S>, frame: &[u8]) -> Direct {
-        if !st.queue.is_empty() || st.has_raw() {
+        if !st.queue.is_empty() || st.has_raw() || st.writing().is_some() {
             return Direct::No;
         }
         let Some(stream) = st.stream.as_mut() else {
