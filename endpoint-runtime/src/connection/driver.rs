@@ -135,15 +135,33 @@ pub(crate) fn run<E: Endpoint>(
 
 /// What woke the driver up.
 enum Event {
+    /// A whole message, or (for a kind the endpoint takes in parts or as a stream) one
+    /// frame's part of a message: whether it was the last is the decoder's to say
+    /// (`FrameIo::in_message`), so that `Event` stays the size of a `Message`, and the
+    /// connection future with it.
     Message(Message),
-    /// A frame's part of a message delivered in parts or as a stream, and whether it is the
-    /// last.
-    Part(Message, bool),
     PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
     Failed(EndpointError),
     /// The connection ended without a close frame.
     Gone(Option<std::io::Error>),
+}
+
+/// Whether `message` is a part: of a kind `E` takes in parts or as a stream.
+fn is_part<E: Endpoint>(message: &Message) -> bool {
+    match message {
+        Message::Text(_) => parts::<E>()[0],
+        Message::Binary(_) => parts::<E>()[1],
+        _ => false,
+    }
+}
+
+/// The kinds an endpoint takes in parts or as a stream (text, binary): known from its type.
+fn parts<E: Endpoint>() -> [bool; 2] {
+    [
+        E::message_mode(PayloadKind::Text) != MessageMode::Whole,
+        E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
+    ]
 }
 
 /// How the session ends.
@@ -232,24 +250,16 @@ impl Driver {
         .await
         .map(Box::new);
 
-        // Kinds delivered in parts or as a stream (text, binary): decided by the type, no state.
-        let parts = [
-            E::message_mode(PayloadKind::Text) != MessageMode::Whole,
-            E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
-        ];
-        // What a stream's hook read past its message (a close, an error), handled next; and
-        // whether the rest of a stream its hook left unread is being discarded.
-        let mut stashed: Option<Box<Event>> = None;
-        let mut discarding = false;
         while ending.is_none() {
-            let event = match stashed.take() {
-                Some(event) => *event,
-                None => self.next_event(parts).await,
-            };
-            let next = match event {
+            let next = match self.next_event::<E>().await {
                 // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
                 // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
+                // Boxed: a future per part for endpoints that take parts, nothing for the others.
+                Event::Message(message) if is_part::<E>(&message) => {
+                    let last = !self.io.in_message();
+                    Box::pin(self.part(&mut endpoint, message, last)).await
+                }
                 Event::Message(message) => {
                     // Checked in a plain function: a message borrowed here would be kept in
                     // this future beside the one `on_message` moves it into.
@@ -264,33 +274,7 @@ impl Driver {
                         }
                     }
                 }
-                Event::Part(_, last) if discarding => {
-                    discarding = !last;
-                    None
-                }
-                Event::Part(part, last) => {
-                    let kind = part.kind();
-                    let result = match E::message_mode(kind) {
-                        _ if !E::accepts(kind) => Ok(Err(EndpointError::Unsupported(kind))),
-                        MessageMode::Parts => {
-                            self.hook(endpoint.on_part(&session, part, last)).await
-                        }
-                        MessageMode::Stream => {
-                            let (result, after, complete) =
-                                Box::pin(self.stream(&mut endpoint, part, last, parts)).await;
-                            discarding = !complete && after.is_none();
-                            stashed = after.map(Box::new);
-                            result
-                        }
-                        MessageMode::Whole => Ok(Err(EndpointError::Unsupported(kind))),
-                    };
-                    match result {
-                        Ok(result) => self.outcome(&mut endpoint, result).await,
-                        Err(panic) => {
-                            Box::pin(self.panicked(&mut endpoint, "on_message", panic)).await
-                        }
-                    }
-                }
+                // Boxed: a future per part for endpoints that take parts, nothing for the others.
                 Event::PeerClose(reason) => Some(Ending::PeerClosed(reason)),
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
                     Some(Ending::Close(reason, Flush::Queue))
@@ -445,6 +429,51 @@ impl Driver {
         result
     }
 
+    /// A part of a message delivered in parts (`on_part`), or the first part of a message
+    /// delivered as a stream (`on_stream`; its other parts are the stream's).
+    async fn part<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        part: Message,
+        last: bool,
+    ) -> Option<Ending> {
+        let kind = part.kind();
+        let session = self.session.clone();
+        let result = match E::message_mode(kind) {
+            _ if !E::accepts(kind) => Ok(Err(EndpointError::Unsupported(kind))),
+            MessageMode::Parts => self.hook(endpoint.on_part(&session, part, last)).await,
+            MessageMode::Stream => {
+                let (result, after, complete) = self.stream(endpoint, part, last).await;
+                if !complete && after.is_none() {
+                    // The hook returned early: the decoder drops the rest of the message.
+                    self.io.discard_message();
+                }
+                let ending = match result {
+                    Ok(result) => self.outcome(endpoint, result).await,
+                    Err(panic) => self.panicked(endpoint, "on_message", panic).await,
+                };
+                return match (ending, after) {
+                    (Some(ending), _) => Some(ending),
+                    (None, None) => None,
+                    // What the stream's hook read past its message, handled as the loop does.
+                    (None, Some(Event::PeerClose(reason))) => Some(Ending::PeerClosed(reason)),
+                    (None, Some(Event::Failed(error))) => self.error(endpoint, error).await,
+                    (None, Some(Event::Gone(err))) => Some(Ending::Abnormal(
+                        err.map_or_else(|| "connection reset".into(), |e| e.to_string()),
+                    )),
+                    (None, Some(_)) => self
+                        .error(endpoint, EndpointError::Protocol("message inside a message".into()))
+                        .await,
+                };
+            }
+            MessageMode::Whole => Ok(Err(EndpointError::Unsupported(kind))),
+        };
+        match result {
+            Ok(result) => self.outcome(endpoint, result).await,
+            Err(panic) => self.panicked(endpoint, "on_message", panic).await,
+        }
+    }
+
     /// Runs `on_stream` for the message whose first part is `part`, feeding it the message's
     /// next parts as the hook takes them (one part held at a time; see `session::stream`).
     /// Returns the hook's result, what was read that must be handled after it (the peer's
@@ -455,14 +484,13 @@ impl Driver {
         endpoint: &mut E,
         part: Message,
         last: bool,
-        parts: [bool; 2],
     ) -> (Result<HookResult, String>, Option<Event>, bool) {
         let session = self.session.clone();
         let (feed, stream) = Feed::start(part, last);
         let fut = endpoint.on_stream(&session, stream);
         let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
         let mut after: Option<Event> = None;
-        let decode = self.limits.decode_parts(parts);
+        let decode = self.limits.decode_parts(parts::<E>());
         let result = poll_fn(|cx| loop {
             if let Poll::Ready(r) = fut.as_mut().poll(cx) {
                 return Poll::Ready(r.map_err(panic_message));
@@ -595,7 +623,7 @@ impl Driver {
     }
 
     /// Waits for the next inbound message or close request, writing the queue meanwhile.
-    async fn next_event(&mut self, parts: [bool; 2]) -> Event {
+    async fn next_event<E: Endpoint>(&mut self) -> Event {
         poll_fn(|cx| {
             self.session.outbound().register(cx.waker());
             if let Some(close) = self.session.outbound().take_close() {
@@ -620,7 +648,7 @@ impl Driver {
                 }
                 return match self
                     .io
-                    .poll_read(cx, self.session.outbound(), self.limits.decode_parts(parts))
+                    .poll_read(cx, self.session.outbound(), self.limits.decode_parts(parts::<E>()))
                 {
                     Poll::Pending => {
                         if !self.broken {
@@ -651,7 +679,7 @@ impl Driver {
                             }
                             Inbound::Part { part, last } => {
                                 self.count_part(&part, last);
-                                Event::Part(part, last)
+                                Event::Message(part)
                             }
                             Inbound::Close(reason) => Event::PeerClose(reason),
                         })

@@ -349,6 +349,16 @@ impl FrameIo {
         }
     }
 
+    /// Whether the decoder is inside a fragmented message (see `Decoder::in_message`).
+    pub(crate) fn in_message(&self) -> bool {
+        self.decoder.in_message()
+    }
+
+    /// Drops the rest of the message being delivered in parts (see `Decoder::discard_message`).
+    pub(crate) fn discard_message(&mut self) {
+        self.decoder.discard_message();
+    }
+
     /// Keeps bytes read past the frame being handed out.
     fn keep(&mut self, rest: &[u8], checked: usize) {
         if rest.is_empty() {
@@ -406,11 +416,8 @@ impl FrameIo {
                             }
                         }
                         Outgoing::Deflated { opcode, payload } => (opcode, true, true, payload),
-                        Outgoing::Part {
-                            opcode,
-                            fin,
-                            payload,
-                        } => (opcode, false, fin, payload),
+                        Outgoing::Part { opcode, payload } => (opcode, false, false, payload),
+                        Outgoing::LastPart { opcode, payload } => (opcode, false, true, payload),
                     };
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];

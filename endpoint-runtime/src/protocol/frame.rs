@@ -97,6 +97,9 @@ struct PartsState {
     delivered: u64,
     /// The message's limit.
     max: usize,
+    /// The rest of the message is checked and dropped, not delivered
+    /// ([`Decoder::discard_message`]).
+    discard: bool,
 }
 
 /// Server-side frame decoder; see the module docs.
@@ -165,6 +168,21 @@ impl Decoder {
             consumed: end,
             inbound,
         })
+    }
+
+    /// Whether a fragmented message is open: after a part, whether more of its message is to
+    /// come (so `false` right after its last part).
+    pub(crate) fn in_message(&self) -> bool {
+        self.fragments.is_some()
+    }
+
+    /// The rest of the message being delivered in parts is not wanted (a stream's hook
+    /// returned before its end): its frames are still checked (limits, UTF-8, inflation), then
+    /// dropped. Nothing when no such message is open.
+    pub(crate) fn discard_message(&mut self) {
+        if let Some(parts) = self.fragments.as_mut().and_then(|f| f.parts.as_mut()) {
+            parts.discard = true;
+        }
     }
 
     /// Parses and checks a header; `None` when `buf` does not hold all of it yet.
@@ -327,7 +345,11 @@ impl Decoder {
         match h.opcode {
             OpCode::Text | OpCode::Binary if limits.parts_of(h.opcode).is_some() => {
                 let max = limits.parts_of(h.opcode).expect("just checked");
-                let state = PartsState { delivered: 0, max };
+                let state = PartsState {
+                    delivered: 0,
+                    max,
+                    discard: false,
+                };
                 self.part(h, masked, h.opcode == OpCode::Text, compressed, state, BytesMut::new(), inflate)
             }
             OpCode::Continuation if self.fragments.as_ref().is_some_and(|f| f.parts.is_some()) => {
@@ -442,6 +464,7 @@ impl Decoder {
             0
         };
         let rest = data.split_off(data.len() - unfinished);
+        let discard = state.discard;
         if !h.fin {
             self.fragments = Some(Box::new(Fragments {
                 text,
@@ -450,6 +473,9 @@ impl Decoder {
                 checked: 0,
                 parts: Some(state),
             }));
+        }
+        if discard {
+            return Ok(None);
         }
         let part = if text {
             Message::Text(self::text(data.freeze())?)
@@ -675,14 +701,24 @@ pub(crate) enum Outgoing {
         /// The payload on the wire (compressed, without its deflate tail).
         payload: Bytes,
     },
-    /// One frame of a message sent in parts by a message writer (`session::writer`): the
-    /// message's opcode on its first frame, `Continuation` after; FIN on the last. Parts go
+    /// One frame of a message sent in parts by a message writer (`session::writer`), not its
+    /// last: the message's opcode on its first frame, `Continuation` after. Parts go
     /// uncompressed (RFC 7692 lets each message choose, and a part cannot wait for the rest).
-    Part {
-        opcode: OpCode,
-        fin: bool,
-        payload: Bytes,
-    },
+    Part { opcode: OpCode, payload: Bytes },
+    /// The last frame of a message sent in parts (FIN). Two variants rather than a `bool`:
+    /// an `Outgoing` stays the size of a `Message`, and so do the futures that hold one.
+    LastPart { opcode: OpCode, payload: Bytes },
+}
+
+impl Outgoing {
+    /// A frame of a message in parts.
+    pub(crate) fn part(opcode: OpCode, payload: Bytes, last: bool) -> Outgoing {
+        if last {
+            Outgoing::LastPart { opcode, payload }
+        } else {
+            Outgoing::Part { opcode, payload }
+        }
+    }
 }
 
 impl Outgoing {
@@ -690,7 +726,9 @@ impl Outgoing {
     pub(crate) fn len(&self) -> usize {
         match self {
             Outgoing::Message(m) => m.len(),
-            Outgoing::Deflated { payload, .. } | Outgoing::Part { payload, .. } => payload.len(),
+            Outgoing::Deflated { payload, .. }
+            | Outgoing::Part { payload, .. }
+            | Outgoing::LastPart { payload, .. } => payload.len(),
         }
     }
 }

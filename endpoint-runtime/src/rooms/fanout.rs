@@ -29,7 +29,9 @@ impl Form {
             }
             Outgoing::Deflated { opcode, payload } => (*opcode, &payload[..], true),
             // Made only of a broadcast's message (below); a part is a message writer's.
-            Outgoing::Part { .. } => unreachable!("a broadcast is a whole message"),
+            Outgoing::Part { .. } | Outgoing::LastPart { .. } => {
+                unreachable!("a broadcast is a whole message")
+            }
         };
         // One contiguous buffer: `send` costs less than `writev` in the kernel.
         let frame = (opcode.is_data() && payload.len() <= DIRECT_MAX).then(|| {

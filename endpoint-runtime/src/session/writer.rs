@@ -53,11 +53,7 @@ impl PartWriter {
         } else {
             self.opcode
         };
-        let part = Outgoing::Part {
-            opcode,
-            fin: last,
-            payload,
-        };
+        let part = Outgoing::part(opcode, payload, last);
         match out.push_part(part, last).await {
             Ok(()) => {
                 self.started = true;
@@ -79,11 +75,9 @@ impl Drop for PartWriter {
     fn drop(&mut self) {
         if self.open {
             // The message ends here (an empty last frame), and what waited goes.
-            let last = self.started.then(|| Outgoing::Part {
-                opcode: OpCode::Continuation,
-                fin: true,
-                payload: Bytes::new(),
-            });
+            let last = self
+                .started
+                .then(|| Outgoing::part(OpCode::Continuation, Bytes::new(), true));
             self.session.outbound().abort_writer(last);
         }
     }
