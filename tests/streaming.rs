@@ -399,3 +399,39 @@ async fn a_writers_parts_are_never_interleaved_with_other_sends() {
         assert_eq!(f.payload, vec![i; 1000]);
     }
 }
+
+/// A large frame of a message in parts is delivered in pieces as its bytes arrive: half of a
+/// 200 KiB frame is answered before the other half is sent (memory per part is what arrived,
+/// not the frame).
+#[tokio::test]
+async fn a_large_frame_is_delivered_in_pieces_as_it_arrives() {
+    let server = start(Server::new().limits(test_limits()).endpoint::<Parts>()).await;
+    let mut ws = RawWs::connect(server.addr, "/parts").await;
+    let bytes = Frame::binary(vec![9; 200 * 1024]).encode();
+    let half = bytes.len() / 2;
+    ws.write(&bytes[..half]).await;
+    let mut got = 0;
+    while got < half - 14 - 16 * 1024 {
+        let answer = text_of(&ws.read_frame().await.expect("a piece's answer"));
+        let n: usize = answer
+            .strip_prefix("binary:")
+            .and_then(|a| a.strip_suffix("|false"))
+            .unwrap_or_else(|| panic!("{answer}"))
+            .parse()
+            .unwrap();
+        got += n;
+    }
+    ws.write(&bytes[half..]).await;
+    loop {
+        let answer = text_of(&ws.read_frame().await.unwrap());
+        let (n, last) = answer
+            .strip_prefix("binary:")
+            .and_then(|a| a.split_once('|'))
+            .unwrap();
+        got += n.parse::<usize>().unwrap();
+        if last == "true" {
+            break;
+        }
+    }
+    assert_eq!(got, 200 * 1024);
+}

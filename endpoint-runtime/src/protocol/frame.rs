@@ -100,6 +100,28 @@ struct PartsState {
     /// The rest of the message is checked and dropped, not delivered
     /// ([`Decoder::discard_message`]).
     discard: bool,
+    /// A frame being delivered in pieces, as its payload arrives: what is left of it.
+    rest: Option<FrameRest>,
+}
+
+/// The part of a frame's payload still to come, when it is delivered in pieces.
+#[derive(Debug, Clone, Copy)]
+struct FrameRest {
+    remaining: u64,
+    /// The mask, turned to start at the next payload byte.
+    mask: [u8; 4],
+    fin: bool,
+}
+
+/// A frame of an uncompressed message in parts that does not fit in what was read is
+/// delivered in pieces of at least this many bytes (or what is left of it) as they arrive, so
+/// no part waits for, or holds, a whole large frame.
+const PIECE_MIN: usize = 16 * 1024;
+
+/// `mask` turned by `n` payload bytes.
+fn turn(mask: [u8; 4], n: usize) -> [u8; 4] {
+    let k = n % 4;
+    [mask[k], mask[(k + 1) % 4], mask[(k + 2) % 4], mask[(k + 3) % 4]]
 }
 
 /// Server-side frame decoder; see the module docs.
@@ -150,6 +172,16 @@ impl Decoder {
         checked: &mut usize,
         inflate: Option<&mut Decompressor>,
     ) -> Result<Decoded, EndpointError> {
+        if let Some(rest) = self.frame_rest() {
+            // The payload of a frame being delivered in pieces continues here.
+            *checked = 0;
+            let n = buf.len().min(usize::try_from(rest.remaining).unwrap_or(usize::MAX));
+            let inbound = self.piece(&buf[..n], rest)?;
+            return Ok(Decoded::Frame {
+                consumed: n,
+                inbound,
+            });
+        }
         let Some(h) = self.header(buf, limits, inflate.is_some())? else {
             // Enough for any header: a smaller `need` would only cost another round.
             return Ok(Decoded::Incomplete {
@@ -158,6 +190,21 @@ impl Decoder {
         };
         let end = h.header_len + h.len;
         if buf.len() < end {
+            if self.in_pieces(&h, limits) {
+                let have = buf.len() - h.header_len;
+                if have < PIECE_MIN {
+                    return Ok(Decoded::Incomplete {
+                        need: end.min(h.header_len + PIECE_MIN),
+                    });
+                }
+                *checked = 0;
+                let max = limits.parts_of(h.opcode);
+                let inbound = self.first_piece(&h, &buf[h.header_len..], max)?;
+                return Ok(Decoded::Frame {
+                    consumed: buf.len(),
+                    inbound,
+                });
+            }
             self.check_partial_text(&h, &buf[h.header_len..], checked)?;
             return Ok(Decoded::Incomplete { need: end });
         }
@@ -168,6 +215,77 @@ impl Decoder {
             consumed: end,
             inbound,
         })
+    }
+
+    /// What is left of a frame being delivered in pieces.
+    fn frame_rest(&self) -> Option<FrameRest> {
+        self.fragments.as_ref()?.parts?.rest
+    }
+
+    /// Whether the frame `h` heads (checked, incomplete) is delivered in pieces: an
+    /// uncompressed frame of a message in parts.
+    fn in_pieces(&self, h: &Header, limits: DecodeLimits) -> bool {
+        match (h.opcode, &self.fragments) {
+            (OpCode::Text | OpCode::Binary, None) => {
+                !h.compressed && limits.parts_of(h.opcode).is_some()
+            }
+            (OpCode::Continuation, Some(f)) => f.parts.is_some() && !f.compressed,
+            _ => false,
+        }
+    }
+
+    /// The first piece of a frame delivered in pieces: the payload that arrived with its
+    /// header (`max`: the message's limit, for a message's first frame).
+    fn first_piece(
+        &mut self,
+        h: &Header,
+        masked: &[u8],
+        max: Option<usize>,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let (text, mut state, data) = match self.fragments.take() {
+            Some(f) => (f.text, f.parts.expect("in_pieces"), f.data),
+            None => {
+                let state = PartsState {
+                    delivered: 0,
+                    max: max.expect("in_pieces"),
+                    discard: false,
+                    rest: None,
+                };
+                (h.opcode == OpCode::Text, state, BytesMut::new())
+            }
+        };
+        state.rest = Some(FrameRest {
+            remaining: h.len as u64,
+            mask: h.mask,
+            fin: h.fin,
+        });
+        self.fragments = Some(Box::new(Fragments {
+            text,
+            compressed: false,
+            data,
+            checked: 0,
+            parts: Some(state),
+        }));
+        self.piece(masked, state.rest.expect("just set"))
+    }
+
+    /// The next `masked` bytes of a frame delivered in pieces.
+    fn piece(&mut self, masked: &[u8], rest: FrameRest) -> Result<Option<Inbound>, EndpointError> {
+        let f = self.fragments.take().expect("a frame in pieces has its message");
+        let mut state = f.parts.expect("delivered in parts");
+        let remaining = rest.remaining - masked.len() as u64;
+        state.rest = (remaining > 0).then(|| FrameRest {
+            remaining,
+            mask: turn(rest.mask, masked.len()),
+            fin: rest.fin,
+        });
+        let mut data = f.data;
+        let carried = data.len();
+        data.extend_from_slice(masked);
+        unmask_in_place(&mut data[carried..], rest.mask);
+        state.delivered += masked.len() as u64;
+        let last = rest.fin && remaining == 0;
+        self.deliver(f.text, false, state, data, last)
     }
 
     /// Whether a fragmented message is open: after a part, whether more of its message is to
@@ -349,6 +467,7 @@ impl Decoder {
                     delivered: 0,
                     max,
                     discard: false,
+                    rest: None,
                 };
                 self.part(h, masked, h.opcode == OpCode::Text, compressed, state, BytesMut::new(), inflate)
             }
@@ -454,10 +573,23 @@ impl Decoder {
             unmask_in_place(&mut data[carried..], h.mask);
         }
         state.delivered += (data.len() - carried) as u64;
+        self.deliver(text, compressed, state, data, h.fin)
+    }
+
+    /// Hands out a part (`last`: the message's last), keeping what a text part cannot end
+    /// with (an unfinished character) for the next one.
+    fn deliver(
+        &mut self,
+        text: bool,
+        compressed: bool,
+        state: PartsState,
+        mut data: BytesMut,
+        last: bool,
+    ) -> Result<Option<Inbound>, EndpointError> {
         let unfinished = if text {
             match std::str::from_utf8(&data) {
                 Ok(_) => 0,
-                Err(e) if e.error_len().is_none() && !h.fin => data.len() - e.valid_up_to(),
+                Err(e) if e.error_len().is_none() && !last => data.len() - e.valid_up_to(),
                 Err(_) => return Err(EndpointError::InvalidUtf8),
             }
         } else {
@@ -465,7 +597,7 @@ impl Decoder {
         };
         let rest = data.split_off(data.len() - unfinished);
         let discard = state.discard;
-        if !h.fin {
+        if !last {
             self.fragments = Some(Box::new(Fragments {
                 text,
                 compressed,
@@ -482,7 +614,7 @@ impl Decoder {
         } else {
             Message::Binary(data.freeze())
         };
-        Ok(Some(Inbound::Part { part, last: h.fin }))
+        Ok(Some(Inbound::Part { part, last }))
     }
 }
 
@@ -955,6 +1087,49 @@ mod tests {
         assert!(matches!(
             d.decode_checked(&cont[..20], LIMITS, &mut checked, None),
             Err(EndpointError::InvalidUtf8)
+        ));
+    }
+
+    /// A message in parts: a large frame is delivered in pieces as its bytes arrive (each a
+    /// valid text of whole characters, `last` only at the end), small frames whole; the pieces
+    /// make the message, and its limit is its own.
+    #[test]
+    fn parts_come_in_pieces_of_large_frames_with_whole_characters() {
+        let limits = DecodeLimits {
+            frame: 1 << 20,
+            message: 1000,
+            parts: [Some(1 << 20), None],
+        };
+        let text = "a€ü".repeat(20_000);
+        let mut bytes = client_frame(false, OpCode::Text, &text.as_bytes()[..100_001]);
+        bytes.extend(client_frame(true, OpCode::Continuation, &text.as_bytes()[100_001..]));
+        let (mut d, mut checked, mut at, mut got, mut parts) = (Decoder::default(), 0, 0, String::new(), 0);
+        let mut end = 0;
+        let mut last_seen = false;
+        while at < bytes.len() {
+            // Bytes arrive 7,000 at a time.
+            end = (end + 7000).min(bytes.len()).max(at + 1);
+            match d.decode_checked(&bytes[at..end], limits, &mut checked, None).unwrap() {
+                Decoded::Frame { consumed, inbound } => {
+                    at += consumed;
+                    if let Some(Inbound::Part { part: Message::Text(t), last }) = inbound {
+                        assert!(!last_seen);
+                        last_seen = last;
+                        parts += 1;
+                        got.push_str(t.as_str());
+                    }
+                }
+                Decoded::Incomplete { need } => assert!(at + need > end),
+            }
+        }
+        assert!(last_seen && !d.in_message());
+        assert_eq!(got, text);
+        assert!(parts > 10, "{parts} parts");
+        // Binary is whole here (`parts: None`), under the whole-message limit.
+        let big = client_frame(true, OpCode::Binary, &[0; 1001]);
+        assert!(matches!(
+            Decoder::default().decode_checked(&big, limits, &mut 0, None),
+            Err(EndpointError::TooBig { .. })
         ));
     }
 
