@@ -638,7 +638,9 @@ impl Endpoint for InParts {
         Ok(Some(message))
     }
     async fn on_part(&mut self, _: &Session, part: Message, last: bool) -> HookResult {
-        let text = part.as_text().expect("a text part is valid UTF-8 by itself");
+        let text = part
+            .as_text()
+            .expect("a text part is valid UTF-8 by itself");
         Ok(Some(Message::text(format!("{}|{last}|{text}", text.len()))))
     }
     fn message_mode(kind: endpoint::PayloadKind) -> endpoint::MessageMode {

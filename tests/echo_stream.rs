@@ -92,16 +92,29 @@ async fn echo_stream_echoes_each_part_as_it_arrives() {
     // Text: the first part comes back before the rest is sent, without FIN.
     ws.send(&[Frame::text("frag").fin(false)]).await;
     let f = ws.read_frame().await.expect("the first part's echo");
-    assert_eq!((f.opcode, f.fin, &f.payload[..]), (TEXT, false, &b"frag"[..]));
+    assert_eq!(
+        (f.opcode, f.fin, &f.payload[..]),
+        (TEXT, false, &b"frag"[..])
+    );
     ws.send(&[Frame::new(CONT, "ment")]).await;
     let f = ws.read_frame().await.unwrap();
-    assert_eq!((f.opcode, f.fin, &f.payload[..]), (CONT, true, &b"ment"[..]));
+    assert_eq!(
+        (f.opcode, f.fin, &f.payload[..]),
+        (CONT, true, &b"ment"[..])
+    );
     // Binary likewise; a pong is taken and ignored (the ping's answer comes next).
-    ws.send(&[Frame::binary(vec![1, 2, 3]).fin(false), Frame::new(PONG, "")])
-        .await;
+    ws.send(&[
+        Frame::binary(vec![1, 2, 3]).fin(false),
+        Frame::new(PONG, ""),
+    ])
+    .await;
     let f = ws.read_frame().await.unwrap();
-    assert_eq!((f.opcode, f.fin, &f.payload[..]), (BINARY, false, &[1, 2, 3][..]));
-    ws.send(&[Frame::new(PING, "p"), Frame::new(CONT, vec![4])]).await;
+    assert_eq!(
+        (f.opcode, f.fin, &f.payload[..]),
+        (BINARY, false, &[1, 2, 3][..])
+    );
+    ws.send(&[Frame::new(PING, "p"), Frame::new(CONT, vec![4])])
+        .await;
     let f = ws.read_frame().await.unwrap();
     assert_eq!((f.opcode, &f.payload[..]), (PONG, &b"p"[..]));
     let f = ws.read_frame().await.unwrap();
@@ -109,7 +122,10 @@ async fn echo_stream_echoes_each_part_as_it_arrives() {
     // A message in one frame is one part: it comes back as one frame.
     ws.send(&[Frame::text("whole")]).await;
     let f = ws.read_frame().await.unwrap();
-    assert_eq!((f.opcode, f.fin, &f.payload[..]), (TEXT, true, &b"whole"[..]));
+    assert_eq!(
+        (f.opcode, f.fin, &f.payload[..]),
+        (TEXT, true, &b"whole"[..])
+    );
     ws.finish(1000).await;
 }
 
@@ -122,8 +138,11 @@ async fn echo_stream_echoes_64_mib_in_bounded_memory() {
     let pid = echo.0.id();
     let mut ws = RawWs::connect(addr, "/echoStream").await;
     // Warm up the connection with a small message in parts, then take the baseline.
-    ws.send(&[Frame::binary(vec![0; 1000]).fin(false), Frame::new(CONT, vec![0; 1000])])
-        .await;
+    ws.send(&[
+        Frame::binary(vec![0; 1000]).fin(false),
+        Frame::new(CONT, vec![0; 1000]),
+    ])
+    .await;
     for _ in 0..2 {
         ws.read_frame().await.expect("warm-up echo");
     }
@@ -161,18 +180,26 @@ async fn echo_stream_echoes_64_mib_in_bounded_memory() {
             buf.extend_from_slice(&chunk[..n]);
         }
     });
-    let (total, sum, frames) = within(std::time::Duration::from_secs(120), "the 64 MiB echo", reader)
-        .await
-        .expect("reader");
+    let (total, sum, frames) = within(
+        std::time::Duration::from_secs(120),
+        "the 64 MiB echo",
+        reader,
+    )
+    .await
+    .expect("reader");
     writer.await.expect("writer");
     let (_, peak) = memory_kib(pid);
     assert_eq!(total, FRAMES * FRAME);
-    let want: u64 = (0..FRAMES).map(|i| u64::from((i * 7) as u8) * FRAME as u64).sum();
+    let want: u64 = (0..FRAMES)
+        .map(|i| u64::from((i * 7) as u8) * FRAME as u64)
+        .sum();
     assert_eq!(sum, want);
     // Large frames are echoed in pieces, as they arrive: at least one frame per frame sent.
     assert!(frames >= FRAMES, "{frames} frames");
     let growth = peak.saturating_sub(before);
-    eprintln!("echoStream: VmRSS {before} KiB before, VmHWM {peak} KiB after 64 MiB: +{growth} KiB");
+    eprintln!(
+        "echoStream: VmRSS {before} KiB before, VmHWM {peak} KiB after 64 MiB: +{growth} KiB"
+    );
     assert!(
         growth < 8 * 1024,
         "the server's peak memory grew by {growth} KiB echoing 64 MiB"

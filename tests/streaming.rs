@@ -101,7 +101,8 @@ async fn each_part_is_handled_as_its_frame_arrives() {
     ws.send(&[Frame::new(CONT, "ment").fin(false)]).await;
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "text:ment|false");
     // A ping between parts is answered; then the last part.
-    ws.send(&[Frame::new(PING, "p"), Frame::new(CONT, "!")]).await;
+    ws.send(&[Frame::new(PING, "p"), Frame::new(CONT, "!")])
+        .await;
     let pong = ws.read_frame().await.unwrap();
     assert_eq!((pong.opcode, &pong.payload[..]), (PONG, &b"p"[..]));
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "text:!|true");
@@ -176,11 +177,17 @@ async fn parts_have_their_own_limit_or_none() {
     // A handler's own limit bounds the whole message in parts, decided from the header that
     // would pass it.
     let mut ws = RawWs::connect(server.addr, "/limited").await;
-    ws.send(&[Frame::binary(vec![0; 1500]).fin(false), Frame::new(CONT, vec![0; 500])])
-        .await;
+    ws.send(&[
+        Frame::binary(vec![0; 1500]).fin(false),
+        Frame::new(CONT, vec![0; 500]),
+    ])
+    .await;
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "done:500");
-    ws.send(&[Frame::binary(vec![0; 1500]).fin(false), Frame::new(CONT, vec![0; 501])])
-        .await;
+    ws.send(&[
+        Frame::binary(vec![0; 1500]).fin(false),
+        Frame::new(CONT, vec![0; 501]),
+    ])
+    .await;
     assert_eq!(ws.read_close().await, CloseSeen::Code(1009));
 }
 
@@ -194,7 +201,11 @@ struct Streams {
 #[server_endpoint("/streams")]
 impl Streams {
     #[on_message]
-    async fn text(&mut self, session: &Session, mut text: TextStream) -> Result<(), std::io::Error> {
+    async fn text(
+        &mut self,
+        session: &Session,
+        mut text: TextStream,
+    ) -> Result<(), std::io::Error> {
         let mut parts = Vec::new();
         while let Some(part) = text.next().await {
             let part = match part {
@@ -257,7 +268,8 @@ async fn a_stream_is_read_while_its_message_arrives() {
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "part:one ");
     ws.send(&[Frame::new(CONT, "two").fin(false)]).await;
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "part:two");
-    ws.send(&[Frame::new(PING, "x"), Frame::new(CONT, "")]).await;
+    ws.send(&[Frame::new(PING, "x"), Frame::new(CONT, "")])
+        .await;
     assert_eq!(ws.read_frame().await.unwrap().opcode, PONG);
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "part:");
     assert_eq!(text_of(&ws.read_frame().await.unwrap()), "text:one two");
@@ -295,7 +307,12 @@ async fn a_stream_is_read_while_its_message_arrives() {
     ws.send(&[Frame::close(1000, b"")]).await;
     assert_eq!(ws.read_close().await, CloseSeen::Code(1000));
     within(Duration::from_secs(5), "the stream's error", async {
-        while !log.lock().unwrap().iter().any(|l| l == "error:unexpected end of file") {
+        while !log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "error:unexpected end of file")
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

@@ -157,9 +157,9 @@ fn check_parts(cx: &Ctxt, handler: &Handler) {
              `TextStream`/`BinaryStream` alone, or a part (`String`, `Bytes`, ...) with \
              `last: bool`",
         ),
-        Payload::Decoded(Some(KnownKind::Pong)) => Some(
-            "a pong is never in parts (control frames are not fragmented); take `Pong` alone",
-        ),
+        Payload::Decoded(Some(KnownKind::Pong)) => {
+            Some("a pong is never in parts (control frames are not fragmented); take `Pong` alone")
+        }
         Payload::Decoded(None) => Some(
             "only text and binary messages come in parts, and a part is not a whole message a \
              `Decode` type could read: take the part as `String`/`&str` (text) or \
@@ -253,6 +253,20 @@ mod tests {
             "a second binary message handler: `b1` already receives binary messages (as `Bytes`)"
         ));
         assert!(errs[3].contains("a second pong message handler"));
+    }
+
+    /// `bool` alone is a payload (a text parsed as a bool); beside a part it is `last`.
+    #[test]
+    fn a_bool_is_last_beside_a_part_and_a_payload_alone() {
+        let errs = errors(quote! {
+            impl E {
+                #[on_message] fn flag(&mut self, b: bool, s: &Session) {}
+                #[on_message] fn part(&mut self, p: Bytes, last: bool) {}
+                #[on_message] fn bad(&mut self, p: Json<X>, last: bool) {}
+            }
+        });
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("cannot take `Json<X>` in parts"));
     }
 
     #[test]

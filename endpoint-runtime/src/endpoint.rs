@@ -109,6 +109,8 @@ impl EndpointConfig {
 
     /// The largest message this endpoint accepts (exceeding it closes with 1009). Without it the
     /// server default ([`Limits::max_message_size`](crate::Limits::max_message_size)) applies.
+    /// It is for whole messages: a kind taken in parts or as a stream ([`MessageMode`]) has
+    /// its handler's own limit ([`message_limit`](EndpointConfig::message_limit)) or none.
     pub const fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = Some(bytes);
         self

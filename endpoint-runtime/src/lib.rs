@@ -88,10 +88,10 @@ pub use stats::Stats;
 pub mod prelude {
     #[cfg(feature = "json")]
     pub use crate::Json;
+    pub use crate::{BinaryStream, TextStream};
     pub use crate::{
         Bytes, CloseCode, CloseReason, Compression, Configurator, Decode, DecodeError, Encode,
         EndpointError, Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection,
         Room, Server, Session, State,
     };
-    pub use crate::{BinaryStream, TextStream};
 }

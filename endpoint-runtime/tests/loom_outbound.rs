@@ -326,7 +326,11 @@ fn a_writers_parts_are_never_split_by_other_messages() {
         let frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
         assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
         let p1 = frames.iter().position(|f| *f == b"p1").expect("p1");
-        assert_eq!(frames.get(p1 + 1), Some(&&b"p2"[..]), "parts back to back: {frames:?}");
+        assert_eq!(
+            frames.get(p1 + 1),
+            Some(&&b"p2"[..]),
+            "parts back to back: {frames:?}"
+        );
         assert_eq!(out.queued_bytes(), 0);
     });
 }

@@ -461,9 +461,13 @@ impl Driver {
                     (None, Some(Event::Gone(err))) => Some(Ending::Abnormal(
                         err.map_or_else(|| "connection reset".into(), |e| e.to_string()),
                     )),
-                    (None, Some(_)) => self
-                        .error(endpoint, EndpointError::Protocol("message inside a message".into()))
-                        .await,
+                    (None, Some(_)) => {
+                        self.error(
+                            endpoint,
+                            EndpointError::Protocol("message inside a message".into()),
+                        )
+                        .await
+                    }
                 };
             }
             MessageMode::Whole => Ok(Err(EndpointError::Unsupported(kind))),
@@ -646,10 +650,11 @@ impl Driver {
                         Poll::Pending => return self.poll_timer(),
                     }
                 }
-                return match self
-                    .io
-                    .poll_read(cx, self.session.outbound(), self.limits.decode_parts(parts::<E>()))
-                {
+                return match self.io.poll_read(
+                    cx,
+                    self.session.outbound(),
+                    self.limits.decode_parts(parts::<E>()),
+                ) {
                     Poll::Pending => {
                         if !self.broken {
                             if let Poll::Ready(Err(e)) = self.poll_pump(cx, true) {

@@ -121,7 +121,12 @@ const PIECE_MIN: usize = 16 * 1024;
 /// `mask` turned by `n` payload bytes.
 fn turn(mask: [u8; 4], n: usize) -> [u8; 4] {
     let k = n % 4;
-    [mask[k], mask[(k + 1) % 4], mask[(k + 2) % 4], mask[(k + 3) % 4]]
+    [
+        mask[k],
+        mask[(k + 1) % 4],
+        mask[(k + 2) % 4],
+        mask[(k + 3) % 4],
+    ]
 }
 
 /// Server-side frame decoder; see the module docs.
@@ -175,7 +180,9 @@ impl Decoder {
         if let Some(rest) = self.frame_rest() {
             // The payload of a frame being delivered in pieces continues here.
             *checked = 0;
-            let n = buf.len().min(usize::try_from(rest.remaining).unwrap_or(usize::MAX));
+            let n = buf
+                .len()
+                .min(usize::try_from(rest.remaining).unwrap_or(usize::MAX));
             let inbound = self.piece(&buf[..n], rest)?;
             return Ok(Decoded::Frame {
                 consumed: n,
@@ -271,7 +278,10 @@ impl Decoder {
 
     /// The next `masked` bytes of a frame delivered in pieces.
     fn piece(&mut self, masked: &[u8], rest: FrameRest) -> Result<Option<Inbound>, EndpointError> {
-        let f = self.fragments.take().expect("a frame in pieces has its message");
+        let f = self
+            .fragments
+            .take()
+            .expect("a frame in pieces has its message");
         let mut state = f.parts.expect("delivered in parts");
         let remaining = rest.remaining - masked.len() as u64;
         state.rest = (remaining > 0).then(|| FrameRest {
@@ -469,7 +479,15 @@ impl Decoder {
                     discard: false,
                     rest: None,
                 };
-                self.part(h, masked, h.opcode == OpCode::Text, compressed, state, BytesMut::new(), inflate)
+                self.part(
+                    h,
+                    masked,
+                    h.opcode == OpCode::Text,
+                    compressed,
+                    state,
+                    BytesMut::new(),
+                    inflate,
+                )
             }
             OpCode::Continuation if self.fragments.as_ref().is_some_and(|f| f.parts.is_some()) => {
                 let f = self.fragments.take().expect("checked in the header");
@@ -836,10 +854,16 @@ pub(crate) enum Outgoing {
     /// One frame of a message sent in parts by a message writer (`session::writer`), not its
     /// last: the message's opcode on its first frame, `Continuation` after. Parts go
     /// uncompressed (RFC 7692 lets each message choose, and a part cannot wait for the rest).
-    Part { opcode: OpCode, payload: Bytes },
+    Part {
+        opcode: OpCode,
+        payload: Bytes,
+    },
     /// The last frame of a message sent in parts (FIN). Two variants rather than a `bool`:
     /// an `Outgoing` stays the size of a `Message`, and so do the futures that hold one.
-    LastPart { opcode: OpCode, payload: Bytes },
+    LastPart {
+        opcode: OpCode,
+        payload: Bytes,
+    },
 }
 
 impl Outgoing {
@@ -1102,17 +1126,29 @@ mod tests {
         };
         let text = "a€ü".repeat(20_000);
         let mut bytes = client_frame(false, OpCode::Text, &text.as_bytes()[..100_001]);
-        bytes.extend(client_frame(true, OpCode::Continuation, &text.as_bytes()[100_001..]));
-        let (mut d, mut checked, mut at, mut got, mut parts) = (Decoder::default(), 0, 0, String::new(), 0);
+        bytes.extend(client_frame(
+            true,
+            OpCode::Continuation,
+            &text.as_bytes()[100_001..],
+        ));
+        let (mut d, mut checked, mut at, mut got, mut parts) =
+            (Decoder::default(), 0, 0, String::new(), 0);
         let mut end = 0;
         let mut last_seen = false;
         while at < bytes.len() {
             // Bytes arrive 7,000 at a time.
             end = (end + 7000).min(bytes.len()).max(at + 1);
-            match d.decode_checked(&bytes[at..end], limits, &mut checked, None).unwrap() {
+            match d
+                .decode_checked(&bytes[at..end], limits, &mut checked, None)
+                .unwrap()
+            {
                 Decoded::Frame { consumed, inbound } => {
                     at += consumed;
-                    if let Some(Inbound::Part { part: Message::Text(t), last }) = inbound {
+                    if let Some(Inbound::Part {
+                        part: Message::Text(t),
+                        last,
+                    }) = inbound
+                    {
                         assert!(!last_seen);
                         last_seen = last;
                         parts += 1;

@@ -51,10 +51,10 @@ mod writer;
 pub use handshake::Handshake;
 pub(crate) use outbound::{Outbound, PendingClose, Pushed};
 pub use properties::Properties;
-pub use stream::{BinaryStream, MessageStream, TextStream};
-pub use writer::{BinaryWriter, TextWriter};
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;
+pub use stream::{BinaryStream, MessageStream, TextStream};
+pub use writer::{BinaryWriter, TextWriter};
 
 /// A session identifier, unique within the process. Displays as a decimal number.
 ///
@@ -202,7 +202,9 @@ impl Session {
     pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
         let mut payload: bytes::Bytes = payload.into();
         payload.truncate(125);
-        self.inner.out.try_push_control(Message::Ping(payload).into())
+        self.inner
+            .out
+            .try_push_control(Message::Ping(payload).into())
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the

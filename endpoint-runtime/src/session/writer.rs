@@ -117,7 +117,9 @@ impl TextWriter {
     /// Sends one part of the message; `last` ends it. The first part of a message waits
     /// while another writer of the session has a message open.
     pub async fn send(&mut self, part: impl Into<Utf8Bytes>, last: bool) -> Result<(), SendError> {
-        self.0.send(Bytes::from(Into::<Utf8Bytes>::into(part)), last).await
+        self.0
+            .send(Bytes::from(Into::<Utf8Bytes>::into(part)), last)
+            .await
     }
 
     /// Ends the open message with an empty last part (nothing when none is open).

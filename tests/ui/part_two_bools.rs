@@ -8,7 +8,7 @@ struct Echo;
 #[server_endpoint("/echo")]
 impl Echo {
     #[on_message]
-    fn message(&mut self, session: &Session, last: bool) {}
+    fn message(&mut self, flag: bool, last: bool) {}
 }
 
 fn main() {}
