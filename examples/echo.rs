@@ -18,6 +18,9 @@
 //!     @OnClose   public void close(Session session, CloseReason reason) { }
 //! }
 //! ```
+//!
+//! It also serves `/echoStream`, which echoes each frame's part as it arrives: see
+//! [`EchoStream`].
 
 use clap::Parser;
 use endpoint::prelude::*;
@@ -53,6 +56,76 @@ impl Echo {
     }
 }
 
+/// `/echoStream`: each part of a text or binary message is echoed as it arrives, with its
+/// `last` flag, so a message of any size goes through in the memory of one frame; pongs are
+/// taken and ignored. A port of Tomcat's `websocket.echo.EchoAnnotation`:
+///
+/// ```java
+/// @ServerEndpoint("/websocket/echoAnnotation")
+/// public class EchoAnnotation {
+///     @OnMessage
+///     public void echoTextMessage(Session session, String msg, boolean last) {
+///         try {
+///             if (session.isOpen()) {
+///                 session.getBasicRemote().sendText(msg, last);
+///             }
+///         } catch (IOException ioe) {
+///             try { session.close(); } catch (IOException ignore) { }
+///         }
+///     }
+///
+///     @OnMessage
+///     public void echoBinaryMessage(Session session, ByteBuffer bb, boolean last) {
+///         try {
+///             if (session.isOpen()) {
+///                 session.getBasicRemote().sendBinary(bb, last);
+///             }
+///         } catch (IOException ioe) {
+///             try { session.close(); } catch (IOException ignore) { }
+///         }
+///     }
+///
+///     @OnMessage
+///     public void echoPongMessage(PongMessage pm) { /* NO-OP */ }
+/// }
+/// ```
+///
+/// `getBasicRemote().sendText(part, last)` is a writer kept by the endpoint
+/// (`Session::text_writer`): its parts go out as continuation frames, and it starts the next
+/// message after a last part. A send that fails means the session closed (Java's
+/// `IOException`): it is closed from here too, as the Java does.
+#[derive(Default)]
+struct EchoStream {
+    text: Option<endpoint::TextWriter>,
+    binary: Option<endpoint::BinaryWriter>,
+}
+
+#[server_endpoint("/echoStream")]
+impl EchoStream {
+    #[on_message]
+    async fn text(&mut self, session: &Session, part: String, last: bool) {
+        if session.is_open() {
+            let writer = self.text.get_or_insert_with(|| session.text_writer());
+            if writer.send(part, last).await.is_err() {
+                session.close(CloseReason::normal());
+            }
+        }
+    }
+
+    #[on_message]
+    async fn binary(&mut self, session: &Session, part: Bytes, last: bool) {
+        if session.is_open() {
+            let writer = self.binary.get_or_insert_with(|| session.binary_writer());
+            if writer.send(part, last).await.is_err() {
+                session.close(CloseReason::normal());
+            }
+        }
+    }
+
+    #[on_message]
+    fn pong(&mut self, _pong: Pong) {}
+}
+
 /// The classic /echo.do endpoint: every text or binary message is sent back as is.
 #[derive(Parser)]
 #[command(name = "echo")]
@@ -79,7 +152,10 @@ async fn main() -> std::io::Result<()> {
         .init();
     // HTTP/2 beside HTTP/1.1 (RFC 8441): h2c by prior knowledge on the plain port, ALPN `h2`
     // with TLS. (On by default; `.http2(false)` serves HTTP/1.1 only.)
-    let server = Server::new().http2(true).endpoint::<Echo>();
+    let server = Server::new()
+        .http2(true)
+        .endpoint::<Echo>()
+        .endpoint::<EchoStream>();
     let (server, scheme) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => (with_tls(server, cert, key)?, "wss"),
         // One without the other never gets here: clap refuses it (`requires`).
@@ -97,6 +173,7 @@ async fn main() -> std::io::Result<()> {
         }
     };
     println!("echo: {scheme}://{}/echo.do", server.local_addr()?);
+    println!("echo: {scheme}://{}/echoStream", server.local_addr()?);
     // Ctrl-C / SIGTERM: 1001 to every session, then exit; a second signal exits at once.
     server.run_until_signal().await
 }

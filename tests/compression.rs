@@ -625,3 +625,65 @@ async fn idle_connections_that_agreed_compression_cost_what_plain_ones_do() {
     );
     drop((warm, plain, deflate, plain_again));
 }
+
+/// Text in parts: each part's answer is its length, a `|`, and whether it was the last.
+#[derive(Default)]
+struct InParts;
+
+impl Endpoint for InParts {
+    fn config() -> EndpointConfig {
+        EndpointConfig::new("/parts").compression(true)
+    }
+    async fn on_message(&mut self, _: &Session, message: Message) -> HookResult {
+        Ok(Some(message))
+    }
+    async fn on_part(&mut self, _: &Session, part: Message, last: bool) -> HookResult {
+        let text = part
+            .as_text()
+            .expect("a text part is valid UTF-8 by itself");
+        Ok(Some(Message::text(format!("{}|{last}|{text}", text.len()))))
+    }
+    fn message_mode(kind: endpoint::PayloadKind) -> endpoint::MessageMode {
+        match kind {
+            endpoint::PayloadKind::Text => endpoint::MessageMode::Parts,
+            _ => endpoint::MessageMode::Whole,
+        }
+    }
+}
+
+/// A compressed message in parts is inflated frame by frame: each frame's part is answered
+/// before the next frame is sent, the parts hold whole characters, and together they are the
+/// message.
+#[tokio::test]
+async fn a_compressed_message_in_parts_is_delivered_frame_by_frame() {
+    let _serial = raw::serial().await;
+    let server = start(
+        Server::new()
+            .limits(limits(Compression::disabled()))
+            .endpoint::<InParts>(),
+    )
+    .await;
+    let mut c = Client::connect(&server, "/parts", Some("permessage-deflate")).await;
+    assert!(c.extensions.is_some());
+    let text: Vec<u8> = "grüße, €uro! ".repeat(3000).into_bytes();
+    let data = c.compress(&text);
+    let pieces: Vec<&[u8]> = data.chunks(data.len() / 5 + 1).collect();
+    let mut got = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let last = i == pieces.len() - 1;
+        c.write_frame(last, i == 0, if i == 0 { TEXT } else { CONT }, piece)
+            .await;
+        let (_, _, answer) = c.message().await;
+        let answer = String::from_utf8(answer).unwrap();
+        let mut fields = answer.splitn(3, '|');
+        let (len, was_last, part) = (
+            fields.next().unwrap().parse::<usize>().unwrap(),
+            fields.next().unwrap(),
+            fields.next().unwrap(),
+        );
+        assert_eq!(len, part.len());
+        assert_eq!(was_last, last.to_string(), "part {i}");
+        got.extend_from_slice(part.as_bytes());
+    }
+    assert_eq!(got, text);
+}

@@ -4,7 +4,7 @@
 use quote::ToTokens;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Endpoint, Handler, KnownKind, Source};
+use crate::model::{Endpoint, Handler, KnownKind, Payload, Source};
 use crate::parse::HandlerKind;
 
 /// Checks the whole endpoint.
@@ -12,6 +12,7 @@ pub(crate) fn check(cx: &Ctxt, endpoint: &Endpoint) {
     check_one_handler_per_kind(cx, endpoint);
     for handler in &endpoint.handlers {
         check_parameters(cx, handler);
+        check_parts(cx, handler);
     }
     check_one_message_handler_per_payload_kind(cx, endpoint);
 }
@@ -56,6 +57,8 @@ fn check_parameters(cx: &Ctxt, handler: &Handler) {
             .iter()
             .filter(|p| matches!(p.source, Source::Payload(_)));
         match payloads.next() {
+            // `last: bool` without a part: `check_parts` says what the handler lacks.
+            None if handler.params.iter().any(|p| p.source == Source::Last) => {}
             None => cx.error_spanned_by(
                 &handler.sig,
                 format!(
@@ -111,6 +114,68 @@ fn check_parameters(cx: &Ctxt, handler: &Handler) {
                 format!("`#[{name}]` handler `{}` takes {what} twice", handler.ident),
             );
         }
+    }
+}
+
+/// A message in parts (`last: bool`) or as a stream: text or binary, with the payload types
+/// that fit; a `bool` anywhere else points at the partial-message form.
+fn check_parts(cx: &Ctxt, handler: &Handler) {
+    let lasts: Vec<_> = handler
+        .params
+        .iter()
+        .filter(|p| p.source == Source::Last)
+        .collect();
+    let Some(last) = lasts.first() else {
+        return;
+    };
+    for extra in &lasts[1..] {
+        cx.error_spanned_by(
+            &extra.ty,
+            format!(
+                "`#[on_message]` handler `{}` takes `last: bool` twice; a handler of a message in \
+                 parts takes one part and one `last: bool`",
+                handler.ident
+            ),
+        );
+    }
+    let Some((param, payload)) = handler.payload() else {
+        cx.error_spanned_by(
+            &last.ty,
+            format!(
+                "`#[on_message]` handler `{}` takes `last: bool` but no part: a handler of a \
+                 message in parts takes the part (`String`/`&str` for text, `Bytes`/`Vec<u8>`/\
+                 `&[u8]` for binary) and `last: bool`, like Jakarta's \
+                 `@OnMessage (String part, boolean last)`",
+                handler.ident
+            ),
+        );
+        return;
+    };
+    let why = match payload {
+        Payload::Stream(_) => Some(
+            "a stream needs no `last`: it ends after the message's last part. Take either \
+             `TextStream`/`BinaryStream` alone, or a part (`String`, `Bytes`, ...) with \
+             `last: bool`",
+        ),
+        Payload::Decoded(Some(KnownKind::Pong)) => {
+            Some("a pong is never in parts (control frames are not fragmented); take `Pong` alone")
+        }
+        Payload::Decoded(None) => Some(
+            "only text and binary messages come in parts, and a part is not a whole message a \
+             `Decode` type could read: take the part as `String`/`&str` (text) or \
+             `Bytes`/`Vec<u8>`/`&[u8]` (binary), or take the whole message without `last: bool`",
+        ),
+        _ => None,
+    };
+    if let Some(why) = why {
+        cx.error_spanned_by(
+            &last.ty,
+            format!(
+                "`#[on_message]` handler `{}` cannot take `{}` in parts: {why}",
+                handler.ident,
+                type_string(&param.ty)
+            ),
+        );
     }
 }
 
@@ -188,6 +253,20 @@ mod tests {
             "a second binary message handler: `b1` already receives binary messages (as `Bytes`)"
         ));
         assert!(errs[3].contains("a second pong message handler"));
+    }
+
+    /// `bool` alone is a payload (a text parsed as a bool); beside a part it is `last`.
+    #[test]
+    fn a_bool_is_last_beside_a_part_and_a_payload_alone() {
+        let errs = errors(quote! {
+            impl E {
+                #[on_message] fn flag(&mut self, b: bool, s: &Session) {}
+                #[on_message] fn part(&mut self, p: Bytes, last: bool) {}
+                #[on_message] fn bad(&mut self, p: Json<X>, last: bool) {}
+            }
+        });
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("cannot take `Json<X>` in parts"));
     }
 
     #[test]

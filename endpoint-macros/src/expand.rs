@@ -42,7 +42,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Endpoint, Handler, Param, Payload, Source};
+use crate::model::{Endpoint, Handler, KnownKind, Mode, Param, Payload, Source};
 use crate::parse::{self, EndpointArgs, HandlerKind};
 
 /// The whole `#[server_endpoint]` expansion: parse, build the model, check, generate.
@@ -311,11 +311,72 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             Some(quote_spanned! {expr.span()=> .message_limit(#kind, #expr)})
         })
         .collect();
-    let branches = message_handlers.iter().zip(&conditions).map(|(h, cond)| {
-        let body = call_handler(&p, h, &Fail::Return);
+    let branches = |mode: Mode| {
+        message_handlers
+            .iter()
+            .zip(&conditions)
+            .filter(move |(h, _)| h.mode() == mode)
+            .map(|(h, cond)| {
+                let body = call_handler(&p, h, &Fail::Return);
+                quote! {
+                    if #cond {
+                        return { #body };
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let (parts, streams) = (branches(Mode::Parts), branches(Mode::Stream));
+    let branches = branches(Mode::Whole);
+    // Messages in parts or as a stream: their own hooks, and the kinds they take.
+    let on_part = (!parts.is_empty()).then(|| {
         quote! {
-            if #cond {
-                return { #body };
+            fn on_part<'__a>(
+                &'__a mut self,
+                __session: &'__a #p::Session,
+                __message: #p::Message,
+                __last: bool,
+            ) -> impl ::core::future::Future<Output = #p::HookResult> + ::core::marker::Send + '__a {
+                async move {
+                    let __kind = __message.kind();
+                    #(#parts)*
+                    ::core::result::Result::Err(#p::EndpointError::Unsupported(__kind))
+                }
+            }
+        }
+    });
+    let on_stream = (!streams.is_empty()).then(|| {
+        quote! {
+            fn on_stream<'__a>(
+                &'__a mut self,
+                __session: &'__a #p::Session,
+                __stream: #p::MessageStream,
+            ) -> impl ::core::future::Future<Output = #p::HookResult> + ::core::marker::Send + '__a {
+                async move {
+                    let __kind = __stream.kind();
+                    #(#streams)*
+                    ::core::result::Result::Err(#p::EndpointError::Unsupported(__kind))
+                }
+            }
+        }
+    });
+    let modes: Vec<TokenStream> = message_handlers
+        .iter()
+        .zip(&conditions)
+        .filter_map(|(h, cond)| {
+            let mode = match h.mode() {
+                Mode::Whole => return None,
+                Mode::Parts => quote!(#p::MessageMode::Parts),
+                Mode::Stream => quote!(#p::MessageMode::Stream),
+            };
+            Some(quote!(if #cond { return #mode; }))
+        })
+        .collect();
+    let message_mode = (!modes.is_empty()).then(|| {
+        quote! {
+            fn message_mode(__kind: #p::PayloadKind) -> #p::MessageMode {
+                #(#modes)*
+                #p::MessageMode::Whole
             }
         }
     });
@@ -350,6 +411,10 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
                         ::core::result::Result::Err(#p::EndpointError::Unsupported(__kind))
                     }
                 }
+
+                #on_part
+                #on_stream
+                #message_mode
 
                 #on_error
                 #on_close
@@ -417,7 +482,8 @@ fn kind_expr(p: &TokenStream, handler: &Handler) -> TokenStream {
 fn payload_kind(p: &TokenStream, param: &Param, payload: &Payload, spanned: bool) -> TokenStream {
     match payload {
         Payload::Str => quote!(#p::PayloadKind::Text),
-        Payload::Slice => quote!(#p::PayloadKind::Binary),
+        Payload::Slice | Payload::Stream(KnownKind::Binary) => quote!(#p::PayloadKind::Binary),
+        Payload::Stream(_) => quote!(#p::PayloadKind::Text),
         Payload::Decoded(_) if spanned => {
             let ty = &param.ty;
             quote_spanned!(ty.span()=> <#ty as #p::Decode>::KIND)
@@ -504,6 +570,10 @@ fn call_handler(p: &TokenStream, handler: &Handler, fail: &Fail) -> TokenStream 
                 }
             },
             Source::Payload(Payload::Slice) => quote!(__message.as_bytes()),
+            Source::Last => quote!(__last),
+            Source::Payload(Payload::Stream(_)) => quote_spanned! {span=>
+                <#ty as ::core::convert::From<#p::MessageStream>>::from(__stream)
+            },
             Source::Payload(Payload::Decoded(_)) => quote_spanned! {span=>
                 match <#ty as #p::Decode>::decode(__message) {
                     ::core::result::Result::Ok(__v) => __v,

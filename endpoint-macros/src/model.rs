@@ -72,6 +72,9 @@ pub(crate) enum Source {
     CloseReason,
     /// The message payload (on_message only).
     Payload(Payload),
+    /// `bool` (on_message only): whether the part is the message's last; the handler takes
+    /// messages in parts (Jakarta's `(String part, boolean last)`).
+    Last,
 }
 
 /// The payload parameter of an `#[on_message]` handler.
@@ -84,6 +87,19 @@ pub(crate) enum Payload {
     /// A type decoded with `Decode`; `kind` is known for the built-in types (`String`,
     /// `Vec<u8>`, `Bytes`, `Pong`) and `None` for the others (known only to the type checker).
     Decoded(Option<KnownKind>),
+    /// `TextStream` or `BinaryStream`: the message read as it arrives.
+    Stream(KnownKind),
+}
+
+/// How a message handler receives its messages (the runtime's `MessageMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Whole, to `on_message`.
+    Whole,
+    /// In parts with a `last: bool`, to `on_part`.
+    Parts,
+    /// As a stream, to `on_stream`.
+    Stream,
 }
 
 /// A message kind the macro can tell from the type's name.
@@ -115,6 +131,7 @@ impl Payload {
             Payload::Str => Some(KnownKind::Text),
             Payload::Slice => Some(KnownKind::Binary),
             Payload::Decoded(kind) => *kind,
+            Payload::Stream(kind) => Some(*kind),
         }
     }
 }
@@ -126,6 +143,17 @@ impl Handler {
             Source::Payload(payload) => Some((p, payload)),
             _ => None,
         })
+    }
+
+    /// How this message handler receives its messages.
+    pub(crate) fn mode(&self) -> Mode {
+        if self.params.iter().any(|p| p.source == Source::Last) {
+            Mode::Parts
+        } else if matches!(self.payload(), Some((_, Payload::Stream(_)))) {
+            Mode::Stream
+        } else {
+            Mode::Whole
+        }
     }
 }
 
@@ -148,6 +176,9 @@ enum Shape {
     VecU8,
     Bytes,
     Pong,
+    Bool,
+    TextStream,
+    BinaryStream,
     /// Any other type taken by value.
     Other,
     /// Any other reference.
@@ -196,6 +227,9 @@ fn shape(ty: &Type) -> Shape {
                 "String" => Shape::String,
                 "Bytes" => Shape::Bytes,
                 "Pong" => Shape::Pong,
+                "bool" if seg.arguments.is_none() => Shape::Bool,
+                "TextStream" => Shape::TextStream,
+                "BinaryStream" => Shape::BinaryStream,
                 "Vec" => match &seg.arguments {
                     syn::PathArguments::AngleBracketed(args)
                         if matches!(args.args.first(),
@@ -218,8 +252,9 @@ fn allowed(kind: HandlerKind) -> &'static str {
             "`&Session`, `Session`, `&Handshake`, `State<T>`, or a `#[path_param]` value"
         }
         HandlerKind::Message => {
-            "one payload (`String`/`&str`, `Vec<u8>`/`Bytes`/`&[u8]`, `Pong`, or a type \
-             implementing `Decode`), `&Session`, `Session`, `State<T>`, or a `#[path_param]` value"
+            "one payload (`String`/`&str`, `Vec<u8>`/`Bytes`/`&[u8]`, `Pong`, `TextStream`/\
+             `BinaryStream`, or a type implementing `Decode`), `last: bool` for a message in \
+             parts, `&Session`, `Session`, `State<T>`, or a `#[path_param]` value"
         }
         HandlerKind::Error => {
             "`&EndpointError` or `EndpointError`, `&Session`, `Session`, `State<T>`, or a \
@@ -450,6 +485,15 @@ impl Handler {
                         Shape::String => Payload::Decoded(Some(KnownKind::Text)),
                         Shape::VecU8 | Shape::Bytes => Payload::Decoded(Some(KnownKind::Binary)),
                         Shape::Pong => Payload::Decoded(Some(KnownKind::Pong)),
+                        Shape::TextStream => Payload::Stream(KnownKind::Text),
+                        Shape::BinaryStream => Payload::Stream(KnownKind::Binary),
+                        Shape::Bool => {
+                            params.push(Param {
+                                ty,
+                                source: Source::Last,
+                            });
+                            continue;
+                        }
                         Shape::Other => Payload::Decoded(None),
                         _ => {
                             cx.error_spanned_by(
@@ -488,6 +532,16 @@ impl Handler {
                 }
             };
             params.push(Param { ty, source });
+        }
+
+        // A `bool` is `last` beside another payload; alone, it is the payload (a text parsed
+        // as a `bool`, like any primitive).
+        if kind == HandlerKind::Message
+            && !params.iter().any(|p| matches!(p.source, Source::Payload(_)))
+        {
+            if let Some(first) = params.iter_mut().find(|p| p.source == Source::Last) {
+                first.source = Source::Payload(Payload::Decoded(None));
+            }
         }
 
         Some(Handler {

@@ -51,6 +51,13 @@ pub enum FrameEvent {
     Ping(crate::Bytes),
     /// The peer's close frame, or the close the server answers a malformed one with.
     Close(Option<crate::CloseReason>),
+    /// One frame's part of a message delivered in parts ([`FrameDecoder::parts`]).
+    Part {
+        /// The part (a text part holds whole characters).
+        part: crate::Message,
+        /// Whether it ends the message.
+        last: bool,
+    },
 }
 
 /// What [`FrameDecoder::decode`] found at the start of a buffer (`frame::Decoded`).
@@ -76,12 +83,16 @@ impl FrameDecoder {
     pub fn new(frame_limit: usize, message_limit: usize) -> Self {
         FrameDecoder {
             decoder: crate::protocol::frame::Decoder::default(),
-            limits: crate::protocol::frame::DecodeLimits {
-                frame: frame_limit,
-                message: message_limit,
-            },
+            limits: crate::protocol::frame::DecodeLimits::whole(frame_limit, message_limit),
             checked: 0,
         }
+    }
+
+    /// Delivers text and binary messages in parts (`Some(limit)`), as for an endpoint with
+    /// partial or streaming handlers, instead of whole.
+    pub fn parts(mut self, text: Option<usize>, binary: Option<usize>) -> Self {
+        self.limits.parts = [text, binary];
+        self
     }
 
     /// Decodes the frame at the start of `buf`, as the connection does; an error carries
@@ -100,6 +111,7 @@ impl FrameDecoder {
                         Inbound::Message(m) => FrameEvent::Message(m),
                         Inbound::Ping(p) => FrameEvent::Ping(p),
                         Inbound::Close(c) => FrameEvent::Close(c),
+                        Inbound::Part { part, last } => FrameEvent::Part { part, last },
                     }),
                 },
                 Decoded::Incomplete { need } => FrameDecoded::Incomplete { need },

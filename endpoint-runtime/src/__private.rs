@@ -5,7 +5,8 @@ pub use crate::endpoint::Unhandled;
 pub use crate::state::RequiredState;
 pub use crate::{
     Bytes, CloseReason, Configurator, Decode, DecodeError, Endpoint, EndpointConfig, EndpointError,
-    Handshake, HookResult, IntoReply, Message, PayloadKind, Pong, Session, State,
+    Handshake, HookResult, IntoReply, Message, MessageMode, MessageStream, PayloadKind, Pong,
+    Session, State,
 };
 pub use core::future::Future;
 

@@ -157,6 +157,8 @@ impl EndpointConfig {
 
     /// The largest message this endpoint accepts (exceeding it closes with 1009). Without it the
     /// server default ([`Limits::max_message_size`](crate::Limits::max_message_size)) applies.
+    /// It is for whole messages: a kind taken in parts or as a stream ([`MessageMode`]) has
+    /// its handler's own limit ([`message_limit`](EndpointConfig::message_limit)) or none.
     pub const fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = Some(bytes);
         self
@@ -192,13 +194,25 @@ impl EndpointConfig {
 
     /// The limits in force for this endpoint under the server's `limits`: the largest message
     /// of each kind, and what the socket reads at most (frame and message).
-    pub(crate) fn resolve(&self, limits: &crate::Limits) -> MessageLimits {
+    ///
+    /// `parts` (text, binary) names the kinds delivered in parts or as a stream
+    /// ([`MessageMode`]): their limit is their handler's own `max_message_size`, or none, and they
+    /// change neither what a whole message may be nor the frame limit.
+    pub(crate) fn resolve(&self, limits: &crate::Limits, parts: [bool; 2]) -> MessageLimits {
         let base = self.max_message_size.unwrap_or(limits.max_message_size);
-        let per_kind = |i: usize| self.kind_limits[i].unwrap_or(base);
+        let parts = [parts[0], parts[1], false];
+        let per_kind = |i: usize| match self.kind_limits[i] {
+            Some(max) => max,
+            None if parts[i] => usize::MAX,
+            None => base,
+        };
         let kinds = [per_kind(0), per_kind(1), per_kind(2)];
-        let read = kinds.iter().copied().fold(base, usize::max);
-        let custom =
-            self.max_message_size.is_some() || self.kind_limits.iter().any(Option::is_some);
+        let read = (0..3)
+            .filter(|&i| !parts[i])
+            .map(|i| kinds[i])
+            .fold(base, usize::max);
+        let custom = self.max_message_size.is_some()
+            || (0..3).any(|i| !parts[i] && self.kind_limits[i].is_some());
         // A message can arrive as one frame (browsers send them so): raising an endpoint's
         // message limit raises its frame limit with it.
         let frame = if custom {
@@ -231,10 +245,19 @@ pub(crate) struct MessageLimits {
 impl MessageLimits {
     /// The sizes the frame decoder enforces.
     pub(crate) fn decode(&self) -> crate::protocol::frame::DecodeLimits {
-        crate::protocol::frame::DecodeLimits {
-            frame: self.frame,
-            message: self.read,
-        }
+        crate::protocol::frame::DecodeLimits::whole(self.frame, self.read)
+    }
+
+    /// [`MessageLimits::decode`] for an endpoint that takes text and/or binary messages in
+    /// parts (`parts`: text, binary; see [`MessageMode`]): those are delivered frame by frame
+    /// under their own limit.
+    pub(crate) fn decode_parts(&self, parts: [bool; 2]) -> crate::protocol::frame::DecodeLimits {
+        let mut limits = self.decode();
+        limits.parts = [
+            parts[0].then_some(self.kinds[0]),
+            parts[1].then_some(self.kinds[1]),
+        ];
+        limits
     }
 
     pub(crate) fn for_kind(&self, kind: PayloadKind) -> usize {
@@ -245,6 +268,29 @@ impl MessageLimits {
             PayloadKind::Ping => 125,
         }
     }
+}
+
+/// How an endpoint receives text or binary messages ([`Endpoint::message_mode`]).
+///
+/// | delivery | hook | Jakarta | limit |
+/// |---|---|---|---|
+/// | `Whole` (default) | [`on_message`](Endpoint::on_message), once per message | `@OnMessage (String msg)` | the endpoint's `max_message_size` (or the server's) |
+/// | `Parts` | [`on_part`](Endpoint::on_part), once per frame, as it arrives | `@OnMessage (String part, boolean last)` | the handler's own `max_message_size`, or none |
+/// | `Stream` | [`on_stream`](Endpoint::on_stream), once per message, reading it as it arrives | `@OnMessage (Reader r)` / `(InputStream s)` | the handler's own `max_message_size`, or none |
+///
+/// Parts and streams never hold more than one frame of the message (each frame is limited by
+/// [`Limits::max_frame_size`](crate::Limits::max_frame_size), or the endpoint's own
+/// `max_message_size` when it sets one), so a message of any size is processed in bounded
+/// memory. A text part or chunk always holds whole characters: a character cut by a frame
+/// boundary is carried to the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageMode {
+    /// The whole message, assembled.
+    Whole,
+    /// Each frame's part as it arrives, with whether it is the last.
+    Parts,
+    /// A stream of the message's parts, read by one hook call.
+    Stream,
 }
 
 /// A WebSocket endpoint: lifecycle hooks the runtime calls for one connection.
@@ -276,6 +322,59 @@ pub trait Endpoint: Send + 'static {
         session: &'a Session,
         message: Message,
     ) -> impl Future<Output = HookResult> + Send + 'a;
+
+    /// Called for each part of a text or binary message whose kind is delivered in parts
+    /// ([`Endpoint::message_mode`] says [`MessageMode::Parts`]), as each frame arrives: `part` is a
+    /// text part (whole characters only) or a binary part, `last` whether it ends the message.
+    /// A message sent in one frame is one part with `last` set.
+    ///
+    /// ```
+    /// use endpoint_runtime::{MessageMode, Endpoint, EndpointConfig, HookResult, Message, PayloadKind, Session};
+    ///
+    /// #[derive(Default)]
+    /// struct Parts;
+    ///
+    /// impl Endpoint for Parts {
+    ///     fn config() -> EndpointConfig {
+    ///         EndpointConfig::new("/parts")
+    ///     }
+    ///     async fn on_message(&mut self, _: &Session, m: Message) -> HookResult {
+    ///         Ok(Some(m))
+    ///     }
+    ///     async fn on_part(&mut self, _: &Session, part: Message, last: bool) -> HookResult {
+    ///         println!("{} bytes, last: {last}", part.len());
+    ///         Ok(None)
+    ///     }
+    ///     fn message_mode(kind: PayloadKind) -> MessageMode {
+    ///         match kind {
+    ///             PayloadKind::Binary => MessageMode::Parts,
+    ///             _ => MessageMode::Whole,
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn on_part<'a>(
+        &'a mut self,
+        session: &'a Session,
+        part: Message,
+        last: bool,
+    ) -> impl Future<Output = HookResult> + Send + 'a {
+        let _ = (session, last);
+        std::future::ready(Err(EndpointError::Unsupported(part.kind())))
+    }
+
+    /// Called once for each text or binary message whose kind is delivered as a stream
+    /// ([`MessageMode::Stream`]), when its first frame arrives: the hook reads the message from
+    /// `stream` while the rest of it arrives (see [`MessageStream`](crate::MessageStream)).
+    /// What the hook leaves unread is discarded; the next message waits until it returns.
+    fn on_stream<'a>(
+        &'a mut self,
+        session: &'a Session,
+        stream: crate::MessageStream,
+    ) -> impl Future<Output = HookResult> + Send + 'a {
+        let _ = session;
+        std::future::ready(Err(EndpointError::Unsupported(stream.kind())))
+    }
 
     /// Called when a hook fails or the connection breaks. Whether the session stays open is
     /// decided by [`EndpointError::close_code`], not by this hook (it may also call
@@ -340,5 +439,17 @@ pub trait Endpoint: Send + 'static {
         Self: Sized,
     {
         matches!(kind, PayloadKind::Text | PayloadKind::Binary)
+    }
+
+    /// How text and binary messages are delivered: whole to
+    /// [`on_message`](Endpoint::on_message) (the default), in parts to
+    /// [`on_part`](Endpoint::on_part), or as a stream to [`on_stream`](Endpoint::on_stream).
+    /// Asked for text and binary only.
+    fn message_mode(kind: PayloadKind) -> MessageMode
+    where
+        Self: Sized,
+    {
+        let _ = kind;
+        MessageMode::Whole
     }
 }

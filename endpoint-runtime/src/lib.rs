@@ -69,7 +69,7 @@ pub use rooms::redis;
 pub use bytes::Bytes;
 pub use config::{Compression, Limits, SlowConsumer};
 pub use configurator::{Configurator, HandshakeRequest};
-pub use endpoint::{Endpoint, EndpointConfig, HookResult, Unhandled};
+pub use endpoint::{Endpoint, EndpointConfig, HookResult, MessageMode, Unhandled};
 pub use error::{BoxError, DecodeError, EndpointError, SendError};
 pub use handshake::Rejection;
 #[cfg(feature = "json")]
@@ -79,6 +79,7 @@ pub use message::{
 };
 pub use rooms::{Delivery, Hub, LocalRoom, Room, Rooms};
 pub use server::{shutdown_signal, BoundServer, EndpointService, Server, ServerHandle};
+pub use session::{BinaryStream, BinaryWriter, MessageStream, TextStream, TextWriter};
 pub use session::{Handshake, Properties, Session, SessionId};
 pub use state::State;
 pub use stats::Stats;
@@ -87,6 +88,7 @@ pub use stats::Stats;
 pub mod prelude {
     #[cfg(feature = "json")]
     pub use crate::Json;
+    pub use crate::{BinaryStream, TextStream};
     pub use crate::{
         Bytes, CloseCode, CloseReason, Compression, Configurator, Decode, DecodeError, Encode,
         EndpointError, Handshake, HandshakeRequest, Limits, Message, PayloadKind, Pong, Rejection,

@@ -9,7 +9,8 @@
 //! hand-off the direct writes depend on: a broadcast writes to the socket itself only while
 //! the connection task is idle (nothing queued, batched or partly written), so the bytes on
 //! the wire are every frame, whole, once, in order; and closes (requested, or an overflow) are
-//! taken exactly once, after which nothing more is accepted.
+//! taken exactly once, after which nothing more is accepted; and a message writer's parts
+//! (`writer.rs`) reach the wire with nothing of another sender's between them.
 //!
 //! Run with the rest: `cargo test -p endpoint-runtime --test loom_outbound` (a few seconds).
 
@@ -54,6 +55,8 @@ mod chan;
 mod recv;
 #[path = "../src/session/outbound/send.rs"]
 mod send;
+#[path = "../src/session/outbound/writer.rs"]
+mod writer;
 
 use chan::{DirectSocket, Outbound, PendingClose, Pushed};
 
@@ -382,5 +385,72 @@ fn a_tracked_send_dropped_by_the_end_is_reported_closed() {
         );
         assert!(matches!(out.written(seq), Err(SendError::Closed)));
         assert!(wire(&out).is_empty());
+    });
+}
+
+/// A message writer sends two parts while a broadcast (which writes directly to an idle
+/// socket) and another sender race it: the two parts reach the wire back to back, each other
+/// message whole before the first part or after the last, and a deferred message is counted
+/// until it is written.
+#[test]
+fn a_writers_parts_are_never_split_by_other_messages() {
+    model(|| {
+        let out = queue(1024, None);
+        let writer = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                loom::future::block_on(out.open_writer()).expect("open");
+                loom::future::block_on(out.push_part(msg("p1"), false)).expect("part");
+                loom::future::block_on(out.push_part(msg("p2"), true)).expect("last part");
+            })
+        };
+        let broadcaster = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                let m = msg("b");
+                let pushed = out.push_or_overflow(&m, Some(&frame(&m)));
+                assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
+            })
+        };
+        let mut batch = VecDeque::new();
+        pump(&out, &mut batch);
+        writer.join().unwrap();
+        broadcaster.join().unwrap();
+        pump(&out, &mut batch);
+        let wire = wire(&out);
+        let frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
+        assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
+        let p1 = frames.iter().position(|f| *f == b"p1").expect("p1");
+        assert_eq!(
+            frames.get(p1 + 1),
+            Some(&&b"p2"[..]),
+            "parts back to back: {frames:?}"
+        );
+        assert_eq!(out.queued_bytes(), 0);
+    });
+}
+
+/// A writer dropped inside its message (`abort_writer`) lets what waited behind it go, after
+/// its last frame.
+#[test]
+fn an_aborted_writer_releases_what_waited() {
+    model(|| {
+        let out = queue(1024, None);
+        loom::future::block_on(out.open_writer()).expect("open");
+        loom::future::block_on(out.push_part(msg("p1"), false)).expect("part");
+        let sender = {
+            let out = out.clone();
+            loom::thread::spawn(move || out.try_push(msg("s")).expect("room"))
+        };
+        out.abort_writer(Some(msg("end")));
+        sender.join().unwrap();
+        let mut batch = VecDeque::new();
+        pump(&out, &mut batch);
+        let wire = wire(&out);
+        let frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
+        assert_eq!(frames.len(), 3, "{wire:?}");
+        let p1 = frames.iter().position(|f| *f == b"p1").expect("p1");
+        assert_eq!(frames.get(p1 + 1), Some(&&b"end"[..]), "{frames:?}");
+        assert_eq!(out.queued_bytes(), 0);
     });
 }

@@ -218,6 +218,11 @@ fn event(events: &mut Vec<FrameEvent>, event: Option<FrameEvent>, sizes: Sizes) 
             assert!(reason.reason().len() <= 123);
         }
         FrameEvent::Close(None) => {}
+        FrameEvent::Part { part, .. } => {
+            // Only decoders built with `parts` deliver parts; each one is within the frame's
+            // bytes and a text part is valid UTF-8 by itself.
+            assert!(part.len() <= sizes.message.max(3), "part of {} bytes", part.len());
+        }
     }
     events.push(event);
 }

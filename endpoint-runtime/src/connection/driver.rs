@@ -34,11 +34,12 @@ use hyper::upgrade::Upgraded;
 
 use super::io::{FrameIo, ReadError};
 use super::{timer, ConnectionContext};
-use crate::endpoint::{Endpoint, HookResult, MessageLimits};
+use crate::endpoint::{Endpoint, HookResult, MessageLimits, MessageMode};
 use crate::error::EndpointError;
 use crate::message::{CloseCode, CloseReason, Message, PayloadKind};
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::frame::{Inbound, Outgoing};
+use crate::session::stream::Feed;
 use crate::session::{Handshake, PendingClose, Session};
 use crate::stats;
 
@@ -134,6 +135,10 @@ pub(crate) fn run<E: Endpoint>(
 
 /// What woke the driver up.
 enum Event {
+    /// A whole message, or (for a kind the endpoint takes in parts or as a stream) one
+    /// frame's part of a message: whether it was the last is the decoder's to say
+    /// (`FrameIo::in_message`), so that `Event` stays the size of a `Message`, and the
+    /// connection future with it.
     Message(Message),
     PeerClose(Option<CloseReason>),
     CloseRequested(PendingClose),
@@ -142,6 +147,23 @@ enum Event {
     Failed(EndpointError),
     /// The connection ended without a close frame.
     Gone(Option<std::io::Error>),
+}
+
+/// Whether `message` is a part: of a kind `E` takes in parts or as a stream.
+fn is_part<E: Endpoint>(message: &Message) -> bool {
+    match message {
+        Message::Text(_) => parts::<E>()[0],
+        Message::Binary(_) => parts::<E>()[1],
+        _ => false,
+    }
+}
+
+/// The kinds an endpoint takes in parts or as a stream (text, binary): known from its type.
+fn parts<E: Endpoint>() -> [bool; 2] {
+    [
+        E::message_mode(PayloadKind::Text) != MessageMode::Whole,
+        E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
+    ]
 }
 
 /// How the session ends.
@@ -231,10 +253,15 @@ impl Driver {
         .map(Box::new);
 
         while ending.is_none() {
-            let next = match self.next_event().await {
+            let next = match self.next_event::<E>().await {
                 // Unsolicited pongs (and answers to keep-alive pings) are ignored unless the
                 // endpoint has a pong handler (RFC 6455 5.5.3; Jakarta does the same).
                 Event::Message(Message::Pong(_)) if !E::accepts(PayloadKind::Pong) => None,
+                // Boxed: a future per part for endpoints that take parts, nothing for the others.
+                Event::Message(message) if is_part::<E>(&message) => {
+                    let last = !self.io.in_message();
+                    Box::pin(self.part(&mut endpoint, message, last)).await
+                }
                 // `unhandled = ignore`: Tomcat's way, for kinds without a handler.
                 Event::Message(m) if self.limits.ignore_unhandled && !E::accepts(m.kind()) => {
                     debug!(kind = m.kind().name(), "message without a handler ignored");
@@ -254,6 +281,7 @@ impl Driver {
                         }
                     }
                 }
+                // Boxed: a future per part for endpoints that take parts, nothing for the others.
                 Event::PeerClose(reason) => Some(Ending::PeerClosed(reason)),
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
                     Some(Ending::Close(reason, Flush::Queue))
@@ -417,6 +445,130 @@ impl Driver {
         result
     }
 
+    /// A part of a message delivered in parts (`on_part`), or the first part of a message
+    /// delivered as a stream (`on_stream`; its other parts are the stream's).
+    async fn part<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        part: Message,
+        last: bool,
+    ) -> Option<Ending> {
+        let kind = part.kind();
+        let session = self.session.clone();
+        let result = match E::message_mode(kind) {
+            _ if !E::accepts(kind) => Ok(Err(EndpointError::Unsupported(kind))),
+            MessageMode::Parts => self.hook(endpoint.on_part(&session, part, last)).await,
+            MessageMode::Stream => {
+                let (result, after, complete) = self.stream(endpoint, part, last).await;
+                if !complete && after.is_none() {
+                    // The hook returned early: the decoder drops the rest of the message.
+                    self.io.discard_message();
+                }
+                let ending = match result {
+                    Ok(result) => self.outcome(endpoint, result).await,
+                    Err(panic) => self.panicked(endpoint, "on_message", panic).await,
+                };
+                return match (ending, after) {
+                    (Some(ending), _) => Some(ending),
+                    (None, None) => None,
+                    // What the stream's hook read past its message, handled as the loop does.
+                    (None, Some(Event::PeerClose(reason))) => Some(Ending::PeerClosed(reason)),
+                    (None, Some(Event::Failed(error))) => self.error(endpoint, error).await,
+                    (None, Some(Event::Gone(err))) => Some(Ending::Abnormal(
+                        err.map_or_else(|| "connection reset".into(), |e| e.to_string()),
+                    )),
+                    (None, Some(_)) => {
+                        self.error(
+                            endpoint,
+                            EndpointError::Protocol("message inside a message".into()),
+                        )
+                        .await
+                    }
+                };
+            }
+            MessageMode::Whole => Ok(Err(EndpointError::Unsupported(kind))),
+        };
+        match result {
+            Ok(result) => self.outcome(endpoint, result).await,
+            Err(panic) => self.panicked(endpoint, "on_message", panic).await,
+        }
+    }
+
+    /// Runs `on_stream` for the message whose first part is `part`, feeding it the message's
+    /// next parts as the hook takes them (one part held at a time; see `session::stream`).
+    /// Returns the hook's result, what was read that must be handled after it (the peer's
+    /// close, an error, the end of the connection: the stream then ended with an error), and
+    /// whether the message's last part was read.
+    async fn stream<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        part: Message,
+        last: bool,
+    ) -> (Result<HookResult, String>, Option<Event>, bool) {
+        let session = self.session.clone();
+        let (feed, stream) = Feed::start(part, last);
+        let fut = endpoint.on_stream(&session, stream);
+        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+        let mut after: Option<Event> = None;
+        let decode = self.limits.decode_parts(parts::<E>());
+        let result = poll_fn(|cx| loop {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(r.map_err(panic_message));
+            }
+            // As in `hook`: write what the hook queued, registered first.
+            self.session.outbound().register(cx.waker());
+            self.pump_or_break(cx);
+            if after.is_some() || !feed.wants() || self.pongs.len() >= MAX_PENDING_PONGS {
+                return Poll::Pending;
+            }
+            let read = self.io.poll_read(cx, self.session.outbound(), decode);
+            let ended = match read {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(inbound))) => {
+                    self.seen = self.seen.wrapping_add(1);
+                    match inbound {
+                        Inbound::Part { part, last } => {
+                            self.count_part(&part, last);
+                            feed.push(part, last);
+                            continue;
+                        }
+                        Inbound::Ping(payload) => {
+                            self.session.outbound().busy();
+                            self.pongs.push_back(payload);
+                            continue;
+                        }
+                        // A pong handler cannot run while the stream's hook does: pongs that
+                        // arrive inside a streamed message are not delivered (RFC 6455 5.5.3
+                        // lets unsolicited pongs go unanswered).
+                        Inbound::Message(Message::Pong(_)) => continue,
+                        Inbound::Message(message) => Event::Message(message),
+                        Inbound::Close(reason) => Event::PeerClose(reason),
+                    }
+                }
+                Poll::Ready(Ok(None)) => Event::Gone(None),
+                Poll::Ready(Err(ReadError::Protocol(e))) => Event::Failed(e),
+                Poll::Ready(Err(ReadError::Io(e))) => Event::Gone(Some(e)),
+            };
+            after = Some(ended);
+            feed.fail();
+        })
+        .await;
+        self.seen = self.seen.wrapping_add(1);
+        self.ping_sent = timer::NONE;
+        let complete = feed.complete();
+        (result, after, complete)
+    }
+
+    /// Counts a part read from the peer: its bytes, and the message at its last part.
+    fn count_part(&mut self, part: &Message, last: bool) {
+        let counters = &self.ctx.counters;
+        stats::add(&counters.bytes_in, part.len() as u64);
+        if last {
+            stats::add(&counters.messages_in, 1);
+        }
+        self.data = self.data.wrapping_add(1);
+    }
+
     fn pump_or_break(&mut self, cx: &mut Context<'_>) {
         if self.broken {
             return;
@@ -499,7 +651,7 @@ impl Driver {
     }
 
     /// Waits for the next inbound message or close request, writing the queue meanwhile.
-    async fn next_event(&mut self) -> Event {
+    async fn next_event<E: Endpoint>(&mut self) -> Event {
         poll_fn(|cx| {
             self.session.outbound().register(cx.waker());
             if let Some(close) = self.session.outbound().take_close() {
@@ -525,10 +677,11 @@ impl Driver {
                         Poll::Pending => return self.poll_timer(),
                     }
                 }
-                return match self
-                    .io
-                    .poll_read(cx, self.session.outbound(), self.limits.decode())
-                {
+                return match self.io.poll_read(
+                    cx,
+                    self.session.outbound(),
+                    self.limits.decode_parts(parts::<E>()),
+                ) {
                     Poll::Pending => {
                         if !self.broken {
                             if let Poll::Ready(Err(e)) = self.poll_pump(cx, true) {
@@ -555,6 +708,10 @@ impl Driver {
                                 self.session.outbound().busy();
                                 self.pongs.push_back(payload);
                                 continue;
+                            }
+                            Inbound::Part { part, last } => {
+                                self.count_part(&part, last);
+                                Event::Message(part)
                             }
                             Inbound::Close(reason) => Event::PeerClose(reason),
                         })
@@ -626,7 +783,7 @@ impl Driver {
                 }
                 // Keep-alive ping: through the queue, so it is ordered with other frames. A full
                 // queue means the peer is not reading; the pong deadline then catches it.
-                let _ = out.try_push(Message::Ping(Bytes::new()).into());
+                let _ = out.try_push_control(Message::Ping(Bytes::new()).into());
                 self.ping_sent = now;
                 continue;
             }

@@ -349,6 +349,16 @@ impl FrameIo {
         }
     }
 
+    /// Whether the decoder is inside a fragmented message (see `Decoder::in_message`).
+    pub(crate) fn in_message(&self) -> bool {
+        self.decoder.in_message()
+    }
+
+    /// Drops the rest of the message being delivered in parts (see `Decoder::discard_message`).
+    pub(crate) fn discard_message(&mut self) {
+        self.decoder.discard_message();
+    }
+
     /// Keeps bytes read past the frame being handed out.
     fn keep(&mut self, rest: &[u8], checked: usize) {
         if rest.is_empty() {
@@ -393,22 +403,31 @@ impl FrameIo {
                     // What the queue counted it as (the message's bytes, before compression):
                     // what is released when it leaves.
                     let counted = item.len();
-                    let (opcode, compressed, payload) = match item {
+                    let (opcode, compressed, fin, payload) = match item {
                         Outgoing::Message(msg) => {
                             let (opcode, payload) = frame::opcode_and_payload(msg);
                             match &self.deflate {
                                 Some(params) if opcode.is_data() => {
-                                    compress(params, &mut self.streams, opcode, payload)
+                                    let (opcode, compressed, payload) =
+                                        compress(params, &mut self.streams, opcode, payload);
+                                    (opcode, compressed, true, payload)
                                 }
-                                _ => (opcode, false, payload),
+                                _ => (opcode, false, true, payload),
                             }
                         }
-                        Outgoing::Deflated { opcode, payload } => (opcode, true, payload),
+                        Outgoing::Deflated { opcode, payload } => (opcode, true, true, payload),
+                        Outgoing::Part { opcode, payload } => (opcode, false, false, payload),
+                        Outgoing::LastPart { opcode, payload } => (opcode, false, true, payload),
                     };
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];
-                        let head_len =
-                            frame::encode_header_for(&mut head, opcode, compressed, payload.len());
+                        let head_len = frame::encode_header_fin(
+                            &mut head,
+                            opcode,
+                            compressed,
+                            fin,
+                            payload.len(),
+                        );
                         sent(counted, opcode);
                         // Behind what is already encoded; the scratch goes first.
                         self.pending = Some(Box::new(Pending::Large {
@@ -419,7 +438,11 @@ impl FrameIo {
                         }));
                         break;
                     }
-                    frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
+                    if fin {
+                        frame::encode_frame_for(&mut scratch, opcode, compressed, &payload);
+                    } else {
+                        frame::encode_part(&mut scratch, opcode, false, &payload);
+                    }
                     sent(counted, opcode);
                     if scratch.len() >= write_max {
                         break;
@@ -645,10 +668,7 @@ mod tests {
             f.extend_from_slice(payload);
             f
         };
-        let limits = DecodeLimits {
-            frame: 1 << 20,
-            message: 1 << 20,
-        };
+        let limits = DecodeLimits::whole(1 << 20, 1 << 20);
         let mut decoder = Decoder::default();
         let mut streams = None;
         // RSV1 on the first frame: compressed.

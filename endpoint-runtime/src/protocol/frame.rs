@@ -28,6 +28,9 @@ pub(crate) enum Inbound {
     /// The peer's close frame, or the close the server answers a malformed one with (1002 for an
     /// invalid code or a 1-byte payload, 1007 for a reason that is not UTF-8).
     Close(Option<CloseReason>),
+    /// One frame's part of a text or binary message of a kind delivered in parts
+    /// ([`DecodeLimits::parts`]): a text part holds whole characters only.
+    Part { part: Message, last: bool },
 }
 
 /// The result of looking at the start of a buffer.
@@ -49,6 +52,28 @@ pub(crate) struct DecodeLimits {
     pub(crate) frame: usize,
     /// Largest message (all fragments together).
     pub(crate) message: usize,
+    /// Text and binary: `Some(max)` delivers messages of that kind in parts, one per frame
+    /// ([`Inbound::Part`]), never assembled, `max` bounding the whole message; `None`, whole.
+    pub(crate) parts: [Option<usize>; 2],
+}
+
+impl DecodeLimits {
+    /// Limits for whole messages only.
+    pub(crate) const fn whole(frame: usize, message: usize) -> DecodeLimits {
+        DecodeLimits {
+            frame,
+            message,
+            parts: [None, None],
+        }
+    }
+
+    fn parts_of(&self, opcode: OpCode) -> Option<usize> {
+        match opcode {
+            OpCode::Text => self.parts[0],
+            OpCode::Binary => self.parts[1],
+            _ => None,
+        }
+    }
 }
 
 /// A fragmented message being assembled.
@@ -60,6 +85,48 @@ struct Fragments {
     data: BytesMut,
     /// Length of the prefix already known to be valid UTF-8 (text only).
     checked: usize,
+    /// Delivered in parts (`DecodeLimits::parts`): `data` holds only the unfinished character
+    /// a text part could not end with (at most 3 bytes), `delivered` counts the message so far.
+    parts: Option<PartsState>,
+}
+
+/// The progress of a message delivered in parts.
+#[derive(Debug, Clone, Copy)]
+struct PartsState {
+    /// Bytes of the message so far (inflated, for a compressed one).
+    delivered: u64,
+    /// The message's limit.
+    max: usize,
+    /// The rest of the message is checked and dropped, not delivered
+    /// ([`Decoder::discard_message`]).
+    discard: bool,
+    /// A frame being delivered in pieces, as its payload arrives: what is left of it.
+    rest: Option<FrameRest>,
+}
+
+/// The part of a frame's payload still to come, when it is delivered in pieces.
+#[derive(Debug, Clone, Copy)]
+struct FrameRest {
+    remaining: u64,
+    /// The mask, turned to start at the next payload byte.
+    mask: [u8; 4],
+    fin: bool,
+}
+
+/// A frame of an uncompressed message in parts that does not fit in what was read is
+/// delivered in pieces of at least this many bytes (or what is left of it) as they arrive, so
+/// no part waits for, or holds, a whole large frame.
+const PIECE_MIN: usize = 16 * 1024;
+
+/// `mask` turned by `n` payload bytes.
+fn turn(mask: [u8; 4], n: usize) -> [u8; 4] {
+    let k = n % 4;
+    [
+        mask[k],
+        mask[(k + 1) % 4],
+        mask[(k + 2) % 4],
+        mask[(k + 3) % 4],
+    ]
 }
 
 /// Server-side frame decoder; see the module docs.
@@ -112,6 +179,18 @@ impl Decoder {
         checked: &mut usize,
         inflate: Option<&mut Decompressor>,
     ) -> Result<Decoded, EndpointError> {
+        if let Some(rest) = self.frame_rest() {
+            // The payload of a frame being delivered in pieces continues here.
+            *checked = 0;
+            let n = buf
+                .len()
+                .min(usize::try_from(rest.remaining).unwrap_or(usize::MAX));
+            let inbound = self.piece(&buf[..n], rest)?;
+            return Ok(Decoded::Frame {
+                consumed: n,
+                inbound,
+            });
+        }
         let Some(h) = self.header(buf, limits, inflate.is_some())? else {
             // Enough for any header: a smaller `need` would only cost another round.
             return Ok(Decoded::Incomplete {
@@ -120,6 +199,21 @@ impl Decoder {
         };
         let end = h.header_len + h.len;
         if buf.len() < end {
+            if self.in_pieces(&h, limits) {
+                let have = buf.len() - h.header_len;
+                if have < PIECE_MIN {
+                    return Ok(Decoded::Incomplete {
+                        need: end.min(h.header_len + PIECE_MIN),
+                    });
+                }
+                *checked = 0;
+                let max = limits.parts_of(h.opcode);
+                let inbound = self.first_piece(&h, &buf[h.header_len..], max)?;
+                return Ok(Decoded::Frame {
+                    consumed: buf.len(),
+                    inbound,
+                });
+            }
             self.check_partial_text(&h, &buf[h.header_len..], checked)?;
             return Ok(Decoded::Incomplete { need: end });
         }
@@ -130,6 +224,95 @@ impl Decoder {
             consumed: end,
             inbound,
         })
+    }
+
+    /// What is left of a frame being delivered in pieces.
+    fn frame_rest(&self) -> Option<FrameRest> {
+        self.fragments.as_ref()?.parts?.rest
+    }
+
+    /// Whether the frame `h` heads (checked, incomplete) is delivered in pieces: an
+    /// uncompressed frame of a message in parts.
+    fn in_pieces(&self, h: &Header, limits: DecodeLimits) -> bool {
+        match (h.opcode, &self.fragments) {
+            (OpCode::Text | OpCode::Binary, None) => {
+                !h.compressed && limits.parts_of(h.opcode).is_some()
+            }
+            (OpCode::Continuation, Some(f)) => f.parts.is_some() && !f.compressed,
+            _ => false,
+        }
+    }
+
+    /// The first piece of a frame delivered in pieces: the payload that arrived with its
+    /// header (`max`: the message's limit, for a message's first frame).
+    fn first_piece(
+        &mut self,
+        h: &Header,
+        masked: &[u8],
+        max: Option<usize>,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let (text, mut state, data) = match self.fragments.take() {
+            Some(f) => (f.text, f.parts.expect("in_pieces"), f.data),
+            None => {
+                let state = PartsState {
+                    delivered: 0,
+                    max: max.expect("in_pieces"),
+                    discard: false,
+                    rest: None,
+                };
+                (h.opcode == OpCode::Text, state, BytesMut::new())
+            }
+        };
+        state.rest = Some(FrameRest {
+            remaining: h.len as u64,
+            mask: h.mask,
+            fin: h.fin,
+        });
+        self.fragments = Some(Box::new(Fragments {
+            text,
+            compressed: false,
+            data,
+            checked: 0,
+            parts: Some(state),
+        }));
+        self.piece(masked, state.rest.expect("just set"))
+    }
+
+    /// The next `masked` bytes of a frame delivered in pieces.
+    fn piece(&mut self, masked: &[u8], rest: FrameRest) -> Result<Option<Inbound>, EndpointError> {
+        let f = self
+            .fragments
+            .take()
+            .expect("a frame in pieces has its message");
+        let mut state = f.parts.expect("delivered in parts");
+        let remaining = rest.remaining - masked.len() as u64;
+        state.rest = (remaining > 0).then(|| FrameRest {
+            remaining,
+            mask: turn(rest.mask, masked.len()),
+            fin: rest.fin,
+        });
+        let mut data = f.data;
+        let carried = data.len();
+        data.extend_from_slice(masked);
+        unmask_in_place(&mut data[carried..], rest.mask);
+        state.delivered += masked.len() as u64;
+        let last = rest.fin && remaining == 0;
+        self.deliver(f.text, false, state, data, last)
+    }
+
+    /// Whether a fragmented message is open: after a part, whether more of its message is to
+    /// come (so `false` right after its last part).
+    pub(crate) fn in_message(&self) -> bool {
+        self.fragments.is_some()
+    }
+
+    /// The rest of the message being delivered in parts is not wanted (a stream's hook
+    /// returned before its end): its frames are still checked (limits, UTF-8, inflation), then
+    /// dropped. Nothing when no such message is open.
+    pub(crate) fn discard_message(&mut self) {
+        if let Some(parts) = self.fragments.as_mut().and_then(|f| f.parts.as_mut()) {
+            parts.discard = true;
+        }
     }
 
     /// Parses and checks a header; `None` when `buf` does not hold all of it yet.
@@ -189,15 +372,20 @@ impl Decoder {
             // Sizes are decided here, from the header, before any payload is awaited (for a
             // compressed message the frame limit is on the wire's bytes, the message limit on
             // what they inflate to, checked while inflating).
-            let assembled = match &self.fragments {
-                Some(f) if !f.compressed => f.data.len() as u64,
-                _ => 0,
+            let (assembled, max) = match &self.fragments {
+                Some(f) => match f.parts {
+                    Some(p) if !f.compressed => (p.delivered, p.max),
+                    Some(p) => (0, p.max),
+                    None if !f.compressed => (f.data.len() as u64, limits.message),
+                    None => (0, limits.message),
+                },
+                None => (0, limits.parts_of(opcode).unwrap_or(limits.message)),
             };
             if len > limits.frame as u64 {
                 return Err(too_big(len, limits.frame));
             }
-            if assembled + len > limits.message as u64 {
-                return Err(too_big(assembled + len, limits.message));
+            if assembled + len > max as u64 {
+                return Err(too_big(assembled + len, max));
             }
             match (opcode, &self.fragments) {
                 (OpCode::Continuation, None) => {
@@ -285,6 +473,29 @@ impl Decoder {
     ) -> Result<Option<Inbound>, EndpointError> {
         let compressed = h.compressed || self.fragments.as_ref().is_some_and(|f| f.compressed);
         match h.opcode {
+            OpCode::Text | OpCode::Binary if limits.parts_of(h.opcode).is_some() => {
+                let max = limits.parts_of(h.opcode).expect("just checked");
+                let state = PartsState {
+                    delivered: 0,
+                    max,
+                    discard: false,
+                    rest: None,
+                };
+                self.part(
+                    h,
+                    masked,
+                    h.opcode == OpCode::Text,
+                    compressed,
+                    state,
+                    BytesMut::new(),
+                    inflate,
+                )
+            }
+            OpCode::Continuation if self.fragments.as_ref().is_some_and(|f| f.parts.is_some()) => {
+                let f = self.fragments.take().expect("checked in the header");
+                let state = f.parts.expect("just checked");
+                self.part(h, masked, f.text, f.compressed, state, f.data, inflate)
+            }
             OpCode::Text | OpCode::Binary if compressed => {
                 let inflate = inflate.expect("RSV1 accepted only with an inflater");
                 let mut data = Vec::new();
@@ -300,6 +511,7 @@ impl Decoder {
                     compressed: true,
                     data: BytesMut::from(&data[..]),
                     checked: 0,
+                    parts: None,
                 });
                 fragments.check_utf8()?;
                 self.fragments = Some(fragments);
@@ -318,6 +530,7 @@ impl Decoder {
                     compressed: false,
                     data: unmask(masked, h.mask),
                     checked: 0,
+                    parts: None,
                 });
                 fragments.check_utf8()?;
                 self.fragments = Some(fragments);
@@ -349,6 +562,79 @@ impl Decoder {
             )))),
             OpCode::Close => Ok(Some(Inbound::Close(close_payload(&unmask(masked, h.mask))))),
         }
+    }
+}
+
+impl Decoder {
+    /// One frame of a message delivered in parts: `carry` is what the previous part of a text
+    /// left unfinished (the start of a character cut by the frame boundary), put in front of
+    /// this frame's payload; a text part ends at its last whole character and carries the rest,
+    /// so every part is valid UTF-8 by itself (a message that ends inside a character is 1007).
+    #[allow(clippy::too_many_arguments)]
+    fn part(
+        &mut self,
+        h: &Header,
+        masked: &[u8],
+        text: bool,
+        compressed: bool,
+        mut state: PartsState,
+        mut data: BytesMut,
+        inflate: Option<&mut Decompressor>,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let carried = data.len();
+        if compressed {
+            let inflate = inflate.expect("RSV1 accepted only with an inflater");
+            // The decompressor counts the whole message against `max`.
+            let mut out = Vec::new();
+            inflate_frame(inflate, masked, h, state.max, &mut out)?;
+            data.extend_from_slice(&out);
+        } else {
+            data.extend_from_slice(masked);
+            unmask_in_place(&mut data[carried..], h.mask);
+        }
+        state.delivered += (data.len() - carried) as u64;
+        self.deliver(text, compressed, state, data, h.fin)
+    }
+
+    /// Hands out a part (`last`: the message's last), keeping what a text part cannot end
+    /// with (an unfinished character) for the next one.
+    fn deliver(
+        &mut self,
+        text: bool,
+        compressed: bool,
+        state: PartsState,
+        mut data: BytesMut,
+        last: bool,
+    ) -> Result<Option<Inbound>, EndpointError> {
+        let unfinished = if text {
+            match std::str::from_utf8(&data) {
+                Ok(_) => 0,
+                Err(e) if e.error_len().is_none() && !last => data.len() - e.valid_up_to(),
+                Err(_) => return Err(EndpointError::InvalidUtf8),
+            }
+        } else {
+            0
+        };
+        let rest = data.split_off(data.len() - unfinished);
+        let discard = state.discard;
+        if !last {
+            self.fragments = Some(Box::new(Fragments {
+                text,
+                compressed,
+                data: rest,
+                checked: 0,
+                parts: Some(state),
+            }));
+        }
+        if discard {
+            return Ok(None);
+        }
+        let part = if text {
+            Message::Text(self::text(data.freeze())?)
+        } else {
+            Message::Binary(data.freeze())
+        };
+        Ok(Some(Inbound::Part { part, last }))
     }
 }
 
@@ -493,8 +779,20 @@ pub(crate) fn encode_header_for(
     compressed: bool,
     len: usize,
 ) -> usize {
+    encode_header_fin(out, opcode, compressed, true, len)
+}
+
+/// [`encode_header_for`] for any frame of a message: `fin` clear on all but its last.
+pub(crate) fn encode_header_fin(
+    out: &mut [u8; MAX_HEADER],
+    opcode: OpCode,
+    compressed: bool,
+    fin: bool,
+    len: usize,
+) -> usize {
     let rsv1 = if compressed { RSV1 } else { 0 };
-    encode_header_bits(out, 0x80 | rsv1 | opcode as u8, len)
+    let fin = if fin { 0x80 } else { 0 };
+    encode_header_bits(out, fin | rsv1 | opcode as u8, len)
 }
 
 /// Writes a header whose first byte is `b0` (FIN, RSV bits, opcode).
@@ -534,6 +832,16 @@ pub(crate) fn encode_frame_for(
     out.extend_from_slice(payload);
 }
 
+/// Appends one frame of a message sent in parts (never compressed): `opcode` is the message's
+/// on its first frame and `Continuation` after, `fin` set on the last.
+pub(crate) fn encode_part(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
+    let mut head = [0; MAX_HEADER];
+    let n = encode_header_fin(&mut head, opcode, false, fin, payload.len());
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+}
+
 /// What a connection writes: a message, which it frames (and compresses, when agreed), or a
 /// data message already compressed for it (a broadcast's payload, compressed once and shared by
 /// the recipients that agreed the same settings).
@@ -545,6 +853,30 @@ pub(crate) enum Outgoing {
         /// The payload on the wire (compressed, without its deflate tail).
         payload: Bytes,
     },
+    /// One frame of a message sent in parts by a message writer (`session::writer`), not its
+    /// last: the message's opcode on its first frame, `Continuation` after. Parts go
+    /// uncompressed (RFC 7692 lets each message choose, and a part cannot wait for the rest).
+    Part {
+        opcode: OpCode,
+        payload: Bytes,
+    },
+    /// The last frame of a message sent in parts (FIN). Two variants rather than a `bool`:
+    /// an `Outgoing` stays the size of a `Message`, and so do the futures that hold one.
+    LastPart {
+        opcode: OpCode,
+        payload: Bytes,
+    },
+}
+
+impl Outgoing {
+    /// A frame of a message in parts.
+    pub(crate) fn part(opcode: OpCode, payload: Bytes, last: bool) -> Outgoing {
+        if last {
+            Outgoing::LastPart { opcode, payload }
+        } else {
+            Outgoing::Part { opcode, payload }
+        }
+    }
 }
 
 impl Outgoing {
@@ -552,7 +884,9 @@ impl Outgoing {
     pub(crate) fn len(&self) -> usize {
         match self {
             Outgoing::Message(m) => m.len(),
-            Outgoing::Deflated { payload, .. } => payload.len(),
+            Outgoing::Deflated { payload, .. }
+            | Outgoing::Part { payload, .. }
+            | Outgoing::LastPart { payload, .. } => payload.len(),
         }
     }
 }
@@ -601,10 +935,7 @@ pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>) {
 mod tests {
     use super::*;
 
-    const LIMITS: DecodeLimits = DecodeLimits {
-        frame: 1 << 20,
-        message: 1 << 20,
-    };
+    const LIMITS: DecodeLimits = DecodeLimits::whole(1 << 20, 1 << 20);
 
     fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mask = [0x12, 0x34, 0x56, 0x78];
@@ -696,10 +1027,7 @@ mod tests {
 
     #[test]
     fn limits_are_decided_from_the_header() {
-        let limits = DecodeLimits {
-            frame: 100,
-            message: 150,
-        };
+        let limits = DecodeLimits::whole(100, 150);
         let mut d = Decoder::default();
         // Only the header of a 101-byte frame: refused without its payload.
         let frame = client_frame(true, OpCode::Binary, &[0; 101]);
@@ -785,6 +1113,61 @@ mod tests {
         assert!(matches!(
             d.decode_checked(&cont[..20], LIMITS, &mut checked, None),
             Err(EndpointError::InvalidUtf8)
+        ));
+    }
+
+    /// A message in parts: a large frame is delivered in pieces as its bytes arrive (each a
+    /// valid text of whole characters, `last` only at the end), small frames whole; the pieces
+    /// make the message, and its limit is its own.
+    #[test]
+    fn parts_come_in_pieces_of_large_frames_with_whole_characters() {
+        let limits = DecodeLimits {
+            frame: 1 << 20,
+            message: 1000,
+            parts: [Some(1 << 20), None],
+        };
+        let text = "a€ü".repeat(20_000);
+        let mut bytes = client_frame(false, OpCode::Text, &text.as_bytes()[..100_001]);
+        bytes.extend(client_frame(
+            true,
+            OpCode::Continuation,
+            &text.as_bytes()[100_001..],
+        ));
+        let (mut d, mut checked, mut at, mut got, mut parts) =
+            (Decoder::default(), 0, 0, String::new(), 0);
+        let mut end = 0;
+        let mut last_seen = false;
+        while at < bytes.len() {
+            // Bytes arrive 7,000 at a time.
+            end = (end + 7000).min(bytes.len()).max(at + 1);
+            match d
+                .decode_checked(&bytes[at..end], limits, &mut checked, None)
+                .unwrap()
+            {
+                Decoded::Frame { consumed, inbound } => {
+                    at += consumed;
+                    if let Some(Inbound::Part {
+                        part: Message::Text(t),
+                        last,
+                    }) = inbound
+                    {
+                        assert!(!last_seen);
+                        last_seen = last;
+                        parts += 1;
+                        got.push_str(t.as_str());
+                    }
+                }
+                Decoded::Incomplete { need } => assert!(at + need > end),
+            }
+        }
+        assert!(last_seen && !d.in_message());
+        assert_eq!(got, text);
+        assert!(parts > 10, "{parts} parts");
+        // Binary is whole here (`parts: None`), under the whole-message limit.
+        let big = client_frame(true, OpCode::Binary, &[0; 1001]);
+        assert!(matches!(
+            Decoder::default().decode_checked(&big, limits, &mut 0, None),
+            Err(EndpointError::TooBig { .. })
         ));
     }
 

@@ -29,6 +29,10 @@ impl Form {
                 (opcode, payload, false)
             }
             Outgoing::Deflated { opcode, payload } => (*opcode, &payload[..], true),
+            // Made only of a broadcast's message (below); a part is a message writer's.
+            Outgoing::Part { .. } | Outgoing::LastPart { .. } => {
+                unreachable!("a broadcast is a whole message")
+            }
         };
         // One contiguous buffer: `send` costs less than `writev` in the kernel.
         let frame = (opcode.is_data() && payload.len() <= DIRECT_MAX).then(|| {

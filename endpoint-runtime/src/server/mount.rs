@@ -9,7 +9,8 @@ use tracing::{debug, warn};
 
 use crate::configurator::Configurator;
 use crate::connection::{self, ConnectionContext, ConnectionSlot};
-use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits};
+use crate::endpoint::{Endpoint, EndpointConfig, MessageLimits, MessageMode};
+use crate::message::PayloadKind;
 use crate::protocol::deflate::DeflateParams;
 use crate::session::{EndpointRegistry, Handshake, Session};
 
@@ -78,7 +79,13 @@ where
         // used.
         let start = Box::new(Start {
             factory: self.factory.clone(),
-            limits: self.config.resolve(&ctx.limits),
+            limits: self.config.resolve(
+                &ctx.limits,
+                [
+                    E::message_mode(PayloadKind::Text) != MessageMode::Whole,
+                    E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
+                ],
+            ),
             on_upgrade,
             session,
             slot,

@@ -45,12 +45,16 @@ pub(crate) mod outbound;
 mod properties;
 pub(crate) mod registry;
 pub(crate) mod request;
+pub(crate) mod stream;
+mod writer;
 
 pub use handshake::Handshake;
 pub(crate) use outbound::{OnFull, Outbound, PendingClose, Pushed};
 pub use properties::Properties;
 pub(crate) use registry::EndpointRegistry;
 pub(crate) use request::RequestInfo;
+pub use stream::{BinaryStream, MessageStream, TextStream};
+pub use writer::{BinaryWriter, TextWriter};
 
 /// A session identifier, unique within the process. Displays as a decimal number.
 ///
@@ -306,7 +310,9 @@ impl Session {
     pub fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), SendError> {
         let mut payload: bytes::Bytes = payload.into();
         payload.truncate(125);
-        self.inner.out.try_push(Message::Ping(payload).into())
+        self.inner
+            .out
+            .try_push_control(Message::Ping(payload).into())
     }
 
     /// Starts closing the session with `reason`: messages already queued are sent first, then the

@@ -65,6 +65,9 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
     /// Whether `ColdOut::dropped` counts messages a broadcast dropped (the `Drop` policy) that
     /// the connection task has not reported yet.
     pub(super) has_dropped: AtomicBool,
+    /// Whether a message writer is open (`writer.rs`): written under the lock, read without
+    /// it by the connection task's own replies, which then queue behind the writer's parts.
+    pub(super) writing: AtomicBool,
     /// Data messages written directly, for the connection task's idle timeout.
     pub(super) direct_sent: AtomicU32,
     /// The connection task's next keep-alive or idle deadline, on the server's timer clock
@@ -98,6 +101,8 @@ pub(super) struct ColdOut {
     pub(super) track: Option<Track>,
     /// Messages broadcasts dropped for this session (the `Drop` policy), not reported yet.
     pub(super) dropped: u64,
+    /// The open message writer's hold on the queue (`writer.rs`).
+    pub(super) writer: Option<super::writer::Writing>,
 }
 
 /// Send completion: messages are numbered as they join the queue (or the connection task's
@@ -109,6 +114,10 @@ pub(super) struct Track {
     pub(super) pushed: u32,
     /// Every message up to this number was written to the socket.
     pub(super) written: u32,
+    /// Numbered messages that wait behind an open message writer (`writer.rs`): numbered
+    /// after `pushed`, and counted into it only when they join the queue, so that a written
+    /// mark never covers a message still held back.
+    pub(super) held: u32,
     /// The session ended: what is not written by now never will be.
     pub(super) dead: bool,
 }
@@ -137,6 +146,7 @@ impl<S> OutState<S> {
             && cold.space.is_none()
             && cold.track.is_none()
             && cold.dropped == 0
+            && cold.writer.is_none()
         {
             self.cold = None;
         }
@@ -145,6 +155,11 @@ impl<S> OutState<S> {
 
     pub(super) fn has_raw(&self) -> bool {
         self.cold.as_ref().is_some_and(|c| c.raw.is_some())
+    }
+
+    /// The open message writer's hold, if one is open.
+    pub(super) fn writing(&mut self) -> Option<&mut super::writer::Writing> {
+        self.cold.as_mut().and_then(|c| c.writer.as_mut())
     }
 }
 
@@ -216,6 +231,7 @@ impl<S: DirectSocket> Outbound<S> {
             has_raw: AtomicBool::new(false),
             tracking: AtomicBool::new(false),
             has_dropped: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
             direct_sent: AtomicU32::new(0),
             deadline_ms: AtomicU64::new(0),
         }
@@ -236,6 +252,16 @@ impl<S: DirectSocket> Outbound<S> {
     /// Appends under the lock (checked by the caller) and raises the hints.
     pub(super) fn enqueue(&self, st: &mut OutState<S>, msg: Outgoing) {
         self.bytes.fetch_add(msg.len(), Ordering::AcqRel);
+        if let Some(cold) = st.cold.as_mut() {
+            if let Some(writing) = cold.writer.as_mut() {
+                // Behind the open writer's last part (`writer.rs`).
+                writing.defer(msg);
+                if let Some(track) = cold.track.as_mut() {
+                    track.held += 1;
+                }
+                return;
+            }
+        }
         st.queue.push(msg);
         self.queued.store(true, Ordering::Release);
         if let Some(track) = st.cold.as_mut().and_then(|c| c.track.as_mut()) {
@@ -280,7 +306,7 @@ impl<S: DirectSocket> Outbound<S> {
 
     /// Writes an encoded data frame to the idle connection's socket, under the lock (`st`).
     pub(super) fn write_direct(&self, st: &mut OutState<S>, frame: &[u8]) -> Direct {
-        if !st.queue.is_empty() || st.has_raw() {
+        if !st.queue.is_empty() || st.has_raw() || st.writing().is_some() {
             return Direct::No;
         }
         let Some(stream) = st.stream.as_mut() else {

@@ -9,6 +9,7 @@
 //! | `chan` | the shared core: the locked state, the lock-free hints, the rules they keep |
 //! | `send` | the sending side: `Session::send`/`try_send`/`close`, and a broadcast's push or direct write |
 //! | `recv` | the receiving side, used by the connection task alone: take, write, release, idle/busy, deadlines |
+//! | `writer` | a message writer's hold on the queue: its parts go in order, every other message waits behind its last part |
 //!
 //! The queue carries [`Outgoing`] items: messages, and payloads a broadcast compressed once for
 //! all its recipients. The three files name nothing of the crate but what this module hands
@@ -19,6 +20,7 @@
 mod chan;
 mod recv;
 mod send;
+pub(crate) mod writer;
 
 pub(crate) use chan::{OnFull, Outbound, PendingClose, Pushed};
 

@@ -67,7 +67,11 @@ impl<S: DirectSocket> Outbound<S> {
         msg: Outgoing,
         batch: &mut VecDeque<Outgoing>,
     ) -> Result<(), Outgoing> {
-        if self.closed.load(Ordering::Acquire) || !self.fits(msg.len()) {
+        if self.closed.load(Ordering::Acquire)
+            || !self.fits(msg.len())
+            || self.writing.load(Ordering::Acquire)
+        {
+            // Full, closed, or behind an open message writer: the caller's `push` decides.
             return Err(msg);
         }
         self.busy();
@@ -189,6 +193,7 @@ impl<S: DirectSocket> Outbound<S> {
             if let Some(track) = st.cold.as_mut().and_then(|c| c.track.as_mut()) {
                 track.dead = true;
             }
+            self.drop_writer(&mut st);
             self.bytes.store(0, Ordering::Release);
         }
         self.notify_space();

@@ -225,5 +225,5 @@ fn pushed<S>(st: &super::chan::OutState<S>) -> u32 {
     st.cold
         .as_ref()
         .and_then(|c| c.track.as_ref())
-        .map_or(0, |t| t.pushed)
+        .map_or(0, |t| t.pushed.wrapping_add(t.held))
 }

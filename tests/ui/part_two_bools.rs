@@ -1,0 +1,14 @@
+#![allow(unused_variables)]
+
+use endpoint::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[server_endpoint("/echo")]
+impl Echo {
+    #[on_message]
+    fn message(&mut self, flag: bool, last: bool) {}
+}
+
+fn main() {}
