@@ -3,7 +3,7 @@
 //! * a client drops its connection, 100 messages are published, it reconnects with its
 //!   position and gets exactly those 100, in order, none twice — also while publishing goes on
 //!   during the replay;
-//! * the same across a server restart with the SQLite store (feature `sqlite`), and a restart
+//! * the same across a server restart with the SQLite store, and a restart
 //!   with the memory store changes the epoch;
 //! * history trimmed below the position, and a changed epoch: "not recoverable", with what is
 //!   available delivered;
@@ -270,7 +270,6 @@ async fn a_memory_store_restarted_is_a_new_epoch() {
     assert_exactly(&back.offsets(), 1, 2);
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn the_sqlite_store_recovers_across_a_server_restart() {
     use endpoint::history::SqliteHistory;
@@ -313,7 +312,6 @@ async fn the_sqlite_store_recovers_across_a_server_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn the_sqlite_store_keeps_its_bounds() {
     use endpoint::history::SqliteHistory;
