@@ -509,6 +509,26 @@ impl Browser {
         }
     }
 
+    /// Takes the page offline (or back online) as DevTools' network throttling does
+    /// (`Network.emulateNetworkConditions`): its connections fail and new ones are refused.
+    pub async fn set_offline(&mut self, page: &Page, offline: bool) {
+        self.cdp
+            .call(Some(&page.session), "Network.enable", json!({}))
+            .await;
+        self.cdp
+            .call(
+                Some(&page.session),
+                "Network.emulateNetworkConditions",
+                json!({
+                    "offline": offline,
+                    "latency": 0,
+                    "downloadThroughput": -1,
+                    "uploadThroughput": -1
+                }),
+            )
+            .await;
+    }
+
     /// A PNG screenshot of the page.
     pub async fn screenshot(&mut self, page: &Page) -> Vec<u8> {
         let res = self
