@@ -63,6 +63,10 @@
 //!   stays a fire-and-forget broadcast without position (joins, presence, typing notices).
 //! * A store that fails (SQLite I/O error, Redis down) makes `publish` fail with a
 //!   [`HistoryError`]: the message is not delivered, so nobody sees a message without a position.
+//! * Publishing with a local store (memory, SQLite) stores and delivers in a task of its own:
+//!   once stored, a message is delivered even if the caller stops waiting for `publish`.
+//! * Each room published to or recovered from keeps a small log on each node (its last offset,
+//!   the sessions recovering): a few dozen bytes per room.
 //! * Messages a session gets while its recovery is held are bounded by
 //!   [`Limits::outbound_queue_bytes`](crate::Limits::outbound_queue_bytes); beyond, it is closed
 //!   with 1008 as a slow consumer.
@@ -779,26 +783,43 @@ impl HistoryLink {
     /// Publishes on `topic` of `endpoint`: stores, then (non-distributed store) delivers.
     pub(crate) async fn publish(
         self: &Arc<Self>,
-        endpoint: &EndpointRegistry,
+        endpoint: &Arc<EndpointRegistry>,
         topic: &Topic,
         message: Message,
     ) -> Result<Published, HistoryError> {
         let retention = self.config.retention_of(topic);
-        let store = &self.config.store;
-        if store.distributed() {
-            let position = store.append(topic, &message, &retention).await?;
+        if self.config.store.distributed() {
+            let position = self
+                .config
+                .store
+                .append(topic, &message, &retention)
+                .await?;
             self.published.fetch_add(1, Ordering::Relaxed);
             return Ok(Published {
                 position,
                 delivery: Delivery::default(),
             });
         }
-        let log = self.log(topic);
-        let _order = log.publish.lock().await;
-        let position = store.append(topic, &message, &retention).await?;
-        self.published.fetch_add(1, Ordering::Relaxed);
-        let delivery = self.deliver(endpoint, topic, &log, &position, &message);
-        Ok(Published { position, delivery })
+        // Stored and delivered in a task of its own: a caller that stops waiting (its future
+        // dropped) cannot leave a stored message undelivered to the members.
+        let (link, endpoint, topic) = (self.clone(), endpoint.clone(), topic.clone());
+        let task = tokio::spawn(async move {
+            let log = link.log(&topic);
+            let _order = log.publish.lock().await;
+            let position = link
+                .config
+                .store
+                .append(&topic, &message, &retention)
+                .await?;
+            link.published.fetch_add(1, Ordering::Relaxed);
+            let delivery = link.deliver(&endpoint, &topic, &log, &position, &message);
+            Ok(Published { position, delivery })
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(HistoryError::new("the server is shutting down")),
+        }
     }
 
     /// Delivers a positioned message to this node's members of `topic` (and holds it for
