@@ -206,6 +206,8 @@ mod with_redis {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server (apt-get install -y redis-server)");
+            // Killed and waited for on drop, also if it never answers.
+            let redis = Redis(child, port);
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 let ok = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
@@ -215,7 +217,7 @@ mod with_redis {
                         && &buf == b"+PONG\r\n"
                 });
                 if ok {
-                    return Redis(child, port);
+                    return redis;
                 }
                 assert!(Instant::now() < deadline, "redis-server did not start");
                 std::thread::sleep(Duration::from_millis(20));

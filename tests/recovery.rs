@@ -12,8 +12,6 @@
 //! Redis Streams across two nodes are in `tests/recovery_redis.rs`.
 
 mod recovery_support;
-#[path = "rooms_support/mod.rs"]
-mod rooms_support;
 
 use std::time::Duration;
 
@@ -24,7 +22,6 @@ use endpoint::history::{
 use endpoint::Message;
 use endpoint::Server;
 use recovery_support::*;
-use rooms_support::{fast_limits, run, Running};
 
 const FEED: &str = "/feed/{room}";
 

@@ -14,9 +14,12 @@ use endpoint::{Room, Rooms};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-#[path = "../common/mod.rs"]
-mod common;
-pub use common::{bounded, connect, within, Ws, WsMessage, TIMEOUT};
+// The server and client helpers of the rooms tests (which include the shared `common`).
+#[path = "../rooms_support/mod.rs"]
+mod rooms_support;
+pub use rooms_support::{
+    bounded, connect, fast_limits, run, within, Running, Ws, WsMessage, TIMEOUT,
+};
 
 /// The endpoint under test.
 #[derive(Default)]

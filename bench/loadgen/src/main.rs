@@ -1658,7 +1658,9 @@ async fn recover(args: &Args) -> io::Result<String> {
         while !r.done || r.got < count {
             let n = tokio::time::timeout_at(read_deadline.into(), c.read(&mut buf))
                 .await
-                .map_err(|_| io::Error::other(format!("replayed {} of {count} within 60 s", r.got)))??;
+                .map_err(|_| {
+                    io::Error::other(format!("replayed {} of {count} within 60 s", r.got))
+                })??;
             if n == 0 {
                 return Err(io::Error::other("closed during the replay"));
             }

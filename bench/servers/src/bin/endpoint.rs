@@ -124,7 +124,10 @@ impl RoomHistoryBench {
         match text.as_str() {
             "sub" => {
                 // Joined through the log, as a recovering client would (nothing to replay).
-                let _ = session.join_from(ROOM_HISTORY, Recover::Last(0)).await.ok()?;
+                let _ = session
+                    .join_from(ROOM_HISTORY, Recover::Last(0))
+                    .await
+                    .ok()?;
                 Some("ok")
             }
             "pub" => {
@@ -203,8 +206,7 @@ fn with_history(server: Server) -> std::io::Result<Server> {
     match std::env::var("BENCH_REDIS_URL") {
         Ok(url) => {
             let broker = endpoint::redis::RedisBroker::new(&url)?;
-            let history =
-                RoomHistory::new(endpoint::history::RedisHistory::new(&broker));
+            let history = RoomHistory::new(endpoint::history::RedisHistory::new(&broker));
             Ok(server.broker(broker).history(retention(history)))
         }
         Err(_) => Ok(server.history(retention(RoomHistory::memory()))),

@@ -342,6 +342,9 @@ pub trait History: Send + Sync + 'static {
     }
 }
 
+/// The function of a [`Stamp::Custom`].
+pub type StampFn = dyn Fn(&Position, &Message) -> Message + Send + Sync;
+
 /// How a positioned message is shown to its recipients. See the [module docs](self#positions).
 #[derive(Clone, Default)]
 pub enum Stamp {
@@ -352,7 +355,7 @@ pub enum Stamp {
     /// The message as published; the application tells positions some other way.
     None,
     /// The message this function makes from the position and the message as published.
-    Custom(Arc<dyn Fn(&Position, &Message) -> Message + Send + Sync>),
+    Custom(Arc<StampFn>),
 }
 
 impl fmt::Debug for Stamp {
@@ -984,8 +987,9 @@ async fn newest(
         let slice = store
             .read(topic, probe.top.saturating_sub(n as u64), n, retention)
             .await?;
-        let covered =
-            slice.entries.len() < n || slice.entries.last().map(|e| e.offset) == Some(slice.top);
+        let covered = n == 0
+            || slice.entries.len() < n
+            || slice.entries.last().map(|e| e.offset) == Some(slice.top);
         if covered {
             return Ok(slice);
         }
