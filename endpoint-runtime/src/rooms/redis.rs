@@ -49,8 +49,9 @@
 //! Redis pub/sub has no history: **broadcasts made while the broker is disconnected are not
 //! delivered to other nodes** (each is counted in `dropped`), and those other nodes publish
 //! during the outage do not reach this node. Nothing is replayed after reconnecting. Clients
-//! that need every message keep a sequence number or a history (the chat example keeps its
-//! history per node in SQLite) and catch up.
+//! that need every message use rooms with history ([`RedisHistory`](crate::history::RedisHistory):
+//! positions and Redis Streams through this broker's connection) and recover with their
+//! position when they reconnect.
 //!
 //! # Presence
 //!
@@ -89,6 +90,12 @@
 //!
 //! where `kind` is 0 text, 1 binary, 2 ping, 3 pong. Messages with another magic or version are
 //! ignored (logged at debug level).
+//!
+//! Version 2 (`0xEB 0x02`, same header) is a message of a room with
+//! [`RedisHistory`](crate::history::RedisHistory), published by its Lua script with the
+//! payload preceded by `OFFSET EPOCH ` (ASCII): every node delivers it, the publishing node
+//! included, through [`Inbox::deliver_positioned`], so that each room has one order on every
+//! node.
 //!
 //! [`Room::members_everywhere`]: crate::Room::members_everywhere
 

@@ -63,6 +63,12 @@
 //!   stays a fire-and-forget broadcast without position (joins, presence, typing notices).
 //! * A store that fails (SQLite I/O error, Redis down) makes `publish` fail with a
 //!   [`HistoryError`]: the message is not delivered, so nobody sees a message without a position.
+//! * With a local store (memory, SQLite) positions are this node's: a [`Broker`](crate::broker::Broker)
+//!   forwards the stamped message to the other nodes as a plain broadcast (their members see
+//!   this node's offsets; recovering there fails). For one set of positions across nodes use
+//!   `RedisHistory`.
+//! * A node whose Redis subscription was down does not notice the offsets its live members
+//!   missed meanwhile: they get them when they reconnect with their position.
 //! * Publishing with a local store (memory, SQLite) stores and delivers in a task of its own:
 //!   once stored, a message is delivered even if the caller stops waiting for `publish`.
 //! * Each room published to or recovered from keeps a small log on each node (its last offset,
