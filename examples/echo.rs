@@ -107,7 +107,8 @@ impl EchoStream {
         if session.is_open() {
             let writer = self.text.get_or_insert_with(|| session.text_writer());
             if writer.send(part, last).await.is_err() {
-                session.close(CloseReason::normal());
+                // 1000 is always a code that may be sent: `close` cannot refuse it.
+                let _ = session.close(CloseReason::normal());
             }
         }
     }
@@ -117,7 +118,8 @@ impl EchoStream {
         if session.is_open() {
             let writer = self.binary.get_or_insert_with(|| session.binary_writer());
             if writer.send(part, last).await.is_err() {
-                session.close(CloseReason::normal());
+                // 1000 is always a code that may be sent: `close` cannot refuse it.
+                let _ = session.close(CloseReason::normal());
             }
         }
     }

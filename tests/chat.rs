@@ -34,7 +34,8 @@ fn assert_message(ev: &Value, room: &str, from: &str, text: &str) -> i64 {
         (now - 60_000..=now + 1_000).contains(&ts),
         "ts {ts} is not ms since epoch"
     );
-    ev["id"].as_i64().expect("id")
+    assert!(ev["epoch"].as_str().is_some_and(|e| !e.is_empty()), "{ev}");
+    ev["offset"].as_i64().expect("offset")
 }
 
 #[tokio::test]
@@ -44,9 +45,11 @@ async fn two_clients_see_each_other_and_another_room_sees_nothing() {
     // alice joins: history (empty), her own join, presence [alice]
     let mut alice = Client::connect(server.addr, "rust", "?name=alice").await;
     let history = alice.expect("history").await;
+    let epoch = history["epoch"].as_str().expect("epoch").to_owned();
     assert_eq!(
         history,
-        json!({ "type": "history", "room": "rust", "you": "alice", "messages": [] })
+        json!({ "type": "history", "room": "rust", "you": "alice", "epoch": epoch,
+                "offset": 0, "recovered": true, "messages": [] })
     );
     let join = alice.expect("join").await;
     assert_eq!(
@@ -68,7 +71,7 @@ async fn two_clients_see_each_other_and_another_room_sees_nothing() {
     assert_eq!(alice.expect("join").await["name"], "bob");
     assert_eq!(names(&alice.expect("presence").await), ["alice", "bob"]);
 
-    // a JSON message reaches the whole room, sender included, with the same id
+    // a JSON message reaches the whole room, sender included, with the same offset
     alice.say("hi bob").await;
     let a = assert_message(&alice.next().await, "rust", "alice", "hi bob");
     let b = assert_message(&bob.next().await, "rust", "alice", "hi bob");
@@ -81,7 +84,7 @@ async fn two_clients_see_each_other_and_another_room_sees_nothing() {
         assert_message(&alice.next().await, "rust", "bob", "hello alice"),
         b2
     );
-    assert!(b2 > a, "ids increase: {a} then {b2}");
+    assert_eq!((a, b2), (1, 2), "offsets count up per room");
 
     // bob leaves: alice sees leave and presence
     bob.close().await;

@@ -2,7 +2,9 @@
 //! Chrome DevTools Protocol. Two pages in one room see each other's messages, a page in another
 //! room does not, markup in messages and names is shown as text, a page joined through the
 //! form gets a shareable URL, and the pages reconnect and reload the history after the server
-//! restarts.
+//! restarts. A page taken offline (DevTools `Network.emulateNetworkConditions`) gets the
+//! messages sent meanwhile after it reconnects, exactly once; one whose position cannot be
+//! recovered says so.
 //!
 //! Without Chromium this test fails, saying `apt-get install -y chromium`. Set
 //! `CHAT_SCREENSHOT_DIR=/some/dir` to keep screenshots of the pages.
@@ -242,4 +244,90 @@ async fn run() {
     browser.close().await;
     server.stop().await;
     eprintln!("browser test took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_taken_offline_gets_the_missed_messages_once() {
+    within(Duration::from_secs(90), "the offline test", offline()).await;
+}
+
+async fn offline() {
+    let server = ChatServer::start(":memory:".as_ref()).await;
+    let mut browser = Browser::launch().await;
+    let alice = browser.new_page("alice").await;
+    let bob = browser.new_page("bob").await;
+    browser
+        .goto(&alice, &server.http_url("/?room=wifi&name=alice"))
+        .await;
+    browser
+        .goto(&bob, &server.http_url("/?room=wifi&name=bob"))
+        .await;
+    wait_connected(&mut browser, &alice).await;
+    wait_connected(&mut browser, &bob).await;
+    for i in 1..=3 {
+        send(&mut browser, &alice, &format!("before {i}")).await;
+    }
+    wait_shows(&mut browser, &bob, "before 3").await;
+
+    // bob's Wi-Fi blinks: his page is offline while alice keeps talking
+    browser.set_offline(&bob, true).await;
+    browser
+        .wait_for(
+            &bob,
+            "document.getElementById('status').dataset.state !== 'open'",
+            "the page to notice it is offline",
+        )
+        .await;
+    // alice's page shows bob leaving: the server saw the drop
+    browser
+        .wait_for(
+            &alice,
+            "[...document.querySelectorAll('#messages li.sys')].some(e => e.textContent === 'bob left')",
+            "alice to see bob leave",
+        )
+        .await;
+    for i in 1..=20 {
+        send(&mut browser, &alice, &format!("missed {i}")).await;
+    }
+    wait_shows(&mut browser, &alice, "missed 20").await;
+    screenshot(&mut browser, &bob, "chat-bob-offline").await;
+    browser.set_offline(&bob, false).await;
+    wait_connected(&mut browser, &bob).await;
+    wait_shows(&mut browser, &bob, "missed 20").await;
+    send(&mut browser, &alice, "live again").await;
+    wait_shows(&mut browser, &bob, "live again").await;
+    let shown: Vec<String> = messages(&mut browser, &bob)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    let mut want: Vec<String> = (1..=3).map(|i| format!("before {i}")).collect();
+    want.extend((1..=20).map(|i| format!("missed {i}")));
+    want.push("live again".into());
+    assert_eq!(shown, want, "every message once, in order");
+    let lost = browser
+        .eval(
+            &bob,
+            "document.querySelectorAll('#messages li.lost').length",
+        )
+        .await;
+    assert_eq!(lost, json!(0), "nothing was lost");
+    screenshot(&mut browser, &bob, "chat-bob-recovered").await;
+
+    // The server's history lost (a new server with a memory database): bob's page says some
+    // messages could not be recovered.
+    let addr = server.addr;
+    server.stop().await;
+    let server = ChatServer::start_on(addr, ":memory:".as_ref()).await;
+    wait_connected(&mut browser, &bob).await;
+    browser
+        .wait_for(
+            &bob,
+            "[...document.querySelectorAll('#messages li.lost')].some(e => e.textContent === 'Some messages could not be recovered.')",
+            "the page to say messages were lost",
+        )
+        .await;
+    screenshot(&mut browser, &bob, "chat-bob-lost").await;
+    browser.close().await;
+    server.stop().await;
 }

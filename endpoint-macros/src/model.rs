@@ -537,7 +537,9 @@ impl Handler {
         // A `bool` is `last` beside another payload; alone, it is the payload (a text parsed
         // as a `bool`, like any primitive).
         if kind == HandlerKind::Message
-            && !params.iter().any(|p| matches!(p.source, Source::Payload(_)))
+            && !params
+                .iter()
+                .any(|p| matches!(p.source, Source::Payload(_)))
         {
             if let Some(first) = params.iter_mut().find(|p| p.source == Source::Last) {
                 first.source = Source::Payload(Payload::Decoded(None));

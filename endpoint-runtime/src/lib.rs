@@ -63,6 +63,7 @@ pub use protocol::handshake;
 #[doc(hidden)]
 pub use rooms as room;
 pub use rooms::broker;
+pub use rooms::history;
 #[cfg(feature = "redis")]
 pub use rooms::redis;
 

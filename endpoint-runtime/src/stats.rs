@@ -47,6 +47,9 @@ pub struct Stats {
     /// zlib decompressors held by connections now (client context takeover, or a fragmented
     /// compressed message being inflated: about 46 KiB each), in this process.
     pub decompressors_held: u64,
+    /// Room history and recoveries, when the server has a
+    /// [`RoomHistory`](crate::history::RoomHistory).
+    pub history: Option<HistoryStats>,
 }
 
 impl Stats {
@@ -73,6 +76,29 @@ pub struct BrokerStats {
     pub received: u64,
     /// Broadcasts that could not be forwarded (e.g. during an outage).
     pub dropped: u64,
+}
+
+/// Room history and recoveries, shown in [`Stats::history`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryStats {
+    /// Rooms whose history holds messages (as far as the store tells without waiting; a Redis
+    /// store tells nothing here: 0).
+    pub rooms: u64,
+    /// Messages held.
+    pub entries: u64,
+    /// Payload bytes held.
+    pub bytes: u64,
+    /// Messages published through this node ([`Room::publish`](crate::Room::publish)).
+    pub published: u64,
+    /// Recoveries served ([`Session::join_from`](crate::Session::join_from)).
+    pub recoveries: u64,
+    /// Recoveries that delivered everything the session missed.
+    pub recovered: u64,
+    /// Recoveries that could not (epoch changed, history trimmed): "not recoverable".
+    pub not_recovered: u64,
+    /// Stored messages replayed by recoveries.
+    pub replayed: u64,
 }
 
 impl BrokerStats {
@@ -133,6 +159,7 @@ impl Counters {
             dropped_messages: get(&self.dropped_messages),
             panics: get(&self.panics),
             broker: None,
+            history: None,
             compressors_held: held.0 as u64,
             decompressors_held: held.1 as u64,
         }

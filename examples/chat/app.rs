@@ -2,31 +2,29 @@
 //! server builder. `main.rs` adds the command line; the tests in `tests/chat*.rs` include this
 //! file with `#[path]` and run the very same server on an ephemeral port.
 //!
-//! # Ordering, and why there is one lock
+//! # Positions, history and recovery
 //!
-//! Every change to a room goes through [`Hub::locked`], which holds the store's mutex while it
-//! runs: storing a message *and* broadcasting it, or sending a joiner the history *and* adding
-//! it to the room. So
-//! - message ids increase in the order everyone receives the messages;
-//! - a joiner's history and the live messages that follow it have no gap and no duplicate
-//!   (a message is either in the history or arrives after it, never both, never neither);
-//! - `presence` events are sent in the order the membership changed.
+//! Messages go through the room's stream (`Room::publish`): the framework gives each an
+//! `offset` and the room's `epoch`, keeps it in the room's history (SQLite here, Redis Streams
+//! with `--redis`) and delivers it to every member with `"offset"` and `"epoch"` as its first
+//! fields. A joiner that comes back with `?epoch=E&since=OFFSET` gets, in its `history` event,
+//! exactly the messages after that offset (`recovered: true`), or what is left and
+//! `recovered: false` when the history no longer reaches back or the epoch changed; a fresh
+//! joiner gets the last 50. The framework guarantees that the history event and the live
+//! messages after it have no gap and no duplicate, even while others publish
+//! (`Session::recover`: live messages are held until the history is queued).
 //!
-//! Broadcasting under the lock is cheap: a fan-out only pushes onto queues and never waits
-//! (a client whose queue overflows is closed by the runtime with 1008).
+//! # Presence
 //!
-//! # SQLite from async code
-//!
-//! `rusqlite` is blocking. The closure given to [`Hub::locked`] runs on tokio's blocking pool
-//! (`spawn_blocking`), so a slow disk (each insert is a commit) or a wait for the mutex never
-//! stalls the async workers that drive every other connection. A plain
-//! `std::sync::Mutex<Connection>` locked on the async worker would also do for a small chat,
-//! but it would hold a worker thread for the length of every commit.
+//! `join`, `leave` and `presence` are plain broadcasts (no position, not kept): a page that
+//! comes back gets a fresh `presence` anyway. They are sent under one async mutex so that
+//! `presence` events go out in the order membership changed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use endpoint::history::{Lost, Position, Recover};
 use endpoint::prelude::*;
 use endpoint::{DecodeError, PayloadKind, Room};
 use serde::{Deserialize, Serialize};
@@ -36,7 +34,7 @@ mod store;
 #[path = "web.rs"]
 mod web;
 
-pub(crate) use store::{ChatMessage, Store};
+pub(crate) use store::{ChatMessage, Published, Store};
 
 /// How many messages a joiner gets in its `history` event.
 pub(crate) const HISTORY_LEN: usize = 50;
@@ -51,7 +49,7 @@ pub(crate) const MAX_ROOM_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub(crate) enum Event {
-    /// A chat message, to the whole room (its sender included).
+    /// A chat message, to the whole room (its sender included), with its `offset` and `epoch`.
     Message(ChatMessage),
     /// Someone entered the room.
     Join { room: String, name: String, ts: i64 },
@@ -59,11 +57,18 @@ pub(crate) enum Event {
     Leave { room: String, name: String, ts: i64 },
     /// Who is in the room now, sorted.
     Presence { room: String, names: Vec<String> },
-    /// To the joiner only, first: the room's last messages, oldest first, and the joiner's own
-    /// nickname (`you`), which tells a guest which `guest-N` it got.
+    /// To the joiner only, first: the messages it missed (after `?since=`) or the room's last
+    /// 50, oldest first; whether nothing was lost (`recovered`, and `lost` says why not); the
+    /// room's position (`epoch`, `offset`: its last message); and the joiner's own nickname
+    /// (`you`), which tells a guest which `guest-N` it got.
     History {
         room: String,
         you: String,
+        epoch: String,
+        offset: u64,
+        recovered: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost: Option<String>,
         messages: Vec<ChatMessage>,
     },
     /// Something the client sent was refused; the connection stays open (except for a bad room
@@ -115,20 +120,24 @@ impl Decode for ChatInput {
     }
 }
 
-/// State shared by every connection: the store and the guest counter.
+/// State shared by every connection: the history store, the presence lock and the guest
+/// counter.
 #[derive(Debug)]
 pub(crate) struct Hub {
-    store: Mutex<Store>,
+    store: Store,
+    /// Held while a membership change and its `presence` event go out (see the module docs).
+    presence: tokio::sync::Mutex<()>,
     guests: AtomicU64,
     /// Rooms span several nodes (`--redis`): `presence` lists every node's members, read from
-    /// the broker after the lock (it awaits Redis).
+    /// the broker.
     cluster: AtomicBool,
 }
 
 impl Hub {
     pub(crate) fn new(store: Store) -> Arc<Hub> {
         Arc::new(Hub {
-            store: Mutex::new(store),
+            store,
+            presence: tokio::sync::Mutex::new(()),
             guests: AtomicU64::new(1),
             cluster: AtomicBool::new(false),
         })
@@ -142,25 +151,6 @@ impl Hub {
 
     fn cluster(&self) -> bool {
         self.cluster.load(Ordering::Relaxed)
-    }
-
-    /// Runs `f` with the store locked, on the blocking pool. See the module docs for why
-    /// room changes happen under this lock.
-    pub(crate) async fn locked<R: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Store) -> R + Send + 'static,
-    ) -> R {
-        let hub = self.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            // A panic while locked poisons the mutex; the store itself is still consistent
-            // (every statement is its own transaction), so keep going.
-            let store = hub.store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&store)
-        });
-        match task.await {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
     }
 
     fn next_guest(&self) -> String {
@@ -208,44 +198,11 @@ impl Chat {
         session.properties().insert(Nick(name.clone()));
         session.set_name(name.clone()); // the name other nodes see in presence
 
-        let cluster = self.hub.cluster();
-        let (s, r, n) = (session.clone(), room.clone(), name.clone());
-        let joined = self
-            .hub
-            .locked(move |store| -> rusqlite::Result<()> {
-                let messages = store.recent(&r, HISTORY_LEN)?;
-                // The queue of a new session is empty, and an empty queue takes a message of
-                // any size, so this cannot fail for want of room.
-                let _ = s.try_send(Json(Event::History {
-                    room: r.clone(),
-                    you: n.clone(),
-                    messages,
-                }));
-                s.join(&r);
-                let room = s.room(&r);
-                broadcast(
-                    &room,
-                    Event::Join {
-                        room: r.clone(),
-                        name: n,
-                        ts: now_ms(),
-                    },
-                );
-                if !cluster {
-                    broadcast(&room, presence(&room));
-                }
-                Ok(())
-            })
-            .await;
-        match joined {
-            Ok(()) => {
-                tracing::info!(session = %session.id(), %room, %name, "joined");
-                if cluster {
-                    let room = session.room(&room);
-                    broadcast(&room, presence_everywhere(&room).await);
-                }
-                self.me = Some(Member { room, name });
-            }
+        // `?epoch=E&since=OFFSET`: what this page saw last; else the last 50.
+        let from = Position::from_query(session, "epoch", "since")
+            .map_or(Recover::Last(HISTORY_LEN), Recover::Since);
+        let recovering = match session.recover(&room, from).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, %room, "could not load the history");
                 let _ = session
@@ -255,8 +212,64 @@ impl Chat {
                     CloseCode::INTERNAL_ERROR,
                     "history unavailable",
                 ));
+                return;
             }
-        }
+        };
+        let r = &recovering.recovery;
+        let epoch = r.position.epoch.to_string();
+        let messages = recovering
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let p: Published = serde_json::from_str(e.message.as_text()?).ok()?;
+                Some(ChatMessage {
+                    offset: e.offset,
+                    epoch: epoch.clone(),
+                    room: p.room,
+                    from: p.from,
+                    text: p.text,
+                    ts: p.ts,
+                })
+            })
+            .collect();
+        let history = Event::History {
+            room: room.clone(),
+            you: name.clone(),
+            epoch: epoch.clone(),
+            offset: r.position.offset,
+            recovered: r.recovered,
+            lost: r.lost.map(|l| {
+                match l {
+                    Lost::EpochChanged => "epoch",
+                    Lost::Trimmed => "trimmed",
+                    Lost::Ahead => "ahead",
+                }
+                .to_owned()
+            }),
+            messages,
+        };
+        tracing::info!(session = %session.id(), %room, %name, recovered = r.recovered, replayed = r.replayed, "joined");
+        // However many messages it holds, it is queued whole (waiting for room); live messages
+        // published meanwhile are held by the runtime and follow it.
+        let _ = session.send(Json(history)).await;
+        let _presence = self.hub.presence.lock().await;
+        recovering.resume(); // now a member of the room
+        let room_ = session.room(&room);
+        broadcast(
+            &room_,
+            Event::Join {
+                room: room.clone(),
+                name: name.clone(),
+                ts: now_ms(),
+            },
+        );
+        let names = if self.hub.cluster() {
+            presence_everywhere(&room_).await
+        } else {
+            presence(&room_)
+        };
+        broadcast(&room_, names);
+        self.me = Some(Member { room, name });
     }
 
     /// A message for the room. The returned value (an `error` event) goes back to the sender
@@ -274,19 +287,22 @@ impl Chat {
                 text.len()
             )));
         }
-        let (s, room, name) = (session.clone(), me.room.clone(), me.name.clone());
-        let stored = self
-            .hub
-            .locked(move |store| -> rusqlite::Result<()> {
-                // Stored (committed) first, broadcast second: whatever anyone saw survives a
-                // restart.
-                let message = store.insert(&room, &name, &text, now_ms())?;
-                broadcast(&s.room(&room), Event::Message(message));
-                Ok(())
-            })
-            .await;
-        match stored {
-            Ok(()) => None,
+        let message = Published {
+            kind: "message".to_owned(),
+            room: me.room.clone(),
+            from: me.name.clone(),
+            text,
+            ts: now_ms(),
+        };
+        // Stored (committed, or in Redis) first, delivered second: whatever anyone saw
+        // survives a restart, and has a position.
+        match session.room(&me.room).publish(Json(message)).await {
+            Ok(p) => {
+                if p.delivery.overflowed > 0 {
+                    tracing::warn!(room = %me.room, closed = p.delivery.overflowed, "slow clients closed");
+                }
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not store a message");
                 Some(Event::error("the server could not store the message"))
@@ -310,29 +326,22 @@ impl Chat {
             return;
         };
         tracing::info!(session = %session.id(), room = %me.room, name = %me.name, %reason, "left");
-        let s = session.clone();
-        let cluster = self.hub.cluster();
-        let name = me.room.clone();
-        self.hub
-            .locked(move |_store| {
-                let room = s.room(&me.room);
-                broadcast(
-                    &room,
-                    Event::Leave {
-                        room: me.room.clone(),
-                        name: me.name,
-                        ts: now_ms(),
-                    },
-                );
-                if !cluster {
-                    broadcast(&room, presence(&room));
-                }
-            })
-            .await;
-        if cluster {
-            let room = session.room(&name);
-            broadcast(&room, presence_everywhere(&room).await);
-        }
+        let _presence = self.hub.presence.lock().await;
+        let room = session.room(&me.room);
+        broadcast(
+            &room,
+            Event::Leave {
+                room: me.room.clone(),
+                name: me.name,
+                ts: now_ms(),
+            },
+        );
+        let names = if self.hub.cluster() {
+            presence_everywhere(&room).await
+        } else {
+            presence(&room)
+        };
+        broadcast(&room, names);
     }
 }
 
@@ -344,7 +353,9 @@ impl Chat {
 
 /// The chat server: the `/chat/{room}` endpoint and the browser page at `/`, on one port.
 pub(crate) fn server(hub: Arc<Hub>) -> Server {
+    let history = hub.store.history();
     Server::new()
+        .history(history)
         .endpoint_with(move |_handshake| Chat::new(hub.clone()))
         .fallback(web::serve)
 }
@@ -421,7 +432,7 @@ pub(crate) fn clean_name(raw: &str) -> String {
     name.trim().to_owned()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -7,8 +7,9 @@
 //! cargo run --release --example chat --features redis -- --redis redis://127.0.0.1:6379
 //! ```
 //!
-//! With `--redis`, several chat servers share their rooms (see `docs/SCALE_OUT.md`); each keeps
-//! its own history.
+//! With `--redis`, several chat servers share their rooms (see `docs/SCALE_OUT.md`), and the
+//! rooms' history lives in Redis Streams: a joiner on any server sees the same history, with
+//! the same offsets, and a page that reconnects to another server recovers what it missed.
 //!
 //! Open `http://127.0.0.1:8089/` in two browser tabs, or `/?room=rust&name=ada` to go straight
 //! to a room. The WebSocket endpoint is `ws://127.0.0.1:8089/chat/{room}?name=NICK`; the
@@ -31,7 +32,8 @@ struct Args {
     /// Where to listen (page and WebSocket)
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8089")]
     addr: String,
-    /// SQLite file for the history; :memory: keeps it only while the server runs
+    /// SQLite file for the history; :memory: keeps it only while the server runs (not used
+    /// with --redis: the history is in Redis then)
     #[arg(long, value_name = "PATH", default_value = "chat.db")]
     db: PathBuf,
     /// Share rooms with other chat servers through Redis, e.g. redis://127.0.0.1:6379 (needs
@@ -55,15 +57,16 @@ async fn main() -> std::io::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let store = match app::Store::open(&args.db) {
-        Ok(store) => store,
-        Err(e) => fail(format_args!("cannot open {}: {e}", args.db.display())),
+    let (mut server, history) = match &args.redis {
+        Some(url) => with_redis(url),
+        None => match app::Store::open(&args.db) {
+            Ok(store) => (
+                app::server(app::Hub::new(store)),
+                format!("history in {}", args.db.display()),
+            ),
+            Err(e) => fail(format_args!("cannot open {}: {e}", args.db.display())),
+        },
     };
-    let hub = app::Hub::new(store);
-    let mut server = app::server(hub.clone());
-    if let Some(url) = &args.redis {
-        server = with_redis(server, &hub, url);
-    }
     let scheme = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             server = with_tls(server, cert, key);
@@ -81,33 +84,36 @@ async fn main() -> std::io::Result<()> {
         )),
         Err(e) => fail(format_args!("cannot listen on {}: {e}", args.addr)),
     };
-    println!(
-        "chat: {scheme}://{}/  (history in {})",
-        server.local_addr()?,
-        args.db.display()
-    );
+    println!("chat: {scheme}://{}/  ({history})", server.local_addr()?);
     // Ctrl-C / SIGTERM: every session gets 1001 and its on_close (which tells the rooms who
     // left), then the server returns; a second signal ends the drain at once. Every message was
-    // committed before it was broadcast, so nothing stored is lost; the database is closed when
-    // the server (and its Hub) is dropped.
+    // committed before it was delivered, so nothing anyone saw is lost; the database is closed
+    // when the server is dropped.
     server.run_until_signal().await?;
     println!("chat: stopped");
     Ok(())
 }
 
+/// Rooms shared through Redis, and their history in Redis Streams (`--db` is not used).
 #[cfg(feature = "redis")]
-fn with_redis(server: endpoint::Server, hub: &app::Hub, url: &str) -> endpoint::Server {
+fn with_redis(url: &str) -> (endpoint::Server, String) {
+    use endpoint::history::{RedisHistory, RoomHistory};
     match endpoint::redis::RedisBroker::new(url) {
         Ok(broker) => {
+            let store = app::Store::with(RoomHistory::new(RedisHistory::new(&broker)));
+            let hub = app::Hub::new(store);
             hub.set_cluster();
-            server.broker(broker)
+            (
+                app::server(hub).broker(broker),
+                format!("rooms and history in Redis at {url}"),
+            )
         }
         Err(e) => fail(format_args!("{e}")),
     }
 }
 
 #[cfg(not(feature = "redis"))]
-fn with_redis(_: endpoint::Server, _: &app::Hub, _: &str) -> endpoint::Server {
+fn with_redis(_: &str) -> (endpoint::Server, String) {
     fail(format_args!(
         "--redis needs the redis feature: cargo run --example chat --features redis -- ..."
     ))

@@ -80,6 +80,11 @@ impl ChatServer {
     /// bind for a moment.
     pub async fn start_on(addr: SocketAddr, db: &Path) -> ChatServer {
         let store = app::Store::open(db).unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+        ChatServer::start_with(addr, app::server(app::Hub::new(store))).await
+    }
+
+    /// Starts `server` (the chat's, from `app::server`, perhaps with a broker) on `addr`.
+    pub async fn start_with(addr: SocketAddr, server: endpoint::Server) -> ChatServer {
         let mut limits = Limits::default();
         limits.close_timeout = Duration::from_millis(500);
         limits.shutdown_timeout = Duration::from_secs(3);
@@ -94,10 +99,7 @@ impl ChatServer {
                 Err(e) => panic!("bind {addr}: {e}"),
             }
         };
-        let bound = app::server(app::Hub::new(store))
-            .limits(limits)
-            .listen(listener)
-            .expect("listen");
+        let bound = server.limits(limits).listen(listener).expect("listen");
         let addr = bound.local_addr().expect("local_addr");
         let handle = bound.handle();
         let task = tokio::spawn(bound.run_until(std::future::pending::<()>()));
@@ -117,6 +119,11 @@ impl ChatServer {
                 .expect("server task panicked")
                 .expect("run_until failed");
         }
+    }
+
+    /// Whether the server's broker (if any) is connected.
+    pub fn broker_connected(&self) -> bool {
+        self.handle.stats().broker.is_some_and(|b| b.connected)
     }
 
     pub fn http_url(&self, path_and_query: &str) -> String {
@@ -537,6 +544,26 @@ impl Browser {
             .filter(|e| e["method"] == json!(method) && e["sessionId"] == json!(page.session))
             .map(|e| e["params"].clone())
             .collect()
+    }
+
+    /// Takes the page offline (or back online) as DevTools' network throttling does
+    /// (`Network.emulateNetworkConditions`): its connections fail and new ones are refused.
+    pub async fn set_offline(&mut self, page: &Page, offline: bool) {
+        self.cdp
+            .call(Some(&page.session), "Network.enable", json!({}))
+            .await;
+        self.cdp
+            .call(
+                Some(&page.session),
+                "Network.emulateNetworkConditions",
+                json!({
+                    "offline": offline,
+                    "latency": 0,
+                    "downloadThroughput": -1,
+                    "uploadThroughput": -1
+                }),
+            )
+            .await;
     }
 
     /// A PNG screenshot of the page.

@@ -113,14 +113,18 @@ struct Args {
     verify: bool,
     /// echo over HTTP/2: the WebSockets are streams on this many connections (0: HTTP/1.1).
     h2: usize,
+    /// `--path`: the fan-out's endpoint instead of `/room` (e.g. `/room-history`).
+    route: Option<&'static str>,
+    /// `recover`: how many messages the client misses before it reconnects.
+    count: u64,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen echo|fanout|handshake|idle --port P [--host H] [--server-pid PID] \
+        "usage: loadgen echo|fanout|handshake|idle|recover --port P [--host H] [--server-pid PID] \
          [--duration S] [--warmup S] [--conns N] [--payload B] [--inflight K] [--text] \
          [--subs N] [--rate MSG_PER_S] [--connect-concurrency N] [--deflate [--verify]] \
-         [--h2 N]"
+         [--h2 N] [--path /room-history] [--count MISSED]"
     );
     std::process::exit(2)
 }
@@ -128,7 +132,10 @@ fn usage() -> ! {
 fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     let mode = it.next().unwrap_or_else(|| usage());
-    if !matches!(mode.as_str(), "echo" | "fanout" | "handshake" | "idle") {
+    if !matches!(
+        mode.as_str(),
+        "echo" | "fanout" | "handshake" | "idle" | "recover"
+    ) {
         usage()
     }
     let mut host = "127.0.0.1".to_owned();
@@ -143,6 +150,7 @@ fn parse_args() -> Args {
         conns: match mode.as_str() {
             "handshake" => 32,
             "idle" => 10_000,
+            "recover" => 5,
             _ => 100,
         },
         payload: if mode == "fanout" { 16 } else { 20 },
@@ -154,6 +162,8 @@ fn parse_args() -> Args {
         deflate: false,
         verify: false,
         h2: 0,
+        route: None,
+        count: 10_000,
     };
     let mut payload_given = false;
     while let Some(flag) = it.next() {
@@ -179,6 +189,9 @@ fn parse_args() -> Args {
             "--deflate" => a.deflate = true,
             "--verify" => a.verify = true,
             "--h2" => a.h2 = val().parse().unwrap_or_else(|_| usage()),
+            // Leaked once: the paths are `&'static str` everywhere else.
+            "--path" => a.route = Some(Box::leak(val().into_boxed_str())),
+            "--count" => a.count = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -230,6 +243,7 @@ fn main() {
             "fanout" => fanout(&args).await,
             "handshake" => handshake(&args).await,
             "idle" => idle(&args).await,
+            "recover" => recover(&args).await,
             _ => unreachable!(),
         }
     });
@@ -688,6 +702,9 @@ fn chat_json(len: usize, seed: u64) -> Vec<u8> {
 
 /// The path of an endpoint: `/echo` or `/room`, or with `--deflate` their compressing twins.
 fn path(args: &Args, plain: &'static str) -> &'static str {
+    if let (Some(route), "/room") = (args.route, plain) {
+        return route;
+    }
     match (args.deflate, plain) {
         (true, "/echo") => "/echo-deflate",
         (true, "/room") => "/room-deflate",
@@ -1572,4 +1589,161 @@ async fn idle(args: &Args) -> io::Result<String> {
         num(connect_s),
         deflate_json(args, compressed.len(), &inflater.borrow(), &sizes)
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery (endpoint's `/recover`): a client misses `--count` messages, then reconnects with
+// its position and is replayed all of them; timed from the connect to the last one.
+
+/// Sends `pos`, returns the room's `(epoch, offset)` from the `pos:EPOCH:OFFSET` answer.
+async fn ask_pos(
+    s: &mut TcpStream,
+    parser: &mut Parser,
+    buf: &mut [u8],
+) -> io::Result<(String, u64)> {
+    s.write_all(&client_frame(OP_TEXT, b"pos")).await?;
+    loop {
+        let n = s.read(buf).await?;
+        if n == 0 {
+            return Err(io::Error::other("closed while asking for the position"));
+        }
+        let mut answer = None;
+        parser.feed_capturing(&buf[..n], |f| {
+            if let Some(p) = f.payload {
+                answer = Some(String::from_utf8_lossy(p).into_owned());
+            }
+            true
+        });
+        if let Some(a) = answer {
+            let mut parts = a.splitn(3, ':');
+            return match (parts.next(), parts.next(), parts.next()) {
+                (Some("pos"), Some(epoch), Some(offset)) => Ok((
+                    epoch.to_owned(),
+                    offset.parse().map_err(|_| io::Error::other(a.clone()))?,
+                )),
+                _ => Err(io::Error::other(format!("unexpected answer {a}"))),
+            };
+        }
+    }
+}
+
+async fn recover(args: &Args) -> io::Result<String> {
+    let rounds = args.conns.max(1);
+    let count = args.count.max(1);
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut publisher, a, b) = connect(args, "/recover", &mut buf).await?;
+    let _ = hello(&mut publisher, &mut buf, a, b, b"pub").await?;
+    let (mut probe, _, _) = connect(args, "/recover", &mut buf).await?;
+    let mut probe_parser = Parser {
+        capture_next: true,
+        ..Parser::default()
+    };
+    let payload = vec![0u8; args.payload.max(16)];
+    let mut seq = 0u64;
+    let (mut times, mut cpu, mut errors, mut exact) = (Vec::new(), Vec::new(), 0u64, true);
+    for _ in 0..rounds {
+        let (epoch, before) = ask_pos(&mut probe, &mut probe_parser, &mut buf).await?;
+        // The missed messages, written in batches.
+        let first_seq = seq;
+        let mut batch = Vec::with_capacity(256 * (payload.len() + 14));
+        for _ in 0..count {
+            let mut p = payload.clone();
+            p[..8].copy_from_slice(&seq.to_le_bytes());
+            seq += 1;
+            client_frame_into(&mut batch, FIN | OP_BINARY, &p);
+            if batch.len() > 64 * 1024 {
+                publisher.write_all(&batch).await?;
+                batch.clear();
+            }
+        }
+        publisher.write_all(&batch).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, now) = ask_pos(&mut probe, &mut probe_parser, &mut buf).await?;
+            if now >= before + count {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "published {} of {count} within 60 s",
+                    now - before
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let mut w = CpuWindow::start(args.server_pid);
+        let t0 = Instant::now();
+        let url = format!("/recover?epoch={epoch}&since={before}");
+        let (mut c, a, b) = connect(args, &url, &mut buf).await?;
+        let mut parser = Parser::default();
+        let mut r = Replay {
+            first_seq,
+            got: 0,
+            done: false,
+            bad: 0,
+        };
+        parser.feed(&buf[a..b], |f| r.frame(f));
+        let read_deadline = Instant::now() + Duration::from_secs(60);
+        while !r.done || r.got < count {
+            let n = tokio::time::timeout_at(read_deadline.into(), c.read(&mut buf))
+                .await
+                .map_err(|_| {
+                    io::Error::other(format!("replayed {} of {count} within 60 s", r.got))
+                })??;
+            if n == 0 {
+                return Err(io::Error::other("closed during the replay"));
+            }
+            parser.feed(&buf[..n], |f| r.frame(f));
+        }
+        let (got, bad) = (r.got, r.bad);
+        let took = t0.elapsed().as_secs_f64();
+        let (_, server_cpu, _) = w.end();
+        times.push(took);
+        cpu.push(server_cpu);
+        errors += bad;
+        exact &= got == count && bad == 0;
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let max = times.iter().copied().fold(0.0, f64::max);
+    let cpu_mean = cpu.iter().sum::<f64>() / cpu.len() as f64;
+    eprintln!(
+        "recover {count} missed messages x {rounds}: mean {:.1} ms, max {:.1} ms, \
+         {:.0} msg/s, server CPU {:.1} ms per recovery, errors {errors}",
+        mean * 1e3,
+        max * 1e3,
+        count as f64 / mean,
+        cpu_mean * 1e3
+    );
+    Ok(format!(
+        "{{\"mode\":\"recover\",\"missed\":{count},\"rounds\":{rounds},\"exact\":{exact},\
+         \"recover_ms\":{},\"recover_max_ms\":{},\"msg_per_s\":{},\"server_cpu_ms\":{},\"errors\":{errors}}}",
+        num(mean * 1e3),
+        num(max * 1e3),
+        num(count as f64 / mean),
+        num(cpu_mean * 1e3),
+    ))
+}
+
+/// What a recovering client counted: the replayed messages in sequence, then `recovered:`.
+struct Replay {
+    first_seq: u64,
+    got: u64,
+    done: bool,
+    bad: u64,
+}
+
+impl Replay {
+    fn frame(&mut self, f: Frame<'_>) {
+        if f.opcode == OP_BINARY && f.head.len() >= 8 {
+            let s = u64::from_le_bytes(f.head[..8].try_into().unwrap());
+            if s != self.first_seq + self.got || self.done {
+                self.bad += 1;
+            }
+            self.got += 1;
+        } else if f.opcode == OP_TEXT && f.head.starts_with(b"recovered:") {
+            self.done = true;
+        } else if f.opcode != OP_PING && f.opcode != OP_PONG {
+            self.bad += 1;
+        }
+    }
 }

@@ -12,6 +12,9 @@
 //!   connection; a broadcast can be compressed once for every recipient). `/room-deflate` is its
 //!   own room, and its publisher sends text (JSON) messages: after the hello, every message of a
 //!   `pub` connection is broadcast, text or binary.
+//! - `/room-history`, `/recover` (endpoint only): `/room` through the room's stream
+//!   (`Room::publish`, history in memory, or in Redis Streams when `BENCH_REDIS_URL` is set),
+//!   and the recovery of missed messages (see `bin/endpoint.rs`).
 
 /// The port from the first command-line argument.
 pub fn port_arg() -> u16 {
@@ -33,3 +36,9 @@ pub const ROOM: &str = "bench";
 
 /// The room of `/room-deflate`.
 pub const ROOM_DEFLATE: &str = "bench-deflate";
+
+/// The room of `/room-history`.
+pub const ROOM_HISTORY: &str = "bench-history";
+
+/// The room of `/recover`.
+pub const ROOM_RECOVER: &str = "bench-recover";

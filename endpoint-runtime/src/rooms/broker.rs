@@ -173,6 +173,25 @@ impl Inbox {
         fan_out_with(members, message, None, &endpoint, policy).unwrap_or_default()
     }
 
+    /// Delivers a message a distributed [`History`](crate::history::History) store carried
+    /// (every node receives every message, its own included, in offset order) to this node's
+    /// members of `topic`, stamped with `position`, and to the sessions recovering there. A
+    /// message at or below the last offset delivered here is skipped.
+    pub fn deliver_positioned(
+        &self,
+        topic: &Topic,
+        position: &crate::history::Position,
+        message: &Message,
+    ) -> Delivery {
+        let Some(endpoint) = self.endpoint(topic.endpoint()) else {
+            return Delivery::default();
+        };
+        let Some(link) = endpoint.state().get::<crate::history::HistoryLink>() else {
+            return Delivery::default();
+        };
+        link.deliver_positioned(&endpoint, topic, position, message)
+    }
+
     /// This node's members of `topic`, for a broker that answers presence queries itself.
     pub fn local_members(&self, topic: &Topic) -> Vec<Member> {
         let Some(endpoint) = self.endpoint(topic.endpoint()) else {

@@ -35,6 +35,56 @@ impl Session {
         true
     }
 
+    /// Joins a room with history, getting first what the session missed: everything after
+    /// its last [`Position`](crate::history::Position) (or the room's last messages), in
+    /// order, as its members receive them ([`Stamp`](crate::history::Stamp)ed), then the live
+    /// messages, with no gap and no duplicate even while others publish. The returned
+    /// [`Recovery`](crate::history::Recovery) says whether nothing was lost; see
+    /// [`history`](crate::history).
+    ///
+    /// The missed messages are queued waiting for room (a large replay is paced by the
+    /// client's reading); live messages meanwhile are held, within the outbound queue's bound.
+    ///
+    /// # Errors
+    /// [`HistoryError`](crate::history::HistoryError) when the server has no history or the
+    /// store fails (the session did not join), or the session closed during the replay.
+    pub async fn join_from(
+        &self,
+        room: &str,
+        from: crate::history::Recover,
+    ) -> Result<crate::history::Recovery, crate::history::HistoryError> {
+        let recovering = self.recover(room, from).await?;
+        for message in recovering.stamped() {
+            if self.send(message).await.is_err() {
+                return Err(crate::history::HistoryError::new(
+                    "the session closed during its recovery",
+                ));
+            }
+        }
+        let recovery = recovering.recovery.clone();
+        recovering.resume();
+        Ok(recovery)
+    }
+
+    /// The first half of [`join_from`](Session::join_from), for an application that sends
+    /// the missed messages itself (say, inside one event): returns them
+    /// ([`Recovering::entries`](crate::history::Recovering::entries)) while live messages are
+    /// held; [`Recovering::resume`](crate::history::Recovering::resume) (or dropping it)
+    /// queues the held ones after whatever was queued meanwhile and makes the session a
+    /// member.
+    ///
+    /// # Errors
+    /// As [`join_from`](Session::join_from).
+    pub async fn recover(
+        &self,
+        room: &str,
+        from: crate::history::Recover,
+    ) -> Result<crate::history::Recovering, crate::history::HistoryError> {
+        let link = self.room(room).history_link()?;
+        let topic = Topic::new(self.inner.endpoint.path(), room);
+        link.0.recover(self, &topic, from).await
+    }
+
     /// Leaves a room; returns `false` when not a member.
     pub fn leave(&self, room: &str) -> bool {
         let mut mine = lock(&self.inner.rooms);

@@ -8,6 +8,7 @@
 //! | [`broker`] | the [`Broker`](broker::Broker) trait: rooms across processes |
 //! | `hub` | [`Hub`]: pushes to an endpoint's rooms and sessions from outside its handlers |
 //! | `redis` | `RedisBroker` (feature `redis`) |
+//! | [`history`] | positions, history and recovery: [`Room::publish`], [`Session::join_from`] |
 //!
 //! A session joins rooms with [`Session::join`] and leaves them with [`Session::leave`]; it
 //! leaves all of them when it closes, however it closes. Rooms belong to an endpoint: two
@@ -79,6 +80,7 @@ use crate::session::{EndpointRegistry, Session};
 
 pub mod broker;
 mod fanout;
+pub mod history;
 pub(crate) mod hub;
 mod membership;
 #[cfg(feature = "redis")]
@@ -168,7 +170,7 @@ impl Room {
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let message = message.encode()?;
         let delivery = self.local().broadcast(message.clone())?;
-        self.publish(&message);
+        self.forward(&message);
         Ok(delivery)
     }
 
@@ -186,8 +188,73 @@ impl Room {
     ) -> Result<Delivery, EndpointError> {
         let message = message.encode()?;
         let delivery = self.local().broadcast_except(message.clone(), except)?;
-        self.publish(&message);
+        self.forward(&message);
         Ok(delivery)
+    }
+
+    /// Sends `message` to every member, on every node, through the room's stream: it gets a
+    /// [`Position`](history::Position) (returned, and stamped on what members receive, see
+    /// [`Stamp`](history::Stamp)) and is kept in the room's history, so that a session that
+    /// comes back with [`Session::join_from`] gets what it missed. Needs
+    /// [`Server::history`](crate::Server::history).
+    ///
+    /// ```
+    /// # async fn demo(session: &endpoint_runtime::Session) -> Result<(), endpoint_runtime::history::HistoryError> {
+    /// let published = session.room("lobby").publish(r#"{"text":"hi"}"#).await?;
+    /// tracing::debug!(offset = published.position.offset, "published");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Order
+    /// Messages published in a room reach every member in offset order.
+    ///
+    /// # Errors
+    /// [`HistoryError`](history::HistoryError) when the server has no history, the message
+    /// cannot be encoded, or the store fails (nothing was delivered then).
+    pub async fn publish(
+        &self,
+        message: impl Encode,
+    ) -> Result<history::Published, history::HistoryError> {
+        let message = history::encode(message)?;
+        let link = self.history_link()?;
+        let topic = Topic::new(self.endpoint.path(), &self.name);
+        let published = link
+            .0
+            .publish(&self.endpoint, &topic, message.clone())
+            .await?;
+        if !link.distributed() {
+            // Delivered here; other nodes get it through the broker, stamped with this node's
+            // position (cluster-wide positions need a distributed store: `RedisHistory`).
+            self.forward(&link.stamp(&published.position, &message));
+        }
+        Ok(published)
+    }
+
+    /// The room's last position and its newest `limit` messages as published (not stamped),
+    /// oldest first: a read of the history without joining.
+    ///
+    /// # Errors
+    /// As [`Room::publish`].
+    pub async fn history(
+        &self,
+        limit: usize,
+    ) -> Result<(history::Position, Vec<history::Entry>), history::HistoryError> {
+        let link = self.history_link()?;
+        link.read_newest(&Topic::new(self.endpoint.path(), &self.name), limit)
+            .await
+    }
+
+    pub(crate) fn history_link(
+        &self,
+    ) -> Result<crate::state::State<history::HistoryLink>, history::HistoryError> {
+        self.endpoint
+            .state()
+            .get::<history::HistoryLink>()
+            .ok_or_else(|| {
+                history::HistoryError::new(
+                    "the server has no room history: add one with Server::history(RoomHistory::memory())",
+                )
+            })
     }
 
     /// The same room, on this node only: its broadcasts do not go through the broker.
@@ -255,11 +322,11 @@ impl Room {
     pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let message = message.encode()?;
         let delivery = self.local().broadcast_wait(message.clone()).await?;
-        self.publish(&message);
+        self.forward(&message);
         Ok(delivery)
     }
 
-    fn publish(&self, message: &Message) {
+    fn forward(&self, message: &Message) {
         if let Some(link) = self.endpoint.broker() {
             link.broker
                 .publish(&Topic::new(self.endpoint.path(), &self.name), message);

@@ -49,8 +49,9 @@
 //! Redis pub/sub has no history: **broadcasts made while the broker is disconnected are not
 //! delivered to other nodes** (each is counted in `dropped`), and those other nodes publish
 //! during the outage do not reach this node. Nothing is replayed after reconnecting. Clients
-//! that need every message keep a sequence number or a history (the chat example keeps its
-//! history per node in SQLite) and catch up.
+//! that need every message use rooms with history ([`RedisHistory`](crate::history::RedisHistory):
+//! positions and Redis Streams through this broker's connection) and recover with their
+//! position when they reconnect.
 //!
 //! # Presence
 //!
@@ -90,6 +91,12 @@
 //! where `kind` is 0 text, 1 binary, 2 ping, 3 pong. Messages with another magic or version are
 //! ignored (logged at debug level).
 //!
+//! Version 2 (`0xEB 0x02`, same header) is a message of a room with
+//! [`RedisHistory`](crate::history::RedisHistory), published by its Lua script with the
+//! payload preceded by `OFFSET EPOCH ` (ASCII): every node delivers it, the publishing node
+//! included, through [`Inbox::deliver_positioned`], so that each room has one order on every
+//! node.
+//!
 //! [`Room::members_everywhere`]: crate::Room::members_everywhere
 
 use std::collections::{BTreeMap, HashMap};
@@ -114,6 +121,8 @@ use crate::util::lock;
 
 const MAGIC: u8 = 0xEB;
 const VERSION: u8 = 1;
+/// A message carried by a room's stream (`RedisHistory`), with its position.
+const VERSION_POSITIONED: u8 = 2;
 const HEADER: usize = 4 + 8;
 /// Escaped in the endpoint and room parts of Redis names.
 const NAME_ESCAPES: &AsciiSet = &CONTROLS.add(b':').add(b'%');
@@ -158,7 +167,7 @@ pub struct RedisBroker {
 }
 
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     client: Client,
     url: String,
     prefix: String,
@@ -169,9 +178,9 @@ struct Config {
 }
 
 /// State shared by the broker's handle and its background task.
-struct Shared {
+pub(crate) struct Shared {
     /// This broker instance's id, as 16 hex digits (in Redis names) and as sent on the wire.
-    id: u64,
+    pub(crate) id: u64,
     id_hex: String,
     connected: AtomicBool,
     outages: AtomicU64,
@@ -182,8 +191,8 @@ struct Shared {
     stop: Notify,
     /// Set when a presence change could not be queued: the next heartbeat rewrites presence.
     resync: AtomicBool,
-    /// The publisher connection while connected (cloned for presence queries).
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// The publisher connection while connected (cloned for presence queries and history).
+    pub(crate) conn: Mutex<Option<MultiplexedConnection>>,
     inbox: OnceLock<Inbox>,
     /// This node's members per room, as the background task last applied them, and so the
     /// keys it may have written: a room left empty stays (with no members) until its removal
@@ -310,6 +319,12 @@ impl RedisBroker {
         self.tx = tx;
         self.rx = Mutex::new(Some(rx));
         self
+    }
+
+    /// What a [`RedisHistory`](crate::history::RedisHistory) shares with this broker: its
+    /// connection, its id, its names.
+    pub(crate) fn parts(&self) -> (Arc<Shared>, Config) {
+        (self.shared.clone(), self.config.clone())
     }
 
     /// This broker instance's random id (16 hex digits), as used in Redis names.
@@ -497,7 +512,7 @@ impl Config {
             .set_response_timeout(Some(self.timeout))
     }
 
-    fn topic_part(topic: &Topic) -> String {
+    pub(crate) fn topic_part(topic: &Topic) -> String {
         format!(
             "{}:{}",
             utf8_percent_encode(topic.endpoint(), NAME_ESCAPES),
@@ -505,7 +520,11 @@ impl Config {
         )
     }
 
-    fn channel(&self, topic: &Topic) -> String {
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn channel(&self, topic: &Topic) -> String {
         format!("{}:room:{}", self.prefix, Self::topic_part(topic))
     }
 
@@ -800,6 +819,20 @@ impl Worker {
     }
 
     fn receive(&self, msg: &Msg) {
+        if let Some((topic, position, message)) = decode_positioned(msg.get_payload_bytes()) {
+            // Carried by the room's stream (`RedisHistory`): every node delivers it, the
+            // publishing one included, in offset order.
+            self.shared.received.fetch_add(1, Ordering::Relaxed);
+            let delivery = self.inbox.deliver_positioned(&topic, &position, &message);
+            if delivery.overflowed > 0 {
+                debug!(
+                    room = topic.room(),
+                    overflowed = delivery.overflowed,
+                    "slow consumers closed by a room stream message"
+                );
+            }
+            return;
+        }
         let Some((sender, topic, message)) = decode(msg.get_payload_bytes()) else {
             debug!(
                 channel = msg.get_channel_name(),
@@ -967,6 +1000,56 @@ fn encode(sender: u64, topic: &Topic, message: &Message) -> Option<Bytes> {
     buf.put_slice(room);
     buf.put_slice(payload);
     Some(buf.freeze())
+}
+
+/// The header of a positioned message (version 2), written by `RedisHistory`'s script: as a
+/// broadcast's header, then the script appends `OFFSET EPOCH ` (ASCII, space-separated) and
+/// the payload.
+pub(crate) fn positioned_header(sender: u64, topic: &Topic, message: &Message) -> Option<Bytes> {
+    let (kind, _) = kind_and_payload(message);
+    let endpoint = topic.endpoint().as_bytes();
+    let room = topic.room().as_bytes();
+    let mut buf = BytesMut::with_capacity(HEADER + 8 + endpoint.len() + room.len());
+    buf.put_slice(&[MAGIC, VERSION_POSITIONED, kind, 0]);
+    buf.put_u64(sender);
+    buf.put_u32(u32::try_from(endpoint.len()).ok()?);
+    buf.put_slice(endpoint);
+    buf.put_u32(u32::try_from(room.len()).ok()?);
+    buf.put_slice(room);
+    Some(buf.freeze())
+}
+
+fn kind_and_payload(message: &Message) -> (u8, &[u8]) {
+    match message {
+        Message::Text(t) => (0, t.as_bytes()),
+        Message::Binary(b) => (1, b),
+        Message::Ping(b) => (2, b),
+        Message::Pong(b) => (3, b),
+    }
+}
+
+/// Parses a positioned message (version 2): topic, position, message.
+fn decode_positioned(bytes: &[u8]) -> Option<(Topic, crate::history::Position, Message)> {
+    if bytes.len() < 4 || bytes[0] != MAGIC || bytes[1] != VERSION_POSITIONED {
+        return None;
+    }
+    let mut v1 = bytes.to_vec();
+    v1[1] = VERSION;
+    let (_, topic, message) = decode(&v1)?;
+    // The payload starts with `OFFSET EPOCH `.
+    let payload = message.as_bytes();
+    let sp1 = payload.iter().position(|&b| b == b' ')?;
+    let offset: u64 = std::str::from_utf8(&payload[..sp1]).ok()?.parse().ok()?;
+    let rest = &payload[sp1 + 1..];
+    let sp2 = rest.iter().position(|&b| b == b' ')?;
+    let epoch = std::str::from_utf8(&rest[..sp2]).ok()?;
+    let body = Bytes::copy_from_slice(&rest[sp2 + 1..]);
+    let message = match message {
+        Message::Text(_) => Message::Text(Utf8Bytes::try_from(body).ok()?),
+        Message::Binary(_) => Message::Binary(body),
+        _ => return None,
+    };
+    Some((topic, crate::history::Position::new(offset, epoch), message))
 }
 
 /// Parses the wire form of a broadcast: sender, topic, message.

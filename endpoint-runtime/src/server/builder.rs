@@ -254,6 +254,13 @@ impl Server {
         self
     }
 
+    /// Gives the rooms of every endpoint positions, history and recovery:
+    /// [`Room::publish`](crate::Room::publish), [`Session::join_from`](crate::Session::join_from).
+    /// See [`history`](crate::history).
+    pub fn history(self, history: crate::history::RoomHistory) -> Self {
+        self.state(crate::rooms::history::HistoryLink::new(history))
+    }
+
     /// This node's name in cluster-wide presence; by default `hostname-pid-random`.
     pub fn node_id(mut self, id: impl Into<String>) -> Self {
         self.node_id = Some(id.into());

@@ -50,6 +50,11 @@ impl ServerHandle {
             .sum();
         let mut stats = self.server.counters().snapshot(open as u64);
         stats.broker = self.server.broker.as_ref().map(|l| l.broker.stats());
+        stats.history = self
+            .server
+            .state
+            .get::<crate::rooms::history::HistoryLink>()
+            .map(|h| h.stats());
         stats
     }
 

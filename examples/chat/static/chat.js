@@ -30,9 +30,12 @@
   let attempt = 0;        // reconnect attempts since the last successful join
   let retryTimer = null;
   let countdown = null;
-  // Messages shown, so a reconnect never shows one twice. Ids are per node's database: with
-  // several nodes (--redis) two messages can share an id, hence the timestamp and sender.
+  // Messages shown, by `epoch/offset`, so a reconnect never shows one twice.
   const seen = new Set();
+  // The last position seen per room ({epoch, offset}): a reconnect asks for what came after
+  // it (`?epoch=E&since=OFFSET`). Kept while the page lives; a reload starts afresh.
+  const positions = new Map();
+  let resuming = false;   // the current socket asked to resume from a position
 
   function setStatus(state, text) {
     el.status.dataset.state = state;
@@ -70,14 +73,21 @@
     if (stick) el.messages.scrollTop = el.messages.scrollHeight;
   }
 
+  function remember(epoch, offset) {
+    const p = positions.get(room);
+    if (!p || p.epoch !== epoch || offset > p.offset) positions.set(room, { epoch, offset });
+  }
+
   function showMessage(m, force) {
-    const key = `${m.id}/${m.ts}/${m.from}`;
+    const key = `${m.epoch}/${m.offset}`;
     if (seen.has(key)) return;
     seen.add(key);
+    remember(m.epoch, m.offset);
     el.messages.querySelector('.empty')?.remove();
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
-    li.dataset.id = String(m.id);
+    li.dataset.offset = String(m.offset);
+    li.dataset.epoch = m.epoch;
     const from = document.createElement('span');
     from.className = 'from';
     from.textContent = m.from;
@@ -110,10 +120,17 @@
       case 'history':
         me = ev.you;
         attempt = 0;
-        seen.clear();
-        el.messages.replaceChildren();
-        if (ev.messages.length === 0) showSystem(`No messages in ${ev.room} yet. Say hi!`, 'empty');
-        for (const m of ev.messages) showMessage(m, true);
+        if (resuming) {
+          // Back after a drop: only what we missed, after what is shown.
+          for (const m of ev.messages) showMessage(m, true);
+          if (!ev.recovered) showSystem('Some messages could not be recovered.', 'error lost');
+        } else {
+          seen.clear();
+          el.messages.replaceChildren();
+          if (ev.messages.length === 0) showSystem(`No messages in ${ev.room} yet. Say hi!`, 'empty');
+          for (const m of ev.messages) showMessage(m, true);
+        }
+        positions.set(room, { epoch: ev.epoch, offset: ev.offset });
         setStatus('open', `connected as ${me}`);
         el.status.dataset.extensions = ws ? ws.extensions : ''; // e.g. permessage-deflate
         el.chatView.classList.remove('offline');
@@ -144,7 +161,16 @@
     clearTimeout(retryTimer);
     clearInterval(countdown);
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const query = nick ? '?name=' + encodeURIComponent(nick) : '';
+    const params = new URLSearchParams();
+    if (nick) params.set('name', nick);
+    const pos = positions.get(room);
+    resuming = Boolean(pos);
+    if (pos) {
+      params.set('epoch', pos.epoch);
+      params.set('since', String(pos.offset));
+    }
+    const q = params.toString();
+    const query = q ? '?' + q : '';
     const sock = new WebSocket(`${proto}//${location.host}/chat/${encodeURIComponent(room)}${query}`);
     ws = sock;
     setStatus('connecting', 'connecting…');
@@ -191,6 +217,7 @@
     el.where.textContent = '#' + room;
     el.roomName.textContent = room;
     el.share.value = location.origin + pageUrl({ room });
+    positions.delete(room); // a fresh join: the last messages, not a resume
     seen.clear();
     el.messages.replaceChildren();
     showPresence([]);
@@ -243,6 +270,28 @@
   });
 
   el.leave.addEventListener('click', leave);
+
+  // The browser knows before TCP does when the network is gone (Wi-Fi off, airplane mode):
+  // drop the socket at once, and come back as soon as the network does, resuming from the
+  // last position so nothing said meanwhile is missed.
+  window.addEventListener('offline', () => {
+    if (!room) return;
+    const sock = ws;
+    if (sock) {
+      ws = null;
+      sock.close(4000, 'offline');
+    }
+    clearTimeout(retryTimer);
+    clearInterval(countdown);
+    setComposer(false);
+    el.chatView.classList.add('offline');
+    setStatus('offline', 'offline: waiting for the network…');
+  });
+  window.addEventListener('online', () => {
+    if (!room || ws) return;
+    attempt = 0;
+    connect();
+  });
 
   el.copy.addEventListener('click', async () => {
     try {
