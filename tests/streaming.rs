@@ -321,7 +321,9 @@ async fn a_stream_is_read_while_its_message_arrives() {
 
 /// Sends messages in parts: "parts:N" writes N parts while another task sends 50 messages and
 /// the handler broadcasts; "drop" drops a writer after one part; "stream:N" sends a binary
-/// message of N chunks from a `Stream`.
+/// message of N chunks from a `Stream`; "flushed" opens a writer, has another task
+/// `send_flushed` while the writer's message is open, and reports whether that send said
+/// "written" before the writer's last part went out.
 #[derive(Default)]
 struct Writer;
 
@@ -346,6 +348,18 @@ impl Writer {
                 writer.send(format!("p{i},"), i == n - 1).await?;
             }
             spam.await.unwrap();
+        } else if text == "flushed" {
+            let mut writer = session.text_writer();
+            writer.send("a", false).await?;
+            let other = session.clone();
+            let flushed = tokio::spawn(async move { other.send_flushed("flushed").await });
+            // Long enough for the other task to queue its message and the connection to write
+            // everything it may write.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let early = flushed.is_finished();
+            writer.send("b", true).await?;
+            flushed.await.unwrap()?;
+            session.send(format!("early:{early}")).await?;
         } else if text == "drop" {
             let mut writer = session.text_writer();
             writer.send("x", false).await?;
@@ -398,6 +412,16 @@ async fn a_writers_parts_are_never_interleaved_with_other_sends() {
         assert_eq!(others, want);
         assert_eq!(text_of(&bystander.read_frame().await.unwrap()), "broadcast");
     }
+
+    // Send completion behind an open writer: the flushed message waits behind the last part,
+    // and its sender is not told "written" before it is.
+    ws.send(&[Frame::text("flushed")]).await;
+    let f = ws.read_frame().await.unwrap();
+    assert_eq!((f.opcode, f.fin, &f.payload[..]), (TEXT, false, &b"a"[..]));
+    let f = ws.read_frame().await.unwrap();
+    assert_eq!((f.opcode, f.fin, &f.payload[..]), (CONT, true, &b"b"[..]));
+    assert_eq!(text_of(&ws.read_frame().await.unwrap()), "flushed");
+    assert_eq!(text_of(&ws.read_frame().await.unwrap()), "early:false");
 
     // A writer dropped inside its message ends it with an empty last frame.
     ws.send(&[Frame::text("drop")]).await;
