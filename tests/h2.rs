@@ -388,6 +388,65 @@ async fn shutdown_sends_1001_to_every_stream_runs_every_on_close_and_goaway() {
     assert!(conn.send.clone().ready().await.is_err());
 }
 
+/// A peer that stops answering (here: it sent the preface and its SETTINGS, and then nothing,
+/// not even the answer to a PING) loses its HTTP/2 connection after `ping_interval` +
+/// `pong_timeout`, with no stream open; a peer that answers pings keeps its idle connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_peer_stops_answering_pings_is_dropped() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut limits = fast_limits();
+    limits.ping_interval = Some(Duration::from_millis(200));
+    limits.pong_timeout = Duration::from_millis(300);
+    let server = start(server(limits)).await;
+
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The client preface, then an empty SETTINGS frame (length 0, type 4, no flags, stream 0).
+    silent
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut answering = H2Conn::connect(server.addr).await;
+
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let ended = within(
+        Duration::from_secs(10),
+        "the silent peer's connection to end",
+        async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match silent.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+        },
+    );
+    ended.await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "dropped after {elapsed:?}, before a ping could go unanswered"
+    );
+    // A PING frame (type 6) went out before the connection ended.
+    let mut at = 0;
+    let mut pinged = false;
+    while at + 9 <= seen.len() {
+        let len = usize::from(seen[at]) << 16
+            | usize::from(seen[at + 1]) << 8
+            | usize::from(seen[at + 2]);
+        pinged |= seen[at + 3] == 6;
+        at += 9 + len;
+    }
+    assert!(pinged, "the server never pinged the silent peer");
+
+    // The client that answers pings kept its connection, idle as long: a WebSocket still opens.
+    let (_, mut ws) = answering.websocket("/lab", &[]).await;
+    assert_eq!(h2_roundtrip(&mut ws, "still here").await, "still here");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_off_serves_http1_only() {
     let server = start(server(fast_limits()).http2(false)).await;

@@ -70,9 +70,12 @@ pub struct Limits {
     /// never. Pings and pongs do not count as messages.
     pub idle_timeout: Option<Duration>,
     /// Send a keep-alive ping after this long without any frame from the peer; `None` disables
-    /// keep-alive.
+    /// keep-alive. An HTTP/2 connection is pinged at the same interval too (an HTTP/2 PING,
+    /// whether or not it carries open streams), and dropped with all its streams when
+    /// `pong_timeout` passes without an answer.
     pub ping_interval: Option<Duration>,
-    /// How long to wait for any frame after a keep-alive ping before dropping the connection.
+    /// How long to wait for any frame after a keep-alive ping before dropping the connection
+    /// (for HTTP/2's own PING: for its acknowledgement).
     pub pong_timeout: Duration,
     /// How long a closing session waits for the peer's close frame. After a protocol error the
     /// stream cannot be decoded any more: the server then ends its side of it and reads and

@@ -153,6 +153,15 @@ async fn serve_h2<S, Svc>(
         // Each WebSocket stream buffers at most this much of what it writes before h2 flow
         // control makes the session wait (its own outbound bound then applies).
         .max_send_buf_size(H2_SEND_BUF);
+    // A peer that vanished (no FIN, no RST) would hold the connection, and every stream on it,
+    // until the kernel gives up: hyper pings it at the WebSocket keep-alive interval and drops
+    // the connection when no answer comes within `pong_timeout`, whether streams are open or not
+    // (the sessions' own pings cover only their streams, and a connection may have none).
+    if let Some(interval) = limits.ping_interval {
+        builder
+            .keep_alive_interval(interval)
+            .keep_alive_timeout(limits.pong_timeout);
+    }
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
