@@ -45,6 +45,10 @@ use crate::session::Session;
 /// What a hook returns: a message to send back to the peer (if any), or an error for `on_error`.
 pub type HookResult = Result<Option<Message>, EndpointError>;
 
+/// The path of a client endpoint's configuration: not a URI template, so the router refuses
+/// to serve it.
+const CLIENT_PATH: &str = "<client>";
+
 /// Static description of an endpoint: its URI template and options, as given to
 /// `#[server_endpoint(...)]`.
 ///
@@ -103,6 +107,26 @@ impl EndpointConfig {
             unhandled: Unhandled::Close,
             slow_consumer: crate::config::SlowConsumer::Close,
         }
+    }
+
+    /// The configuration of a client endpoint (`#[client_endpoint]`): no path, since the URL
+    /// is given to [`Client::connect`](crate::client::Client::connect). The other options mean
+    /// the same as a server's: the subprotocols are the ones offered, in order of preference;
+    /// `compression(true)` offers permessage-deflate; the message limits bound what the server
+    /// may send.
+    ///
+    /// ```
+    /// # use endpoint_runtime::EndpointConfig;
+    /// let config = EndpointConfig::client().subprotocols(&["v2.chat"]).compression(true);
+    /// assert!(config.is_client());
+    /// ```
+    pub const fn client() -> Self {
+        Self::new(CLIENT_PATH)
+    }
+
+    /// Whether this is a client endpoint's configuration ([`EndpointConfig::client`]).
+    pub fn is_client(&self) -> bool {
+        self.path == CLIENT_PATH
     }
 
     /// What to do with messages of a kind the endpoint has no handler for

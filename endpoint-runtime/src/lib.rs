@@ -34,6 +34,7 @@
 //! | [`state`] | [`State<T>`] shared state |
 //! | [`stats`] | [`Stats`] counters |
 
+pub mod client;
 pub mod config;
 pub mod configurator;
 mod connection;

@@ -1,0 +1,81 @@
+//! What a client endpoint is: an [`Endpoint`] (the same hooks, one at a time, `on_close` once and
+//! last per connection) that is connected to a URL rather than served at a path, plus its
+//! handshake hooks ([`ClientConfigurator`]).
+
+use http::HeaderMap;
+
+use crate::endpoint::Endpoint;
+
+/// An endpoint that connects to a server: what `#[client_endpoint]` implements besides
+/// [`Endpoint`] (Jakarta's `@ClientEndpoint`).
+///
+/// Its [`Endpoint::config`] is an [`EndpointConfig::client`](crate::EndpointConfig::client): no
+/// path (the URL is given to [`Client::connect`](super::Client::connect)), the subprotocols to
+/// offer, the message limits and whether to offer permessage-deflate.
+///
+/// # Examples
+///
+/// By hand (this is what the macro generates for the configurator):
+///
+/// ```
+/// use endpoint_runtime::client::{ClientConfigurator, ClientEndpoint};
+/// use endpoint_runtime::{Endpoint, EndpointConfig, HookResult, Message, Session};
+///
+/// #[derive(Default)]
+/// struct Bearer;
+/// impl ClientConfigurator for Bearer {
+///     fn before_request(&self, headers: &mut http::HeaderMap) {
+///         headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+///     }
+/// }
+///
+/// struct Ticker;
+/// impl Endpoint for Ticker {
+///     fn config() -> EndpointConfig {
+///         EndpointConfig::client().subprotocols(&["ticks.v1"])
+///     }
+///     async fn on_message(&mut self, _: &Session, m: Message) -> HookResult {
+///         println!("{m:?}");
+///         Ok(None)
+///     }
+/// }
+/// impl ClientEndpoint for Ticker {
+///     fn client_configurator() -> Option<Box<dyn ClientConfigurator>> {
+///         Some(Box::new(Bearer))
+///     }
+/// }
+/// ```
+pub trait ClientEndpoint: Endpoint {
+    /// The endpoint's handshake hooks (`configurator = T` in `#[client_endpoint]`); `None` by
+    /// default. Called once per [`Client::connect`](super::Client::connect).
+    fn client_configurator() -> Option<Box<dyn ClientConfigurator>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// The client side of the handshake: Jakarta's `ClientEndpointConfig.Configurator`.
+///
+/// | Jakarta | here |
+/// |---|---|
+/// | `beforeRequest(Map<String, List<String>> headers)` | [`before_request`](ClientConfigurator::before_request): add or change request headers (cookies, tokens) |
+/// | `afterResponse(HandshakeResponse hr)` | [`after_response`](ClientConfigurator::after_response): read the `101`'s headers (`Set-Cookie`, ...); an `Err` refuses the connection |
+///
+/// Both run on every attempt, reconnections included.
+pub trait ClientConfigurator: Send + Sync + 'static {
+    /// Called with the upgrade request's headers before it is sent; the handshake's own
+    /// headers (`Sec-WebSocket-*`, `Upgrade`, `Connection`, `Host`) are set after it and win.
+    fn before_request(&self, headers: &mut HeaderMap) {
+        let _ = headers;
+    }
+
+    /// Called with the headers of the server's `101`, once the handshake checked out. An
+    /// `Err` fails the attempt with [`ConnectError::Refused`](super::ConnectError::Refused)
+    /// naming the reason.
+    fn after_response(&self, headers: &HeaderMap) -> Result<(), String> {
+        let _ = headers;
+        Ok(())
+    }
+}
