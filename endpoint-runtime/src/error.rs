@@ -263,6 +263,10 @@ pub enum SendError {
     /// [`Session::close`](crate::Session::close) was given a code that may not be sent on the
     /// wire (`1005`, `1006`, `1015`, or no code at all, RFC 6455 7.4); nothing was sent.
     InvalidCloseCode(u16),
+    /// A client's [`Connection`](crate::client::Connection) is between connections
+    /// (reconnecting): the message was not queued, so nothing is sent to a server that may
+    /// never come back.
+    NotConnected,
 }
 
 impl fmt::Display for SendError {
@@ -272,6 +276,9 @@ impl fmt::Display for SendError {
             SendError::Full => f.write_str("outbound queue is full"),
             SendError::Encode(e) => write!(f, "cannot encode message: {e}"),
             SendError::Timeout(d) => write!(f, "send timed out after {d:?}"),
+            SendError::NotConnected => {
+                f.write_str("not connected (the client is reconnecting); nothing was queued")
+            }
             SendError::InvalidCloseCode(code) => write!(
                 f,
                 "close code {code} may not be sent on the wire (1005, 1006 and 1015 only report \

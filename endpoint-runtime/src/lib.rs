@@ -50,6 +50,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod test;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod utf8;

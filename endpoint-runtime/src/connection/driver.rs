@@ -72,6 +72,7 @@ fn frame_io(
         limits.read_buffer_size,
         limits.write_buffer_size,
         deflate,
+        ctx.client,
     )
 }
 
@@ -99,7 +100,7 @@ pub(crate) fn run<E: Endpoint>(
     limits: MessageLimits,
     ctx: Arc<ConnectionContext>,
     deflate: Option<DeflateParams>,
-) -> impl Future<Output = ()> + Send {
+) -> impl Future<Output = (E, CloseReason)> + Send {
     let span = tracing::debug_span!(
         "ws",
         session = %session.id(),
@@ -224,7 +225,13 @@ struct Driver {
 }
 
 impl Driver {
-    async fn life<E: Endpoint>(&mut self, mut endpoint: E, handshake: &Handshake) {
+    /// The session's whole life; gives the endpoint back with the reason it closed (a client
+    /// that reconnects keeps its endpoint).
+    async fn life<E: Endpoint>(
+        &mut self,
+        mut endpoint: E,
+        handshake: &Handshake,
+    ) -> (E, CloseReason) {
         let session = self.session.clone();
         let registry = session.registry().clone();
         registry.insert(&session);
@@ -334,9 +341,10 @@ impl Driver {
             reason = reason.reason(),
             "closed"
         );
-        if let Err(panic) = Box::pin(self.hook(endpoint.on_close(&session, reason))).await {
+        if let Err(panic) = Box::pin(self.hook(endpoint.on_close(&session, reason.clone()))).await {
             warn!(%panic, "on_close panicked");
         }
+        (endpoint, reason)
     }
 
     /// Turns a hook's result into the next step: send the reply, or report the error.

@@ -145,6 +145,8 @@ pub(crate) struct FrameIo {
     failed: bool,
     /// Set once our side of the stream was shut (`poll_linger`).
     write_shut: bool,
+    /// This is a client: frames go out masked, and come in unmasked.
+    client: bool,
     /// What permessage-deflate agreed, if it was (12 bytes, inline).
     deflate: Option<DeflateParams>,
     /// The zlib state the connection holds between frames: with context takeover, from the
@@ -201,8 +203,9 @@ impl FrameIo {
         min_input: usize,
         write_max: usize,
         deflate: Option<DeflateParams>,
+        client: bool,
     ) -> Self {
-        let (io, read_ahead) = Transport::from_upgraded(upgraded, home);
+        let (io, read_ahead) = Transport::from_upgraded(upgraded, home, client);
         let mut ws = FrameIo {
             io,
             decoder: Decoder::default(),
@@ -212,6 +215,7 @@ impl FrameIo {
             write_max: write_max.clamp(MAX_HEADER, 1 << 20) as u32,
             failed: false,
             write_shut: false,
+            client,
             deflate,
             streams: None,
         };
@@ -233,8 +237,9 @@ impl FrameIo {
         &mut self,
         cx: &mut Context<'_>,
         home: &Outbound,
-        limits: DecodeLimits,
+        mut limits: DecodeLimits,
     ) -> Poll<Result<Option<Inbound>, ReadError>> {
+        limits.from_server = self.client;
         if self.failed {
             return Poll::Ready(Err(ReadError::Protocol(EndpointError::Protocol(
                 "the connection already failed".into(),
@@ -393,11 +398,24 @@ impl FrameIo {
                 return self.io.poll_flush(cx, home);
             }
             let write_max = self.write_max as usize;
+            let client = self.client;
             let result = WRITE_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
                 for payload in pongs.drain(..) {
-                    frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
+                    if client {
+                        let mask = crate::client::mask();
+                        frame::encode_masked(
+                            &mut scratch,
+                            OpCode::Pong,
+                            false,
+                            true,
+                            &payload,
+                            mask,
+                        );
+                    } else {
+                        frame::encode_frame(&mut scratch, OpCode::Pong, &payload);
+                    }
                 }
                 while let Some(item) = batch.pop_front() {
                     // What the queue counted it as (the message's bytes, before compression):
@@ -419,6 +437,16 @@ impl FrameIo {
                         Outgoing::Part { opcode, payload } => (opcode, false, false, payload),
                         Outgoing::LastPart { opcode, payload } => (opcode, false, true, payload),
                     };
+                    if client {
+                        // Masking copies the payload anyway: no write from the message.
+                        let mask = crate::client::mask();
+                        frame::encode_masked(&mut scratch, opcode, compressed, fin, &payload, mask);
+                        sent(counted, opcode);
+                        if scratch.len() >= write_max {
+                            break;
+                        }
+                        continue;
+                    }
                     if payload.len() >= LARGE {
                         let mut head = [0; MAX_HEADER];
                         let head_len = frame::encode_header_fin(
@@ -577,7 +605,8 @@ impl FrameIo {
         ready!(self.poll_pending(cx, home))?;
         if let Some(reason) = reason.take() {
             let mut buf = Vec::with_capacity(MAX_HEADER + 125);
-            frame::encode_close(&mut buf, reason.as_ref());
+            let mask = self.client.then(crate::client::mask);
+            frame::encode_close(&mut buf, reason.as_ref(), mask);
             self.pending = Some(Box::new(Pending::Bytes { buf, at: 0 }));
             ready!(self.poll_pending(cx, home))?;
         }

@@ -36,6 +36,8 @@ pub(crate) struct ConnectionContext {
     pub(crate) shutting_down: AtomicBool,
     /// Open WebSocket sessions (upgraded, not yet finished), against `max_connections`.
     pub(crate) open: AtomicUsize,
+    /// The connections are a client's (`client/`): frames go out masked.
+    pub(crate) client: bool,
 }
 
 /// Counts an open session against [`Limits::max_connections`] until dropped.

@@ -57,7 +57,20 @@ macro_rules! each {
 impl Transport {
     /// Unwraps hyper's `Upgraded`; returns the stream and the bytes hyper read past the request.
     /// A plain TCP stream goes into `home` (see [`Transport::Tcp`]).
-    pub(crate) fn from_upgraded(upgraded: Upgraded, home: &Outbound) -> (Transport, Vec<u8>) {
+    ///
+    /// A client's stream stays `Upgraded` and never goes into `home`: broadcasts write server
+    /// frames (unmasked) directly, which a client must never send.
+    pub(crate) fn from_upgraded(
+        upgraded: Upgraded,
+        home: &Outbound,
+        client: bool,
+    ) -> (Transport, Vec<u8>) {
+        if client {
+            return (
+                Transport::Upgraded(Box::new(TokioIo::new(upgraded))),
+                Vec::new(),
+            );
+        }
         let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 home.attach(parts.io.into_inner());

@@ -424,6 +424,118 @@ fn accept(config: &DeflateConfig, offer: &Offer) -> Result<Agreement, Decline> {
     })
 }
 
+/// The client's offer (RFC 7692 section 5, the client side) for its settings: asks the server
+/// not to keep context when `server_no_context_takeover` is set, says the client keeps none
+/// when `client_no_context_takeover` is, names the server's window when it is below 15, and
+/// always offers `client_max_window_bits`, so the server may choose the client's window.
+pub(crate) fn client_offer(config: &DeflateConfig) -> String {
+    let mut offer = String::from(NAME);
+    if config.server_no_context_takeover {
+        let _ = write!(offer, "; {SERVER_NO_CONTEXT_TAKEOVER}");
+    }
+    if config.client_no_context_takeover {
+        let _ = write!(offer, "; {CLIENT_NO_CONTEXT_TAKEOVER}");
+    }
+    let server_bits = config
+        .server_max_window_bits
+        .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+    if server_bits < MAX_WINDOW_BITS {
+        let _ = write!(offer, "; {SERVER_MAX_WINDOW_BITS}={server_bits}");
+    }
+    let _ = write!(offer, "; {CLIENT_MAX_WINDOW_BITS}");
+    offer
+}
+
+/// Checks the server's `Sec-WebSocket-Extensions` answer to [`client_offer`] (RFC 7692 section
+/// 7.1, the client side: anything not offered, or not allowed by the offer, fails the
+/// connection). `Ok(None)`: the server declined, the connection goes on uncompressed.
+///
+/// `Ok(Some((params, packed)))`: the parameters as the client's connection uses them, whose
+/// code names what it sends `server_*` (its compressor) and what it receives `client_*`: so
+/// `server_*` here are the answer's `client_*`, and the other way round. `packed` is the
+/// answer as [`Agreement::pack`] keeps it, for `Session::extensions`. A client told to use a
+/// window of 8 bits, which zlib cannot compress with, sends every message uncompressed (RFC
+/// 7692 lets each message choose).
+pub(crate) fn client_accept<'a>(
+    config: &DeflateConfig,
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<(DeflateParams, u16)>, String> {
+    let mut answer = None;
+    for element in values
+        .into_iter()
+        .flat_map(|value| Elements { s: value, at: 0 })
+    {
+        match element {
+            Element::Other => {
+                return Err("the server answered with an extension that was not offered".into())
+            }
+            Element::Deflate(Err(why)) => {
+                return Err(format!(
+                    "the server's permessage-deflate answer is invalid ({why:?})"
+                ))
+            }
+            Element::Deflate(Ok(_)) if answer.is_some() => {
+                return Err("the server answered permessage-deflate twice".into())
+            }
+            Element::Deflate(Ok(offer)) => answer = Some(offer),
+        }
+    }
+    let Some(answer) = answer else {
+        return Ok(None);
+    };
+    if !config.enabled {
+        return Err("the server answered permessage-deflate, which was not offered".into());
+    }
+    let client_bits = match answer.client_max_window_bits {
+        None => MAX_WINDOW_BITS,
+        Some(Some(bits)) => bits,
+        Some(None) => {
+            return Err("the server's client_max_window_bits has no value".into());
+        }
+    };
+    let offered_server_bits = config
+        .server_max_window_bits
+        .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+    let server_bits = answer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS);
+    if server_bits > offered_server_bits {
+        return Err(format!(
+            "the server's server_max_window_bits={server_bits} is over the {offered_server_bits} offered"
+        ));
+    }
+    if config.server_no_context_takeover && !answer.server_no_context_takeover {
+        return Err("the server did not accept the offered server_no_context_takeover".into());
+    }
+    let level = config.level.min(9) as u8;
+    let min_size = u32::try_from(config.min_size).unwrap_or(u32::MAX);
+    let wire = DeflateParams {
+        server_no_context_takeover: answer.server_no_context_takeover,
+        client_no_context_takeover: answer.client_no_context_takeover,
+        server_max_window_bits: server_bits,
+        client_max_window_bits: client_bits,
+        level,
+        min_size,
+    };
+    let packed = Agreement::pack(
+        &wire,
+        answer.server_max_window_bits.is_some(),
+        answer.client_max_window_bits.is_some(),
+    );
+    let ours = DeflateParams {
+        server_no_context_takeover: answer.client_no_context_takeover
+            || config.client_no_context_takeover,
+        client_no_context_takeover: answer.server_no_context_takeover,
+        server_max_window_bits: client_bits.max(MIN_WINDOW_BITS),
+        client_max_window_bits: server_bits,
+        level,
+        min_size: if client_bits < MIN_WINDOW_BITS {
+            u32::MAX
+        } else {
+            min_size
+        },
+    };
+    Ok(Some((ours, packed)))
+}
+
 /// One element of an extension list.
 #[derive(Debug, PartialEq, Eq)]
 enum Element {

@@ -55,6 +55,9 @@ pub(crate) struct DecodeLimits {
     /// Text and binary: `Some(max)` delivers messages of that kind in parts, one per frame
     /// ([`Inbound::Part`]), never assembled, `max` bounding the whole message; `None`, whole.
     pub(crate) parts: [Option<usize>; 2],
+    /// The frames come from a server (this is a client): they must not be masked (RFC 6455
+    /// 5.1). From a client they must be.
+    pub(crate) from_server: bool,
 }
 
 impl DecodeLimits {
@@ -64,6 +67,7 @@ impl DecodeLimits {
             frame,
             message,
             parts: [None, None],
+            from_server: false,
         }
     }
 
@@ -129,7 +133,8 @@ fn turn(mask: [u8; 4], n: usize) -> [u8; 4] {
     ]
 }
 
-/// Server-side frame decoder; see the module docs.
+/// The frame decoder (a server's, or with [`DecodeLimits::from_server`] a client's); see the
+/// module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     fragments: Option<Box<Fragments>>,
@@ -339,8 +344,13 @@ impl Decoder {
             // RFC 7692 6.1: RSV1 on the first frame of a message only, never on a control frame.
             return Err(protocol("RSV1 set on a control or continuation frame"));
         }
-        if b1 & 0x80 == 0 {
-            return Err(protocol("client frame not masked"));
+        let masked = b1 & 0x80 != 0;
+        if masked == limits.from_server {
+            return Err(protocol(if masked {
+                "server frame masked"
+            } else {
+                "client frame not masked"
+            }));
         }
         let (len, at) = match b1 & 0x7F {
             126 => {
@@ -397,17 +407,23 @@ impl Decoder {
                 _ => {}
             }
         }
-        let Some(mask) = buf.get(at..at + 4) else {
-            return Ok(None);
+        // A server's frames carry no mask: unmasking with zeros changes nothing.
+        let (mask, header_len) = if masked {
+            let Some(mask) = buf.get(at..at + 4) else {
+                return Ok(None);
+            };
+            (mask.try_into().expect("4 bytes"), at + 4)
+        } else {
+            ([0; 4], at)
         };
         Ok(Some(Header {
             fin,
             compressed,
             opcode,
-            mask: mask.try_into().expect("4 bytes"),
+            mask,
             // Bounded by the limits (data) or 125 (control) above.
             len: len as usize,
-            header_len: at + 4,
+            header_len,
         }))
     }
 
@@ -917,18 +933,47 @@ pub(crate) fn opcode_and_bytes(msg: &Message) -> (OpCode, &[u8]) {
     }
 }
 
-/// Appends a close frame (code and reason; empty for `None` or 1005) to `out`.
-pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>) {
+/// Appends a close frame (code and reason; empty for `None` or 1005) to `out`, masked with
+/// `mask` when there is one (a client's).
+pub(crate) fn encode_close(out: &mut Vec<u8>, reason: Option<&CloseReason>, mask: Option<[u8; 4]>) {
     let reason = reason.filter(|r| r.code() != CloseCode::NO_STATUS);
-    let Some(r) = reason else {
-        return encode_frame(out, OpCode::Close, &[]);
-    };
     let mut payload = [0; 125];
-    payload[..2].copy_from_slice(&r.code().as_u16().to_be_bytes());
-    // `CloseReason::new` keeps reasons within the 123 bytes a close frame has room for.
-    let text = r.reason().as_bytes();
-    payload[2..2 + text.len()].copy_from_slice(text);
-    encode_frame(out, OpCode::Close, &payload[..2 + text.len()]);
+    let len = match reason {
+        None => 0,
+        Some(r) => {
+            payload[..2].copy_from_slice(&r.code().as_u16().to_be_bytes());
+            // `CloseReason::new` keeps reasons within the 123 bytes a close frame has room for.
+            let text = r.reason().as_bytes();
+            payload[2..2 + text.len()].copy_from_slice(text);
+            2 + text.len()
+        }
+    };
+    match mask {
+        None => encode_frame(out, OpCode::Close, &payload[..len]),
+        Some(mask) => encode_masked(out, OpCode::Close, false, true, &payload[..len], mask),
+    }
+}
+
+/// Appends one masked frame (a client's, RFC 6455 5.3): the header with the mask bit and
+/// `mask`, then the payload XORed with it. `mask` must be fresh for every frame and
+/// unpredictable (`client::mask`).
+pub(crate) fn encode_masked(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    compressed: bool,
+    fin: bool,
+    payload: &[u8],
+    mask: [u8; 4],
+) {
+    let mut head = [0; MAX_HEADER];
+    let n = encode_header_fin(&mut head, opcode, compressed, fin, payload.len());
+    head[1] |= 0x80;
+    out.reserve(n + 4 + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    unmask_in_place(&mut out[start..], mask);
 }
 
 #[cfg(test)]
@@ -1184,10 +1229,14 @@ mod tests {
     #[test]
     fn close_frames_encode_code_and_reason() {
         let mut out = Vec::new();
-        encode_close(&mut out, Some(&CloseReason::new(1000u16, "bye")));
+        encode_close(&mut out, Some(&CloseReason::new(1000u16, "bye")), None);
         assert_eq!(out, [0x88, 5, 0x03, 0xE8, b'b', b'y', b'e']);
         out.clear();
-        encode_close(&mut out, Some(&CloseReason::new(CloseCode::NO_STATUS, "")));
+        encode_close(
+            &mut out,
+            Some(&CloseReason::new(CloseCode::NO_STATUS, "")),
+            None,
+        );
         assert_eq!(out, [0x88, 0]);
     }
 }

@@ -404,6 +404,7 @@ impl Server {
             timers: Timers::new(registries),
             shutting_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
+            client: false,
         });
         let (shutdown_tx, _) = watch::channel(false);
         Ok(ServerState {

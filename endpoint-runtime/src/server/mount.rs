@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
@@ -146,9 +147,9 @@ where
     };
     let handshake = Handshake::new(session.clone());
     Some(match connection::catch(|| factory(&handshake)) {
-        Ok(endpoint) => futures::future::Either::Left(connection::run(
-            endpoint, upgraded, session, handshake, limits, ctx, deflate,
-        )),
+        Ok(endpoint) => futures::future::Either::Left(
+            connection::run(endpoint, upgraded, session, handshake, limits, ctx, deflate).map(drop),
+        ),
         Err(panic) => {
             warn!(session = %session.id(), %panic, "endpoint factory panicked");
             futures::future::Either::Right(connection::refuse(upgraded, session, ctx))
