@@ -89,6 +89,7 @@ pub use stats::Stats;
 
 /// The names an endpoint definition usually needs.
 pub mod prelude {
+    pub use crate::client::{Client, ClientConfigurator, ConnectError, Connection, Reconnect};
     #[cfg(feature = "json")]
     pub use crate::Json;
     pub use crate::{BinaryStream, TextStream};
