@@ -4,14 +4,14 @@
 use quote::ToTokens;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Endpoint, Handler, KnownKind, Payload, Source};
-use crate::parse::HandlerKind;
+use crate::model::{self, Endpoint, Handler, KnownKind, Payload, Source};
+use crate::parse::{HandlerKind, Side};
 
 /// Checks the whole endpoint.
 pub(crate) fn check(cx: &Ctxt, endpoint: &Endpoint) {
     check_one_handler_per_kind(cx, endpoint);
     for handler in &endpoint.handlers {
-        check_parameters(cx, handler);
+        check_parameters(cx, endpoint.args.side, handler);
         check_parts(cx, handler);
     }
     check_one_message_handler_per_payload_kind(cx, endpoint);
@@ -49,7 +49,7 @@ fn check_one_handler_per_kind(cx: &Ctxt, endpoint: &Endpoint) {
 
 /// Per handler: exactly one payload in `#[on_message]`, a required error in `#[on_error]`, and
 /// values that can only be moved once taken once.
-fn check_parameters(cx: &Ctxt, handler: &Handler) {
+fn check_parameters(cx: &Ctxt, side: Side, handler: &Handler) {
     let name = handler.kind.name();
     if handler.kind == HandlerKind::Message {
         let mut payloads = handler
@@ -74,10 +74,10 @@ fn check_parameters(cx: &Ctxt, handler: &Handler) {
                         &extra.ty,
                         format!(
                             "`#[on_message]` handler `{}` takes a second payload; `{}` is already \
-                             its payload. Besides the one payload a handler may take `&Session`, \
-                             `Session`, `State<T>`, or a `#[path_param]` value",
+                             its payload. Besides the one payload a handler may take {}",
                             handler.ident,
-                            type_string(&first.ty)
+                            type_string(&first.ty),
+                            model::besides_payload(side)
                         ),
                     );
                 }
@@ -215,12 +215,12 @@ fn check_one_message_handler_per_payload_kind(cx: &Ctxt, endpoint: &Endpoint) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::EndpointArgs;
+    use crate::parse::{EndpointArgs, Side};
     use quote::quote;
 
     fn errors(item: proc_macro2::TokenStream) -> Vec<String> {
         let cx = Ctxt::new();
-        let args = EndpointArgs::parse(&cx, quote!("/x/{room}"));
+        let args = EndpointArgs::parse(&cx, Side::Server, quote!("/x/{room}"));
         let mut item: syn::ItemImpl = syn::parse2(item).unwrap();
         let endpoint = Endpoint::from_impl(&cx, args, &mut item);
         check(&cx, &endpoint);

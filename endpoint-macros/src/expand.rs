@@ -36,6 +36,20 @@
 //!     }
 //! };
 //! ```
+//!
+//! `#[client_endpoint(...)]` generates the same `impl P::Endpoint`, except that `config()`
+//! starts from `P::EndpointConfig::client()` (no path) and `configurator()` is never generated;
+//! beside it, in the same `const _`:
+//!
+//! ```text
+//!     #[automatically_derived]
+//!     impl P::ClientEndpoint for Ticker {
+//!         // only with `configurator = C`:
+//!         fn client_configurator() -> Option<Box<dyn P::ClientConfigurator>> {
+//!             Some(Box::new(<C as Default>::default()))
+//!         }
+//!     }
+//! ```
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -43,12 +57,15 @@ use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
 use crate::model::{Endpoint, Handler, KnownKind, Mode, Param, Payload, Source};
-use crate::parse::{self, EndpointArgs, HandlerKind};
+use crate::parse::{self, EndpointArgs, HandlerKind, Side};
 
-/// The whole `#[server_endpoint]` expansion: parse, build the model, check, generate.
-pub(crate) fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
+/// The whole `#[server_endpoint]` / `#[client_endpoint]` expansion: parse, build the model,
+/// check, generate.
+pub(crate) fn endpoint(side: Side, args: TokenStream, input: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
-    let args = EndpointArgs::parse(&cx, args);
+    let attr = side.attr();
+    let example = side.example();
+    let args = EndpointArgs::parse(&cx, side, args);
     let item: syn::Item = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(err) => {
@@ -59,42 +76,59 @@ pub(crate) fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStr
     let mut item = match item {
         syn::Item::Impl(item) => item,
         other => {
+            let the_struct = match side {
+                Side::Server => "the struct itself only needs `#[derive(Default)]`",
+                Side::Client => "the struct itself needs no attribute",
+            };
             cx.error_spanned_by(
                 item_name(&other),
-                "#[server_endpoint] must be placed on an inherent impl block: \
-                 `#[server_endpoint(\"/path\")] impl MyEndpoint { ... }`; the struct itself only \
-                 needs `#[derive(Default)]`",
+                format!(
+                    "#[{attr}] must be placed on an inherent impl block: \
+                     `{example} impl MyEndpoint {{ ... }}`; {the_struct}"
+                ),
             );
             return with_errors(cx, other.into_token_stream());
         }
     };
     if let Some((bang, trait_path, for_token)) = &item.trait_ {
+        let traits = match side {
+            Side::Server => "the `Endpoint` trait",
+            Side::Client => "the `Endpoint` and `ClientEndpoint` traits",
+        };
         cx.error_spanned_by(
             quote!(#bang #trait_path #for_token),
-            "#[server_endpoint] must be placed on an inherent impl block (`impl MyEndpoint { ... }`), \
-             not on a trait implementation: the macro implements the `Endpoint` trait itself",
+            format!(
+                "#[{attr}] must be placed on an inherent impl block (`impl MyEndpoint {{ ... }}`), \
+                 not on a trait implementation: the macro implements {traits} itself"
+            ),
         );
         strip_all(&mut item);
         return with_errors(cx, item.into_token_stream());
     }
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        let why = match side {
+            Side::Server => "the runtime creates endpoints by type, so ",
+            Side::Client => "",
+        };
         cx.error_spanned_by(
             &item.generics,
-            "#[server_endpoint] does not support generic impls: the runtime creates endpoints by \
-             type, so the endpoint must be a concrete `'static` type (wrap generic logic in a \
-             field, or write one impl per concrete type)",
+            format!(
+                "#[{attr}] does not support generic impls: {why}the endpoint must be a concrete \
+                 `'static` type (wrap generic logic in a field, or write one impl per concrete \
+                 type)"
+            ),
         );
     }
     if let Some(unsafety) = &item.unsafety {
         cx.error_spanned_by(
             unsafety,
-            "#[server_endpoint] cannot be placed on an `unsafe impl`",
+            format!("#[{attr}] cannot be placed on an `unsafe impl`"),
         );
     }
 
     let endpoint = Endpoint::from_impl(&cx, args, &mut item);
     crate::check::check(&cx, &endpoint);
-    if cx.has_errors() || endpoint.template.is_none() {
+    if cx.has_errors() || (side == Side::Server && endpoint.template.is_none()) {
         return with_errors(cx, item.into_token_stream());
     }
     cx.check().expect("no errors were recorded");
@@ -105,7 +139,7 @@ pub(crate) fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStr
     };
     if std::env::var_os("ENDPOINT_MACROS_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
         eprintln!(
-            "// #[server_endpoint] expansion for `{}`\n{}",
+            "// #[{attr}] expansion for `{}`\n{}",
             endpoint.self_ty.to_token_stream(),
             pretty(&generated)
         );
@@ -138,12 +172,12 @@ fn pretty(tokens: &TokenStream) -> String {
     formatted.unwrap_or(raw)
 }
 
-/// The standalone `#[on_open]` (etc.): only valid inside a `#[server_endpoint]` impl, which
-/// strips it before it can expand.
+/// The standalone `#[on_open]` (etc.): only valid inside a `#[server_endpoint]` or
+/// `#[client_endpoint]` impl, which strips it before it can expand.
 pub(crate) fn misplaced_handler(kind: HandlerKind, input: TokenStream) -> TokenStream {
     let msg = format!(
         "`#[{}]` must be used on a method inside an `impl` annotated with \
-         `#[server_endpoint(...)]`",
+         `#[server_endpoint(...)]` or `#[client_endpoint]`",
         kind.name()
     );
     let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
@@ -202,7 +236,8 @@ fn item_name(item: &syn::Item) -> TokenStream {
     }
 }
 
-/// Generates the `Endpoint` implementation for a checked model.
+/// Generates the `Endpoint` implementation for a checked model (and, for a client endpoint, the
+/// `ClientEndpoint` one).
 pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
     let krate = match &endpoint.args.crate_path {
         Some(path) => path.to_token_stream(),
@@ -211,7 +246,14 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
     let p = quote!(#krate::__private);
     let self_ty = &endpoint.self_ty;
 
-    let path = endpoint.args.path.as_ref().expect("checked");
+    let side = endpoint.args.side;
+    let new_config = match side {
+        Side::Server => {
+            let path = endpoint.args.path.as_ref().expect("checked");
+            quote!(#p::EndpointConfig::new(#path))
+        }
+        Side::Client => quote!(#p::EndpointConfig::client()),
+    };
     let subprotocols = (!endpoint.args.subprotocols.is_empty()).then(|| {
         let protos = &endpoint.args.subprotocols;
         quote!(.subprotocols(&[#(#protos),*]))
@@ -247,12 +289,34 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
         let boxed = quote_spanned! {ty.span()=>
             ::std::boxed::Box::new(<#ty as ::core::default::Default>::default())
         };
-        quote! {
-            fn configurator() -> ::core::option::Option<::std::boxed::Box<dyn #p::Configurator>> {
-                ::core::option::Option::Some(#boxed)
-            }
+        match side {
+            Side::Server => quote! {
+                fn configurator() -> ::core::option::Option<::std::boxed::Box<dyn #p::Configurator>> {
+                    ::core::option::Option::Some(#boxed)
+                }
+            },
+            Side::Client => quote! {
+                fn client_configurator(
+                ) -> ::core::option::Option<::std::boxed::Box<dyn #p::ClientConfigurator>> {
+                    ::core::option::Option::Some(#boxed)
+                }
+            },
         }
     });
+    // A client endpoint's configurator belongs to `ClientEndpoint`, which it implements beside
+    // `Endpoint`; a server endpoint's to `Endpoint`.
+    let (server_configurator, client_endpoint) = match side {
+        Side::Server => (configurator, None),
+        Side::Client => (
+            None,
+            Some(quote! {
+                #[automatically_derived]
+                impl #p::ClientEndpoint for #self_ty {
+                    #configurator
+                }
+            }),
+        ),
+    };
 
     let handler = |kind| endpoint.handlers.iter().find(|h| h.kind == kind);
     let on_open = handler(HandlerKind::Open).map(|h| {
@@ -393,10 +457,10 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables, unreachable_code)]
             impl #p::Endpoint for #self_ty {
                 fn config() -> #p::EndpointConfig {
-                    #p::EndpointConfig::new(#path) #subprotocols #max_size #compression #unhandled #slow_consumer #(#kind_limits)*
+                    #new_config #subprotocols #max_size #compression #unhandled #slow_consumer #(#kind_limits)*
                 }
 
-                #configurator
+                #server_configurator
 
                 #on_open
 
@@ -424,6 +488,8 @@ pub(crate) fn expand(endpoint: &Endpoint) -> TokenStream {
                     false #(|| #conditions)*
                 }
             }
+
+            #client_endpoint
         };
     }
 }

@@ -1,6 +1,7 @@
 //! Procedural macros of the [`endpoint`](https://docs.rs/endpoint) WebSocket framework:
-//! `#[server_endpoint]` and the handler attributes `#[on_open]`, `#[on_message]`, `#[on_error]`,
-//! `#[on_close]` (Jakarta's `@ServerEndpoint`, `@OnOpen`, ...).
+//! `#[server_endpoint]`, `#[client_endpoint]` and the handler attributes `#[on_open]`,
+//! `#[on_message]`, `#[on_error]`, `#[on_close]` (Jakarta's `@ServerEndpoint`, `@ClientEndpoint`,
+//! `@OnOpen`, ...).
 //!
 //! Use them through the facade crate (`use endpoint::prelude::*;`), which re-exports them next to
 //! the runtime the generated code refers to. The examples below are marked `ignore` because a
@@ -14,6 +15,12 @@
 //! the runtime's `Endpoint` trait (`expand.rs`) beside the user's impl, which is re-emitted with
 //! only the macro's own attributes removed. Every mistake found is reported in the same build,
 //! each on the token it is about.
+//!
+//! `#[client_endpoint]` is the same macro on the other side of the connection (`parse::Side`):
+//! the same handlers, parameters, checks and generated hooks, without a path (the URL is given
+//! when connecting), `#[path_param]` or `State<T>`; its `Endpoint::config()` starts from
+//! `EndpointConfig::client()`, and it also implements the runtime's `ClientEndpoint` (where a
+//! `configurator = T` goes, as a `ClientConfigurator`).
 //!
 //! Parameters are injected **by type, judged by the name** of the type's last path segment:
 //! `Session`, `Handshake`, `State`, `EndpointError`, `CloseReason`, `String`, `str`, `Vec<u8>`,
@@ -114,13 +121,84 @@ use parse::HandlerKind;
 /// arguments; a `compression` that is not `= true` or `= false`.
 #[proc_macro_attribute]
 pub fn server_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::server_endpoint(args.into(), input.into()).into()
+    expand::endpoint(parse::Side::Server, args.into(), input.into()).into()
+}
+
+/// Turns an inherent `impl` block into a WebSocket client endpoint (Jakarta's
+/// `@ClientEndpoint`): the endpoint of a connection this program opens to a server.
+///
+/// ```ignore
+/// use endpoint::prelude::*;
+///
+/// struct Ticker {
+///     symbol: String,
+///     seen: usize,
+/// }
+///
+/// #[client_endpoint(subprotocols = ["ticks.v1"], max_message_size = 65536)]
+/// impl Ticker {
+///     #[on_open]
+///     async fn open(&mut self, session: &Session, handshake: &Handshake) {
+///         // `handshake` shows the server's `101` response headers.
+///         session.send(format!("subscribe {}", self.symbol)).await.ok();
+///     }
+///
+///     #[on_message]
+///     fn tick(&mut self, Json(price): Json<f64>) {
+///         self.seen += 1;
+///         println!("{}: {price}", self.symbol);
+///     }
+///
+///     #[on_close]
+///     fn close(&mut self, reason: CloseReason) {}
+/// }
+///
+/// assert!(<Ticker as endpoint::Endpoint>::config().is_client());
+/// ```
+///
+/// The URL is not an argument: it is given when connecting
+/// (`Client::new().connect("ws://host/ticks", Ticker { .. })`, Java's
+/// `container.connectToServer(endpoint, URI)`), so the endpoint value is built by the caller
+/// and needs no `Default`.
+///
+/// # Arguments
+///
+/// All optional, as for [`macro@server_endpoint`] and meaning the same on this side:
+///
+/// - `subprotocols = ["v2", "v1"]`: the subprotocols offered, in order of preference.
+/// - `max_message_size = N`: the largest message accepted from the server (exceeding it closes
+///   with 1009).
+/// - `compression = true | false`: whether to offer permessage-deflate (RFC 7692).
+/// - `unhandled = ignore | close`: what a message of a kind without a handler does.
+/// - `configurator = T`: the handshake hooks, a `T: ClientConfigurator + Default`
+///   (`endpoint::client::ClientConfigurator`: `before_request` to add headers,
+///   `after_response` to read the `101`'s).
+/// - `crate = ::path::to::endpoint`: where the facade crate is.
+///
+/// # Handlers
+///
+/// As for [`macro@server_endpoint`]: `#[on_open]` (which may take `&Handshake`, the server's
+/// answer), `#[on_message]` (payloads, `Json<T>`, any `Decode` type, parts and streams,
+/// `max_message_size = N`), `#[on_error]`, `#[on_close]`, each taking `&Session` or `Session`
+/// besides; what a handler returns is sent back to the server.
+///
+/// # Errors
+///
+/// Every compile error of [`macro@server_endpoint`] but the path's, and, each on its token:
+/// a path (`#[client_endpoint("/chat")]`, or Java's `value = "/chat"`): the URL is given when
+/// connecting; a `#[path_param]` parameter: a client endpoint has no path parameters; a
+/// `State<T>` parameter: that is the server's shared state, a client endpoint keeps what it needs
+/// in its fields; `slow_consumer = ..`: a server's broadcast policy.
+#[proc_macro_attribute]
+pub fn client_endpoint(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::endpoint(parse::Side::Client, args.into(), input.into()).into()
 }
 
 /// Marks the method called once the WebSocket handshake has completed (Jakarta `@OnOpen`).
 ///
-/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
-/// a compile error. See [`macro@server_endpoint`] for the parameters it may take.
+/// Only valid on a method of a `#[server_endpoint]` or `#[client_endpoint]` impl, which consumes
+/// it; anywhere else it is a compile error. See [`macro@server_endpoint`] for the parameters it
+/// may take.
 ///
 /// ```ignore
 /// #[on_open]
@@ -134,8 +212,9 @@ pub fn on_open(_args: TokenStream, input: TokenStream) -> TokenStream {
 /// Marks a method called for each message of one kind (Jakarta `@OnMessage`); the kind is given
 /// by its payload parameter. Takes an optional `max_message_size = N`.
 ///
-/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
-/// a compile error. See [`macro@server_endpoint`] for the parameters it may take.
+/// Only valid on a method of a `#[server_endpoint]` or `#[client_endpoint]` impl, which consumes
+/// it; anywhere else it is a compile error. See [`macro@server_endpoint`] for the parameters it
+/// may take.
 ///
 /// ```ignore
 /// #[on_message(max_message_size = 1024)]
@@ -149,8 +228,8 @@ pub fn on_message(_args: TokenStream, input: TokenStream) -> TokenStream {
 /// Marks the method called when a handler fails or the connection breaks (Jakarta `@OnError`).
 /// It must take the error, as `&EndpointError` or `EndpointError`.
 ///
-/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
-/// a compile error.
+/// Only valid on a method of a `#[server_endpoint]` or `#[client_endpoint]` impl, which consumes
+/// it; anywhere else it is a compile error.
 ///
 /// ```ignore
 /// #[on_error]
@@ -163,8 +242,8 @@ pub fn on_error(_args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// Marks the method called exactly once, last, when the session ends (Jakarta `@OnClose`).
 ///
-/// Only valid on a method of a `#[server_endpoint]` impl, which consumes it; anywhere else it is
-/// a compile error.
+/// Only valid on a method of a `#[server_endpoint]` or `#[client_endpoint]` impl, which consumes
+/// it; anywhere else it is a compile error.
 ///
 /// ```ignore
 /// #[on_close]

@@ -7,7 +7,7 @@
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Type};
 
 use crate::ctxt::Ctxt;
-use crate::parse::{self, EndpointArgs, HandlerArgs, HandlerKind};
+use crate::parse::{self, EndpointArgs, HandlerArgs, HandlerKind, Side};
 use crate::path::{PathTemplate, VariableList};
 
 /// An endpoint: the impl's self type, the attribute arguments and the handlers.
@@ -15,9 +15,10 @@ use crate::path::{PathTemplate, VariableList};
 pub(crate) struct Endpoint {
     /// The type the impl is for.
     pub(crate) self_ty: Type,
-    /// `#[server_endpoint(...)]` arguments.
+    /// `#[server_endpoint(...)]` or `#[client_endpoint(...)]` arguments (`args.side` says which).
     pub(crate) args: EndpointArgs,
-    /// The parsed path (`None` when missing or invalid: already reported).
+    /// The parsed path (`None` when missing or invalid: already reported; always `None` for a
+    /// client endpoint).
     pub(crate) template: Option<PathTemplate>,
     /// Handlers in source order.
     pub(crate) handlers: Vec<Handler>,
@@ -246,7 +247,19 @@ fn shape(ty: &Type) -> Shape {
 }
 
 /// What a handler of `kind` may take, for error messages.
-fn allowed(kind: HandlerKind) -> &'static str {
+fn allowed(side: Side, kind: HandlerKind) -> &'static str {
+    if side == Side::Client {
+        return match kind {
+            HandlerKind::Open => "`&Session`, `Session`, or `&Handshake`",
+            HandlerKind::Message => {
+                "one payload (`String`/`&str`, `Vec<u8>`/`Bytes`/`&[u8]`, `Pong`, `TextStream`/\
+                 `BinaryStream`, or a type implementing `Decode`), `last: bool` for a message in \
+                 parts, `&Session`, or `Session`"
+            }
+            HandlerKind::Error => "`&EndpointError` or `EndpointError`, `&Session`, or `Session`",
+            HandlerKind::Close => "`CloseReason`, `&Session`, or `Session`",
+        };
+    }
     match kind {
         HandlerKind::Open => {
             "`&Session`, `Session`, `&Handshake`, `State<T>`, or a `#[path_param]` value"
@@ -266,6 +279,23 @@ fn allowed(kind: HandlerKind) -> &'static str {
     }
 }
 
+/// What the other parameters of a message handler may be, beside its one payload.
+pub(crate) fn besides_payload(side: Side) -> &'static str {
+    match side {
+        Side::Server => "`&Session`, `Session`, `State<T>`, or a `#[path_param]` value",
+        Side::Client => "`&Session` or `Session`",
+    }
+}
+
+/// A `#[path_param]` in a client endpoint.
+const CLIENT_PATH_PARAM: &str = "a client endpoint has no path parameters: the URL is given \
+     whole when connecting (`Client::new().connect(url, endpoint)`); put what the handlers need \
+     in the endpoint's fields when you create it";
+
+/// A `State<T>` parameter in a client endpoint.
+const CLIENT_STATE: &str = "`State<T>` is the server's shared state; a client endpoint keeps \
+     what it needs in its own fields (an `Arc<T>` field shares it between connections)";
+
 /// The handler attribute a handler-specific parameter belongs to.
 fn only_in(shape: Shape) -> Option<(HandlerKind, &'static str)> {
     match shape {
@@ -280,6 +310,7 @@ impl Endpoint {
     /// Builds the model from the user's impl, stripping our attributes from it as it goes.
     /// Problems are recorded in `cx`; the returned model holds whatever was understood.
     pub(crate) fn from_impl(cx: &Ctxt, args: EndpointArgs, item: &mut ItemImpl) -> Endpoint {
+        let side = args.side;
         let template = args
             .path
             .as_ref()
@@ -296,7 +327,7 @@ impl Endpoint {
             let ImplItem::Fn(method) = impl_item else {
                 continue;
             };
-            if let Some(handler) = Handler::from_method(cx, template.as_ref(), method) {
+            if let Some(handler) = Handler::from_method(cx, side, template.as_ref(), method) {
                 handlers.push(handler);
             }
         }
@@ -313,6 +344,7 @@ impl Handler {
     /// Strips our attributes from `method`; returns the handler if it carries one.
     fn from_method(
         cx: &Ctxt,
+        side: Side,
         template: Option<&PathTemplate>,
         method: &mut ImplItemFn,
     ) -> Option<Handler> {
@@ -362,8 +394,13 @@ impl Handler {
             if let Some(attr) = path_params.iter().flatten().next() {
                 cx.error_spanned_by(
                     attr,
-                    "`#[path_param]` is only meaningful on a parameter of an `#[on_open]`, \
-                     `#[on_message]`, `#[on_error]` or `#[on_close]` handler",
+                    match side {
+                        Side::Server => {
+                            "`#[path_param]` is only meaningful on a parameter of an `#[on_open]`, \
+                             `#[on_message]`, `#[on_error]` or `#[on_close]` handler"
+                        }
+                        Side::Client => CLIENT_PATH_PARAM,
+                    },
                 );
             }
             return None;
@@ -413,6 +450,11 @@ impl Handler {
         });
         for (pat_type, pp_attrs) in typed.zip(path_params) {
             let ty = (*pat_type.ty).clone();
+            if let (Some(pp), Side::Client) = (pp_attrs.first(), side) {
+                // The attribute and the parameter it is on (already stripped of it).
+                cx.error_spanned_by(quote::quote!(#pp #pat_type), CLIENT_PATH_PARAM);
+                continue;
+            }
             if let Some(pp) = pp_attrs.first() {
                 for extra in &pp_attrs[1..] {
                     cx.error_spanned_by(extra, "duplicate `#[path_param]`");
@@ -465,6 +507,10 @@ impl Handler {
             let source = match (shape, kind) {
                 (Shape::SessionRef, _) => Source::SessionRef,
                 (Shape::Session, _) => Source::Session,
+                (Shape::State, _) if side == Side::Client => {
+                    cx.error_spanned_by(&ty, CLIENT_STATE);
+                    continue;
+                }
                 (Shape::State, _) => Source::State,
                 (Shape::HandshakeRef, HandlerKind::Open) => Source::Handshake,
                 (Shape::Handshake, HandlerKind::Open) => {
@@ -501,7 +547,7 @@ impl Handler {
                                 format!(
                                     "`#[on_message]` cannot take this reference; it may take {}. \
                                      A decoded payload is taken by value",
-                                    allowed(kind)
+                                    allowed(side, kind)
                                 ),
                             );
                             continue;
@@ -515,12 +561,12 @@ impl Handler {
                             "{what} can only be taken by an `#[{}]` handler; `#[{name}]` may \
                              take {}",
                             belongs.name(),
-                            allowed(kind)
+                            allowed(side, kind)
                         ),
                         None => format!(
                             "`#[{name}]` cannot take this type; it may take {}{}",
-                            allowed(kind),
-                            if kind == HandlerKind::Message {
+                            allowed(side, kind),
+                            if kind == HandlerKind::Message || side == Side::Client {
                                 ""
                             } else {
                                 ". Path variables need `#[path_param]`"
@@ -569,7 +615,7 @@ mod tests {
 
     fn build(item: proc_macro2::TokenStream) -> (Option<Endpoint>, Vec<String>, ItemImpl) {
         let cx = Ctxt::new();
-        let args = EndpointArgs::parse(&cx, quote!("/chat/{room}"));
+        let args = EndpointArgs::parse(&cx, Side::Server, quote!("/chat/{room}"));
         let mut item: ItemImpl = syn::parse2(item).unwrap();
         let endpoint = Endpoint::from_impl(&cx, args, &mut item);
         let errors = match cx.check() {
@@ -632,6 +678,68 @@ mod tests {
         let printed = quote!(#stripped).to_string();
         assert!(!printed.contains("on_open") && !printed.contains("path_param"));
         assert!(printed.contains("inline") && printed.contains("kept"));
+    }
+
+    fn build_client(item: proc_macro2::TokenStream) -> (Endpoint, Vec<String>) {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(&cx, Side::Client, quote!());
+        let mut item: ItemImpl = syn::parse2(item).unwrap();
+        let endpoint = Endpoint::from_impl(&cx, args, &mut item);
+        let errors = match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (endpoint, errors)
+    }
+
+    #[test]
+    fn client_parameters() {
+        let (endpoint, errors) = build_client(quote! {
+            impl Ticker {
+                #[on_open]
+                fn open(&mut self, s: &Session, h: &Handshake) {}
+                #[on_message]
+                fn text(&mut self, t: Json<Tick>, s: Session) {}
+                #[on_close]
+                fn close(&mut self, reason: CloseReason) {}
+            }
+        });
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert!(endpoint.template.is_none());
+        use Source::*;
+        let sources: Vec<Vec<Source>> = endpoint
+            .handlers
+            .iter()
+            .map(|h| h.params.iter().map(|p| p.source.clone()).collect())
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                vec![SessionRef, Handshake],
+                vec![Payload(super::Payload::Decoded(None)), Session],
+                vec![CloseReason],
+            ]
+        );
+    }
+
+    #[test]
+    fn client_refuses_path_params_and_state() {
+        let (_, errors) = build_client(quote! {
+            impl Ticker {
+                #[on_open]
+                fn open(&mut self, #[path_param] room: String, db: State<Db>, x: u32) {}
+                fn helper(&self, #[path_param] room: String) {}
+            }
+        });
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors[0].starts_with("a client endpoint has no path parameters"));
+        assert!(errors[1].starts_with("`State<T>` is the server's shared state"));
+        assert_eq!(
+            errors[2],
+            "`#[on_open]` cannot take this type; it may take `&Session`, `Session`, or \
+             `&Handshake`"
+        );
+        assert!(errors[3].starts_with("a client endpoint has no path parameters"));
     }
 
     #[test]

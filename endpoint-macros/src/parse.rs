@@ -1,5 +1,6 @@
-//! Parsing of attribute arguments only: `#[server_endpoint(...)]`, `#[on_message(...)]`,
-//! `#[path_param(...)]`. No rule that spans several items lives here (see `check.rs`).
+//! Parsing of attribute arguments only: `#[server_endpoint(...)]`, `#[client_endpoint(...)]`,
+//! `#[on_message(...)]`, `#[path_param(...)]`. No rule that spans several items lives here (see
+//! `check.rs`).
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
@@ -8,10 +9,48 @@ use syn::{Attribute, Expr, Ident, LitBool, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
-/// The arguments of `#[server_endpoint("/path", ...)]`.
+/// Which attribute declares the endpoint: the side of the connection it is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// `#[server_endpoint("/path", ...)]`: served at a path.
+    Server,
+    /// `#[client_endpoint(...)]`: connected to a URL given at `connect`.
+    Client,
+}
+
+impl Side {
+    /// The attribute's name, `server_endpoint` or `client_endpoint`.
+    pub(crate) fn attr(self) -> &'static str {
+        match self {
+            Side::Server => "server_endpoint",
+            Side::Client => "client_endpoint",
+        }
+    }
+
+    /// The attribute as written on an impl, for messages: `#[server_endpoint("/path")]`.
+    pub(crate) fn example(self) -> &'static str {
+        match self {
+            Side::Server => "#[server_endpoint(\"/path\")]",
+            Side::Client => "#[client_endpoint]",
+        }
+    }
+
+    /// The arguments this side accepts, for messages.
+    fn args(self) -> &'static str {
+        match self {
+            Side::Server => SERVER_ARGS,
+            Side::Client => CLIENT_ARGS,
+        }
+    }
+}
+
+/// The arguments of `#[server_endpoint("/path", ...)]` or `#[client_endpoint(...)]`.
 #[derive(Debug)]
 pub(crate) struct EndpointArgs {
-    /// The URI template literal (kept for spans); `None` when missing (already reported).
+    /// Which attribute these are the arguments of.
+    pub(crate) side: Side,
+    /// The URI template literal (kept for spans); `None` when missing (already reported), and
+    /// always for a client endpoint (a path given to one is reported).
     pub(crate) path: Option<LitStr>,
     /// `subprotocols = ["v2", "v1"]`.
     pub(crate) subprotocols: Vec<LitStr>,
@@ -35,17 +74,57 @@ pub(crate) const UNHANDLED_VALUES: &[&str] = &["ignore", "close"];
 /// The values of `slow_consumer`.
 pub(crate) const SLOW_CONSUMER_VALUES: &[&str] = &["close", "wait", "drop"];
 
-const ENDPOINT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, \
+const SERVER_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, \
      `compression = true|false`, `unhandled = ignore|close`, `slow_consumer = close|wait|drop`, \
      `configurator = Type`, `crate = path`";
+
+const CLIENT_ARGS: &str = "`subprotocols = [\"..\"]`, `max_message_size = N`, \
+     `compression = true|false`, `unhandled = ignore|close`, `configurator = Type`, \
+     `crate = path`";
+
+/// A path given to `#[client_endpoint]`, positionally or as Java's `value = "..."`.
+fn client_path_message(path: Option<&LitStr>) -> String {
+    let shown = path
+        .map(LitStr::value)
+        .filter(|p| p.starts_with('/') && !p.contains(['{', '"', '\\']))
+        .unwrap_or_else(|| "/chat".to_owned());
+    format!(
+        "a client endpoint has no path: the URL is given when connecting, \
+         `Client::new().connect(\"ws://host{shown}\", endpoint)` \
+         (Java: `container.connectToServer(endpoint, URI)`)"
+    )
+}
+
+/// `slow_consumer` on a client endpoint.
+const CLIENT_SLOW_CONSUMER: &str = "`slow_consumer` is a `#[server_endpoint]` option: it decides \
+     what a server's broadcasts do to a session whose outbound queue is full (the broadcast \
+     policy of rooms), and a client endpoint is not broadcast to; remove it";
+
+/// Jakarta's `decoders = {..}` / `encoders = {..}`: types do that here.
+fn jakarta_coders(key: &str) -> Option<&'static str> {
+    match key {
+        "decoders" => Some(
+            "`decoders` is Jakarta's; here the `#[on_message]` handler's payload type decodes \
+             the message: take a type implementing `Decode` (e.g. `Json<T>`) as its parameter",
+        ),
+        "encoders" => Some(
+            "`encoders` is Jakarta's; here a value is encoded by its type: return (or \
+             `session.send`) a type implementing `Encode` (e.g. `Json<T>`)",
+        ),
+        _ => None,
+    }
+}
 
 /// The only values `compression` takes.
 const COMPRESSION_VALUE: &str = "`compression` takes `true` or `false`";
 
 impl EndpointArgs {
     /// Parses the attribute's arguments, recording every problem in `cx` and skipping past it.
-    pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> EndpointArgs {
+    pub(crate) fn parse(cx: &Ctxt, side: Side, args: TokenStream) -> EndpointArgs {
+        let attr = side.attr();
+        let expected = side.args();
         let mut out = EndpointArgs {
+            side,
             path: None,
             subprotocols: Vec::new(),
             max_message_size: None,
@@ -56,29 +135,40 @@ impl EndpointArgs {
             slow_consumer: None,
         };
         let parser = |input: ParseStream| -> syn::Result<()> {
-            if input.peek(LitStr) {
-                out.path = Some(input.parse()?);
-            } else {
-                cx.error_at(
+            // Whether an argument was read (a comma comes before the next).
+            let mut any = false;
+            match side {
+                Side::Server if input.peek(LitStr) => {
+                    out.path = Some(input.parse()?);
+                    any = true;
+                }
+                Side::Server => cx.error_at(
                     if input.is_empty() {
                         Span::call_site()
                     } else {
                         input.span()
                     },
                     "expected the endpoint path first: #[server_endpoint(\"/chat/{room}\")]",
-                );
+                ),
+                Side::Client if input.peek(LitStr) => {
+                    let path: LitStr = input.parse()?;
+                    cx.error_spanned_by(&path, client_path_message(Some(&path)));
+                    any = true;
+                }
+                Side::Client => {}
             }
             let mut seen: Vec<String> = Vec::new();
             while !input.is_empty() {
-                if out.path.is_some() || !seen.is_empty() {
+                if any {
                     input.parse::<Token![,]>()?;
                     if input.is_empty() {
                         break;
                     }
                 }
+                any = true;
                 if !(input.peek(Ident::peek_any)) {
                     // Something else where a `name = value` argument was expected.
-                    cx.error_at(input.span(), format!("expected one of {ENDPOINT_ARGS}"));
+                    cx.error_at(input.span(), format!("expected one of {expected}"));
                     skip_argument(input)?;
                     seen.push(String::new());
                     continue;
@@ -115,8 +205,22 @@ impl EndpointArgs {
                     "unhandled" => {
                         out.unhandled = parse_choice(cx, &name, input, UNHANDLED_VALUES)?;
                     }
+                    "slow_consumer" if side == Side::Client => {
+                        let value = take_argument(input)?;
+                        cx.error_spanned_by(quote::quote!(#name #value), CLIENT_SLOW_CONSUMER);
+                    }
                     "slow_consumer" => {
                         out.slow_consumer = parse_choice(cx, &name, input, SLOW_CONSUMER_VALUES)?;
+                    }
+                    // Java's `@ServerEndpoint(value = "/chat")`, or a guess at a URL option.
+                    "value" | "path" | "uri" | "url" if side == Side::Client => {
+                        let value = take_argument(input)?;
+                        let lit = value.clone().into_iter().skip(1).collect::<TokenStream>();
+                        let lit = syn::parse2::<LitStr>(lit).ok();
+                        cx.error_spanned_by(
+                            quote::quote!(#name #value),
+                            client_path_message(lit.as_ref()),
+                        );
                     }
                     "crate" => {
                         input.parse::<Token![=]>()?;
@@ -133,11 +237,14 @@ impl EndpointArgs {
                         out.configurator = Some(input.parse::<syn::Type>()?);
                     }
                     _ => {
+                        let hint = jakarta_coders(&key)
+                            .map(|hint| format!(". {hint}"))
+                            .unwrap_or_default();
                         cx.error_spanned_by(
                             &name,
                             format!(
-                                "unknown #[server_endpoint] argument `{key}`; expected one of \
-                                 {ENDPOINT_ARGS}"
+                                "unknown #[{attr}] argument `{key}`; expected one of \
+                                 {expected}{hint}"
                             ),
                         );
                         skip_argument(input)?;
@@ -443,6 +550,7 @@ mod tests {
         let cx = Ctxt::new();
         let args = EndpointArgs::parse(
             &cx,
+            Side::Server,
             quote!(
                 "/chat/{room}",
                 subprotocols = ["v2", "v1"],
@@ -464,6 +572,7 @@ mod tests {
         let cx = Ctxt::new();
         let args = EndpointArgs::parse(
             &cx,
+            Side::Server,
             quote!(
                 "/x",
                 foo = 1,
@@ -486,12 +595,12 @@ mod tests {
     #[test]
     fn endpoint_compression() {
         let cx = Ctxt::new();
-        let args = EndpointArgs::parse(&cx, quote!("/x", compression = false));
+        let args = EndpointArgs::parse(&cx, Side::Server, quote!("/x", compression = false));
         assert!(errors(cx).is_empty());
         assert!(!args.compression.unwrap().value);
 
         let cx = Ctxt::new();
-        let args = EndpointArgs::parse(&cx, quote!("/x"));
+        let args = EndpointArgs::parse(&cx, Side::Server, quote!("/x"));
         assert!(errors(cx).is_empty());
         assert!(args.compression.is_none());
 
@@ -499,6 +608,7 @@ mod tests {
         let cx = Ctxt::new();
         let args = EndpointArgs::parse(
             &cx,
+            Side::Server,
             quote!(
                 "/x",
                 compression = "yes",
@@ -525,9 +635,66 @@ mod tests {
     }
 
     #[test]
+    fn client_args() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(
+            &cx,
+            Side::Client,
+            quote!(
+                subprotocols = ["a", "b"],
+                max_message_size = 1000,
+                compression = true,
+                unhandled = ignore,
+                configurator = Bearer,
+                crate = ::my::endpoint,
+            ),
+        );
+        assert!(errors(cx).is_empty());
+        assert_eq!(args.side, Side::Client);
+        assert!(args.path.is_none());
+        assert_eq!(args.subprotocols.len(), 2);
+        assert!(args.max_message_size.is_some() && args.compression.is_some());
+        assert!(args.unhandled.is_some() && args.configurator.is_some());
+
+        // No arguments at all: no "expected the endpoint path".
+        let cx = Ctxt::new();
+        EndpointArgs::parse(&cx, Side::Client, quote!());
+        assert!(errors(cx).is_empty());
+    }
+
+    #[test]
+    fn client_args_refuse_a_path_and_server_options() {
+        let cx = Ctxt::new();
+        let args = EndpointArgs::parse(
+            &cx,
+            Side::Client,
+            quote!(
+                "/chat",
+                slow_consumer = drop,
+                value = "/x",
+                decoders = [A],
+                max_message_size = 10
+            ),
+        );
+        assert!(args.path.is_none() && args.slow_consumer.is_none());
+        assert!(args.max_message_size.is_some());
+        let errs = errors(cx);
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(errs[0].starts_with(
+            "a client endpoint has no path: the URL is given when connecting, \
+             `Client::new().connect(\"ws://host/chat\", endpoint)`"
+        ));
+        assert!(errs[1].starts_with("`slow_consumer` is a `#[server_endpoint]` option"));
+        assert!(errs[2].contains("`Client::new().connect(\"ws://host/x\", endpoint)`"));
+        assert!(errs[3].starts_with("unknown #[client_endpoint] argument `decoders`"));
+        assert!(errs[3].contains("take a type implementing `Decode`"));
+        assert!(!errs[3].contains("slow_consumer"));
+    }
+
+    #[test]
     fn endpoint_args_need_a_path() {
         let cx = Ctxt::new();
-        let args = EndpointArgs::parse(&cx, quote!());
+        let args = EndpointArgs::parse(&cx, Side::Server, quote!());
         assert!(args.path.is_none());
         assert!(errors(cx)[0].contains("expected the endpoint path"));
     }

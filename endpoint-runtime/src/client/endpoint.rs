@@ -64,6 +64,11 @@ pub trait ClientEndpoint: Endpoint {
 /// | `afterResponse(HandshakeResponse hr)` | [`after_response`](ClientConfigurator::after_response): read the `101`'s headers (`Set-Cookie`, ...); an `Err` refuses the connection |
 ///
 /// Both run on every attempt, reconnections included.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a client configurator",
+    label = "`configurator = ...` of a `#[client_endpoint]` needs a type implementing `ClientConfigurator`",
+    note = "implement `endpoint::client::ClientConfigurator` for `{Self}` (every method has a default) and derive `Default`; a server's `Configurator` does not configure a client's handshake"
+)]
 pub trait ClientConfigurator: Send + Sync + 'static {
     /// Called with the upgrade request's headers before it is sent; the handshake's own
     /// headers (`Sec-WebSocket-*`, `Upgrade`, `Connection`, `Host`) are set after it and win.
