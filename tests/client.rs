@@ -588,3 +588,54 @@ async fn wss_against_the_tls_server_with_a_test_root() {
         "{e:?}"
     );
 }
+
+/// A `#[client_endpoint]` over a real connection: its hooks, a reply from `on_open`, a pong
+/// handler answering the client's own ping.
+#[derive(Default)]
+struct Annotated {
+    log: Log,
+}
+
+#[endpoint::client_endpoint(subprotocols = ["v1"])]
+impl Annotated {
+    #[on_open]
+    fn open(&mut self, session: &Session) -> String {
+        session.ping(&b"are you there"[..]).unwrap();
+        format!("hello from {}", session.subprotocol().unwrap_or("-"))
+    }
+
+    #[on_message]
+    fn text(&mut self, text: String) {
+        self.log.push(format!("text {text}"));
+    }
+
+    #[on_message]
+    fn pong(&mut self, pong: endpoint::Pong) {
+        self.log
+            .push(format!("pong {}", String::from_utf8_lossy(&pong.0)));
+    }
+
+    #[on_close]
+    fn close(&mut self, reason: CloseReason) {
+        self.log.push(format!("close {}", reason.code().as_u16()));
+    }
+}
+
+#[tokio::test]
+async fn an_annotated_client_endpoint_pings_and_is_answered() {
+    let server = TestServer::start(echo_server()).await;
+    let log = Log::default();
+    let connection = Client::new()
+        .connect(&server.url("/echo"), Annotated { log: log.clone() })
+        .await
+        .unwrap();
+    wait_until("the echo and the pong", || log.get().len() >= 2).await;
+    let mut seen = log.get();
+    seen.sort();
+    assert_eq!(seen, ["pong are you there", "text hello from v1"]);
+    connection
+        .close(CloseReason::new(CloseCode::NORMAL, ""))
+        .unwrap();
+    assert_eq!(connection.closed().await.unwrap().code(), CloseCode::NORMAL);
+    assert_eq!(log.get().last().unwrap(), "close 1000");
+}
