@@ -428,9 +428,21 @@ fn accept(config: &DeflateConfig, offer: &Offer) -> Result<Agreement, Decline> {
 /// not to keep context when `server_no_context_takeover` is set, says the client keeps none
 /// when `client_no_context_takeover` is, names the server's window when it is below 15, and
 /// always offers `client_max_window_bits`, so the server may choose the client's window.
+///
+/// A client that lets the server keep its context offers a second offer after the first,
+/// with `server_no_context_takeover`: a server that only accepts offers without its own
+/// context (it may decline any other, RFC 7692 section 5) then still compresses.
 pub(crate) fn client_offer(config: &DeflateConfig) -> String {
-    let mut offer = String::from(NAME);
+    let first = client_offer_with(config, config.server_no_context_takeover);
     if config.server_no_context_takeover {
+        return first;
+    }
+    format!("{first}, {}", client_offer_with(config, true))
+}
+
+fn client_offer_with(config: &DeflateConfig, server_no_context_takeover: bool) -> String {
+    let mut offer = String::from(NAME);
+    if server_no_context_takeover {
         let _ = write!(offer, "; {SERVER_NO_CONTEXT_TAKEOVER}");
     }
     if config.client_no_context_takeover {
@@ -1856,5 +1868,65 @@ mod tests {
             (rss_kib() - before) as f64 / N as f64
         );
         drop(idle);
+    }
+
+    #[test]
+    fn the_client_offers_and_checks_the_answer() {
+        let config = DeflateConfig {
+            enabled: true,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(
+            client_offer(&config),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
+        );
+        let takeover = DeflateConfig {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            ..config.clone()
+        };
+        assert_eq!(
+            client_offer(&takeover),
+            "permessage-deflate; client_max_window_bits, permessage-deflate; server_no_context_takeover; client_max_window_bits"
+        );
+        let answer = |c: &DeflateConfig, v: &str| client_accept(c, [v.as_bytes()]);
+        // Mirrored: what the client compresses with is the answer's client_*.
+        let (ours, packed) = answer(
+            &config,
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ours.server_max_window_bits, 10);
+        assert!(ours.server_no_context_takeover, "we said we keep none");
+        assert!(ours.client_no_context_takeover, "the server keeps none");
+        assert_eq!(
+            response_of(packed),
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"
+        );
+        // A window of 8 for us: every message goes uncompressed.
+        let (ours, _) = answer(
+            &config,
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=8",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!ours.compresses(64 << 20));
+        // What breaks the handshake.
+        for bad in [
+            "x-webkit-deflate-frame",
+            "permessage-deflate; server_no_context_takeover, permessage-deflate; server_no_context_takeover",
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits",
+            "permessage-deflate; server_no_context_takeover; foo=1",
+            "permessage-deflate",
+        ] {
+            assert!(answer(&config, bad).is_err(), "{bad}");
+        }
+        assert!(answer(&takeover, "permessage-deflate").unwrap().is_some());
+        assert!(
+            answer(&DeflateConfig::default(), "permessage-deflate").is_err(),
+            "not offered"
+        );
+        assert_eq!(answer(&config, "").unwrap(), None);
     }
 }

@@ -1170,6 +1170,7 @@ mod tests {
             frame: 1 << 20,
             message: 1000,
             parts: [Some(1 << 20), None],
+            from_server: false,
         };
         let text = "a€ü".repeat(20_000);
         let mut bytes = client_frame(false, OpCode::Text, &text.as_bytes()[..100_001]);
@@ -1238,5 +1239,45 @@ mod tests {
             None,
         );
         assert_eq!(out, [0x88, 0]);
+    }
+
+    #[test]
+    fn a_client_takes_unmasked_frames_and_refuses_masked_ones() {
+        let limits = DecodeLimits {
+            from_server: true,
+            ..LIMITS
+        };
+        let mut server_frame = Vec::new();
+        encode_frame(&mut server_frame, OpCode::Text, b"hello");
+        match Decoder::default().decode(&server_frame, limits) {
+            Ok(Decoded::Frame {
+                inbound: Some(Inbound::Message(Message::Text(t))),
+                consumed,
+            }) => {
+                assert_eq!(t.as_str(), "hello");
+                assert_eq!(consumed, server_frame.len());
+            }
+            other => panic!("{other:?}"),
+        }
+        let masked = client_frame(true, OpCode::Text, b"hello");
+        let err = Decoder::default().decode(&masked, limits).unwrap_err();
+        assert!(err.to_string().contains("server frame masked"), "{err}");
+        // And what a client encodes, a server decodes.
+        let mut out = Vec::new();
+        encode_masked(
+            &mut out,
+            OpCode::Binary,
+            false,
+            true,
+            b"\x00\x01\x02",
+            [9, 8, 7, 6],
+        );
+        match Decoder::default().decode(&out, LIMITS) {
+            Ok(Decoded::Frame {
+                inbound: Some(Inbound::Message(Message::Binary(b))),
+                ..
+            }) => assert_eq!(&b[..], b"\x00\x01\x02"),
+            other => panic!("{other:?}"),
+        }
     }
 }
