@@ -1,5 +1,8 @@
 //! A panicking handler harms only its own session: other sessions keep echoing during and after,
 //! the panic reaches that session's `on_error`, and new connections are served.
+//!
+//! Uses `endpoint::test` (the framework's own `TestServer` and `TestClient`); `common/` only
+//! for its lifecycle recorder, fast limits and `bounded`.
 
 mod common;
 
@@ -7,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use common::{bounded, fast_limits, Recorder};
 use endpoint::prelude::*;
+use endpoint::test::{TestClient, TestServer};
 
 struct Fragile {
     rec: Recorder,
@@ -41,11 +45,17 @@ impl Fragile {
     }
 }
 
+/// Sends `text` and returns the text answer.
+async fn roundtrip(client: &mut TestClient, text: impl Into<String>) -> String {
+    client.send(text.into()).await.unwrap();
+    client.recv_text().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_panicking_handler_does_not_disturb_other_sessions() {
     let rec = Recorder::new();
     let r = rec.clone();
-    let server = start(
+    let server = TestServer::start(
         Server::new()
             .limits(fast_limits())
             .endpoint_with(move |_| Fragile { rec: r.clone() }),
@@ -60,7 +70,7 @@ async fn a_panicking_handler_does_not_disturb_other_sessions() {
         let mut n = 0u32;
         while !stop2.load(Ordering::SeqCst) {
             let text = format!("echo {n}");
-            assert_eq!(roundtrip(&mut bystander, &text).await, text);
+            assert_eq!(roundtrip(&mut bystander, text.clone()).await, text);
             n += 1;
         }
         (bystander, n)
@@ -69,17 +79,16 @@ async fn a_panicking_handler_does_not_disturb_other_sessions() {
     for i in 0..6 {
         let mut victim = server.connect("/fragile").await;
         assert_eq!(roundtrip(&mut victim, "hello").await, "hello");
-        send_text(
-            &mut victim,
-            if i % 2 == 0 {
+        victim
+            .send(if i % 2 == 0 {
                 "panic now"
             } else {
                 "panic later"
-            },
-        )
-        .await;
-        assert_eq!(recv_close(&mut victim).await.0, 1011);
-        drain_until_end(&mut victim).await;
+            })
+            .await
+            .unwrap();
+        // The server's close frame, and the connection's end.
+        victim.expect_close_code(CloseCode::INTERNAL_ERROR).await;
     }
     rec.wait_count("close:1011", 6).await;
     assert_eq!(rec.count("panic:handler panicked: sync-looking panic"), 3);

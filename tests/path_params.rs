@@ -1,10 +1,14 @@
 //! `#[path_param]` values are parsed with `FromStr` in every handler; a value that does not parse
 //! reaches `on_error` as a decode error and the session stays open.
+//!
+//! Uses `endpoint::test` (the framework's own `TestServer` and `TestClient`); `common/` only
+//! for its lifecycle recorder and fast limits.
 
 mod common;
 
-use common::*;
+use common::{fast_limits, Recorder};
 use endpoint::prelude::*;
+use endpoint::test::TestServer;
 
 struct Items {
     rec: Recorder,
@@ -50,21 +54,22 @@ async fn items_server() -> (TestServer, Recorder) {
     let server = Server::new()
         .limits(fast_limits())
         .endpoint_with(move |_| Items { rec: r.clone() });
-    (start(server).await, rec)
+    (TestServer::start(server).await, rec)
 }
 
 #[tokio::test]
 async fn typed_path_param_in_open_and_message_handlers() {
     let (server, rec) = items_server().await;
-    let mut ws = server.connect("/items/41").await;
+    let mut client = server.connect("/items/41").await;
     assert_eq!(
-        recv_text(&mut ws).await,
+        client.recv_text().await,
         "welcome 42",
         "id parsed as a number in on_open"
     );
-    assert_eq!(roundtrip(&mut ws, "get").await, "get@41");
-    send_close(&mut ws, 1000, "").await;
-    drain_until_end(&mut ws).await;
+    client.send("get").await.unwrap();
+    assert_eq!(client.recv_text().await, "get@41");
+    client.close(CloseReason::new(CloseCode::NORMAL, ""));
+    client.expect_close_code(CloseCode::NORMAL).await;
     let events = rec.wait_count("close:", 1).await;
     assert_eq!(events, ["open:41", "close:1000"]);
 }
@@ -72,10 +77,10 @@ async fn typed_path_param_in_open_and_message_handlers() {
 #[tokio::test]
 async fn unparsable_path_param_is_a_decode_error_and_the_session_stays_open() {
     let (server, rec) = items_server().await;
-    let mut ws = server.connect("/items/abc").await;
+    let mut client = server.connect("/items/abc").await;
 
     // on_open could not be called: its error went to on_error (which answers).
-    let first = recv_text(&mut ws).await;
+    let first = client.recv_text().await;
     assert!(first.starts_with("error: decode error:"), "{first}");
     assert!(
         first.contains("id") && first.contains("abc"),
@@ -83,21 +88,16 @@ async fn unparsable_path_param_is_a_decode_error_and_the_session_stays_open() {
     );
 
     // The text handler needs the number too: another decode error, still no close.
-    let second = roundtrip(&mut ws, "get").await;
+    client.send("get").await.unwrap();
+    let second = client.recv_text().await;
     assert!(second.starts_with("error: decode error:"), "{second}");
 
     // A handler taking the raw String works: the session is open.
-    bounded(
-        "send",
-        futures::SinkExt::send(&mut ws, WsMessage::binary(vec![0u8; 3])),
-    )
-    .await
-    .unwrap();
-    assert_eq!(recv_text(&mut ws).await, "abc:3");
+    client.send(vec![0u8; 3]).await.unwrap();
+    assert_eq!(client.recv_text().await, "abc:3");
 
-    send_close(&mut ws, 1000, "").await;
-    assert_eq!(recv_close(&mut ws).await.0, 1000);
-    drain_until_end(&mut ws).await;
+    client.close(CloseReason::new(CloseCode::NORMAL, ""));
+    client.expect_close_code(CloseCode::NORMAL).await;
     let events = rec.wait_count("close:", 1).await;
     assert_eq!(events.len(), 3, "{events:#?}");
     assert!(
@@ -113,11 +113,11 @@ async fn unparsable_path_param_is_a_decode_error_and_the_session_stays_open() {
 async fn out_of_range_and_negative_values_do_not_parse_as_u32() {
     let (server, _rec) = items_server().await;
     for bad in ["4294967296", "-1", "%31%32x"] {
-        let mut ws = server.connect(&format!("/items/{bad}")).await;
-        let msg = recv_text(&mut ws).await;
+        let mut client = server.connect(&format!("/items/{bad}")).await;
+        let msg = client.recv_text().await;
         assert!(msg.starts_with("error: decode error:"), "{bad}: {msg}");
     }
     // Percent-decoded before parsing: %34%32 is "42".
-    let mut ws = server.connect("/items/%34%32").await;
-    assert_eq!(recv_text(&mut ws).await, "welcome 43");
+    let mut client = server.connect("/items/%34%32").await;
+    assert_eq!(client.recv_text().await, "welcome 43");
 }

@@ -1,10 +1,11 @@
 //! URI-template routing through real handshakes: an exact segment beats a variable, variables
 //! are percent-decoded, and there are no partial matches.
+//!
+//! Uses `endpoint::test` (the framework's own `TestServer` and `TestClient`).
 
-mod common;
-
-use common::*;
+use endpoint::client::ConnectError;
 use endpoint::prelude::*;
+use endpoint::test::{TestClient, TestServer};
 
 #[derive(Default)]
 struct Lobby;
@@ -43,15 +44,20 @@ impl Nested {
 }
 
 async fn chat_server() -> TestServer {
-    start(
+    TestServer::start(
         Server::new()
-            .limits(fast_limits())
             // Registered variable first: order of registration must not matter.
             .endpoint::<Room>()
             .endpoint::<Lobby>()
             .endpoint::<Nested>(),
     )
     .await
+}
+
+/// Sends `text` and returns the text answer.
+async fn roundtrip(client: &mut TestClient, text: &'static str) -> String {
+    client.send(text).await.unwrap();
+    client.recv_text().await
 }
 
 #[tokio::test]
@@ -88,8 +94,15 @@ async fn no_partial_matches() {
         "/chat/a/users/ada/x",
         "/CHAT/lobby",
     ] {
-        let res = http(server.addr, &upgrade_request(path, &[], &[])).await;
-        assert_eq!(res.status, 404, "{path}: {res:#?}");
+        match server.try_connect(path).await {
+            Err(ConnectError::Status {
+                status,
+                headers,
+                body,
+            }) => assert_eq!(status.as_u16(), 404, "{path}: {headers:#?} {body:?}"),
+            Err(other) => panic!("{path}: expected a 404, got {other}"),
+            Ok(_) => panic!("{path}: expected a 404, the handshake succeeded"),
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! An endpoint whose handlers take a `State<T>` that was never registered is refused when the
 //! server is built (`bind`, `listen`, `into_service`), with an error naming the type, the
 //! endpoint and the handler: not at the first message, and `on_close` is never skipped for it.
-
-mod common;
+//!
+//! Uses `endpoint::test` (the framework's own `TestServer` and `TestClient`).
 
 use endpoint::prelude::*;
 use endpoint::state::RequiredState;
+use endpoint::test::TestServer;
 use endpoint::Endpoint;
 
 struct Db;
@@ -84,17 +85,11 @@ async fn bind_fails_naming_the_type_the_endpoint_and_the_handler() {
 
 #[tokio::test]
 async fn with_every_state_registered_the_server_serves() {
-    let server = common::start(
-        Server::new()
-            .endpoint::<Chat>()
-            .state(Db)
-            .state(Clock)
-            .limits(common::fast_limits()),
-    )
-    .await;
-    let mut ws = server.connect("/chat/lobby").await;
-    assert_eq!(common::roundtrip(&mut ws, "hi").await, "hi");
-    common::send_close(&mut ws, 1000, "bye").await;
-    common::drain_until_end(&mut ws).await;
+    let server = TestServer::start(Server::new().endpoint::<Chat>().state(Db).state(Clock)).await;
+    let mut client = server.connect("/chat/lobby").await;
+    client.send("hi").await.unwrap();
+    assert_eq!(client.recv_text().await, "hi");
+    client.close(CloseReason::new(CloseCode::NORMAL, "bye"));
+    client.expect_close_code(CloseCode::NORMAL).await;
     server.shutdown().await;
 }

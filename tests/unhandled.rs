@@ -2,13 +2,12 @@
 //! and the session stays open (Tomcat's behaviour); by default the session is closed with
 //! `1003` (`EndpointError::Unsupported` to `on_error`), and `unhandled = close` says so
 //! explicitly.
+//!
+//! Uses `endpoint::test` (the framework's own `TestServer` and `TestClient`).
 
-mod common;
-
-use common::*;
 use endpoint::prelude::*;
+use endpoint::test::TestServer;
 use endpoint::{Endpoint, EndpointConfig, Unhandled};
-use futures::SinkExt;
 
 #[derive(Default)]
 struct Strict;
@@ -51,20 +50,13 @@ impl Lenient {
 }
 
 async fn server() -> TestServer {
-    start(
+    TestServer::start(
         Server::new()
             .endpoint::<Strict>()
             .endpoint::<Explicit>()
-            .endpoint::<Lenient>()
-            .limits(fast_limits()),
+            .endpoint::<Lenient>(),
     )
     .await
-}
-
-async fn send_binary(ws: &mut Ws, bytes: &'static [u8]) {
-    bounded("send binary", ws.send(WsMessage::binary(bytes)))
-        .await
-        .expect("send binary");
 }
 
 #[test]
@@ -92,13 +84,18 @@ fn the_attribute_reaches_the_config() {
 #[tokio::test]
 async fn ignore_drops_a_binary_message_and_the_session_stays_open() {
     let server = server().await;
-    let mut ws = server.connect("/lenient").await;
-    send_binary(&mut ws, b"\x00\x01 nobody handles this").await;
-    send_binary(&mut ws, b"nor this").await;
-    // Nothing came back for them, no error was reported, and the session still answers.
-    assert_eq!(roundtrip(&mut ws, "after").await, "text:after errors:0");
-    send_close(&mut ws, 1000, "done").await;
-    drain_until_end(&mut ws).await;
+    let mut client = server.connect("/lenient").await;
+    client
+        .send(Bytes::from_static(b"\x00\x01 nobody handles this"))
+        .await
+        .unwrap();
+    client.send(Bytes::from_static(b"nor this")).await.unwrap();
+    // Nothing came back for them (the next event is the answer below, not a message, an
+    // error or a close), no error was reported, and the session still answers.
+    client.send("after").await.unwrap();
+    assert_eq!(client.recv_text().await, "text:after errors:0");
+    client.close(CloseReason::new(CloseCode::NORMAL, "done"));
+    client.expect_close_code(CloseCode::NORMAL).await;
     server.shutdown().await;
 }
 
@@ -106,13 +103,17 @@ async fn ignore_drops_a_binary_message_and_the_session_stays_open() {
 async fn by_default_and_with_close_a_binary_message_closes_with_1003() {
     let server = server().await;
     for path in ["/strict", "/explicit"] {
-        let mut ws = server.connect(path).await;
-        assert_eq!(roundtrip(&mut ws, "before").await, "text:before");
-        send_binary(&mut ws, b"nobody handles this").await;
-        let (code, reason) = recv_close(&mut ws).await;
-        assert_eq!(code, 1003, "{path}: {reason}");
-        assert!(reason.contains("binary"), "{path}: {reason}");
-        drain_until_end(&mut ws).await;
+        let mut client = server.connect(path).await;
+        client.send("before").await.unwrap();
+        assert_eq!(client.recv_text().await, "text:before");
+        client
+            .send(Bytes::from_static(b"nobody handles this"))
+            .await
+            .unwrap();
+        // The server's close frame: its code and reason.
+        let reason = client.expect_close().await;
+        assert_eq!(reason.code(), CloseCode::CANNOT_ACCEPT, "{path}: {reason}");
+        assert!(reason.reason().contains("binary"), "{path}: {reason}");
     }
     server.shutdown().await;
 }
