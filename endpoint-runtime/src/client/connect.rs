@@ -240,7 +240,7 @@ where
         };
         return Err(ConnectError::Status {
             status: parts.status,
-            headers: parts.headers,
+            headers: Box::new(parts.headers),
             body,
         });
     }
@@ -263,12 +263,15 @@ where
     })
 }
 
+/// What a `101` agreed: the subprotocol, and the compression (as `client_accept` gives it).
+type Agreed = (Option<String>, Option<(DeflateParams, u16)>);
+
 /// The subprotocol and compression a `101` agreed, or why it breaks the handshake.
 fn check_response(
     headers: &HeaderMap,
     key: &str,
     attempt: &Attempt<'_>,
-) -> Result<(Option<String>, Option<(DeflateParams, u16)>), ConnectError> {
+) -> Result<Agreed, ConnectError> {
     let bad = |why: String| Err(ConnectError::Handshake(why));
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {

@@ -58,8 +58,8 @@ pub enum ConnectError {
     Status {
         /// The status.
         status: StatusCode,
-        /// The response's headers.
-        headers: HeaderMap,
+        /// The response's headers (boxed: they are large, and rare).
+        headers: Box<HeaderMap>,
         /// The response's body, cut at 64 KiB.
         body: Bytes,
     },
