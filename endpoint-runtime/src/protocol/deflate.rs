@@ -429,23 +429,33 @@ fn accept(config: &DeflateConfig, offer: &Offer) -> Result<Agreement, Decline> {
 /// when `client_no_context_takeover` is, names the server's window when it is below 15, and
 /// always offers `client_max_window_bits`, so the server may choose the client's window.
 ///
-/// A client that lets the server keep its context offers a second offer after the first,
-/// with `server_no_context_takeover`: a server that only accepts offers without its own
-/// context (it may decline any other, RFC 7692 section 5) then still compresses.
+/// A client that keeps context (either side's) offers a second offer after the first, with
+/// neither side keeping any: a server that only accepts offers without context (it may decline
+/// any other, RFC 7692 section 5) then still compresses. An answer with
+/// `server_no_context_takeover` may be to that second offer, whose `client_no_context_takeover`
+/// binds the client (7.1.1.2), so the client then keeps no context either ([`client_accept`]).
 pub(crate) fn client_offer(config: &DeflateConfig) -> String {
-    let first = client_offer_with(config, config.server_no_context_takeover);
-    if config.server_no_context_takeover {
+    let first = client_offer_with(
+        config,
+        config.server_no_context_takeover,
+        config.client_no_context_takeover,
+    );
+    if config.server_no_context_takeover && config.client_no_context_takeover {
         return first;
     }
-    format!("{first}, {}", client_offer_with(config, true))
+    format!("{first}, {}", client_offer_with(config, true, true))
 }
 
-fn client_offer_with(config: &DeflateConfig, server_no_context_takeover: bool) -> String {
+fn client_offer_with(
+    config: &DeflateConfig,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+) -> String {
     let mut offer = String::from(NAME);
     if server_no_context_takeover {
         let _ = write!(offer, "; {SERVER_NO_CONTEXT_TAKEOVER}");
     }
-    if config.client_no_context_takeover {
+    if client_no_context_takeover {
         let _ = write!(offer, "; {CLIENT_NO_CONTEXT_TAKEOVER}");
     }
     let server_bits = config
@@ -532,9 +542,14 @@ pub(crate) fn client_accept<'a>(
         answer.server_max_window_bits.is_some(),
         answer.client_max_window_bits.is_some(),
     );
+    // Which offer an answer with server_no_context_takeover took is not said: the second
+    // (see `client_offer`) binds the client to keep no context, so it keeps none.
+    let second_offer = answer.server_no_context_takeover
+        && !(config.server_no_context_takeover && config.client_no_context_takeover);
     let ours = DeflateParams {
         server_no_context_takeover: answer.client_no_context_takeover
-            || config.client_no_context_takeover,
+            || config.client_no_context_takeover
+            || second_offer,
         client_no_context_takeover: answer.server_no_context_takeover,
         server_max_window_bits: client_bits.max(MIN_WINDOW_BITS),
         client_max_window_bits: server_bits,
@@ -1887,7 +1902,22 @@ mod tests {
         };
         assert_eq!(
             client_offer(&takeover),
-            "permessage-deflate; client_max_window_bits, permessage-deflate; server_no_context_takeover; client_max_window_bits"
+            "permessage-deflate; client_max_window_bits, permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
+        );
+        // An answer that may be to the second offer: the client keeps no context.
+        let (ours, _) = client_accept(
+            &takeover,
+            [&b"permessage-deflate; server_no_context_takeover"[..]],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(ours.server_no_context_takeover);
+        let (ours, _) = client_accept(&takeover, [&b"permessage-deflate"[..]])
+            .unwrap()
+            .unwrap();
+        assert!(
+            !ours.server_no_context_takeover,
+            "the first offer: the client keeps its context"
         );
         let answer = |c: &DeflateConfig, v: &str| client_accept(c, [v.as_bytes()]);
         // Mirrored: what the client compresses with is the answer's client_*.
