@@ -5,6 +5,9 @@
 //! task per connection, a multi-thread tokio runtime (one worker under `taskset -c 0`). See
 //! the crate's docs for the modes.
 //!
+//! `CLI_TUNGSTENITE_READ_BUFFER=N` sets another read buffer size (bytes), to see what the 4 KiB
+//! costs on large messages.
+//!
 //! - echo: the first `--inflight` messages are queued (`feed`) and flushed once; then every
 //!   message already readable is queued back (`feed`) and the socket flushed once (the writes
 //!   coalesced, as the server floor does).
@@ -30,10 +33,21 @@ const NAME: &str = "tungstenite";
 
 type Ws = WebSocketStream<TcpStream>;
 
+/// 4 KiB unless `CLI_TUNGSTENITE_READ_BUFFER` says otherwise.
+fn read_buffer_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("CLI_TUNGSTENITE_READ_BUFFER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4096)
+    })
+}
+
 async fn open(args: &Args) -> io::Result<Ws> {
     let stream = TcpStream::connect((args.host.as_str(), args.port)).await?;
     stream.set_nodelay(true)?;
-    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer_size());
     let (ws, _) = tokio_tungstenite::client_async_with_config(args.url(), stream, Some(config))
         .await
         .map_err(io::Error::other)?;
