@@ -52,18 +52,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::watch;
 use tracing::debug;
 
 use crate::config::Limits;
 use crate::connection::{self, timer::Timers, ConnectionContext};
 use crate::endpoint::{Endpoint, HookResult, MessageLimits, MessageMode};
 use crate::error::{EndpointError, SendError};
-use crate::message::{CloseCode, CloseReason, Encode, Message, PayloadKind};
-use crate::protocol::deflate::{DeflateConfig, Sharing};
+use crate::message::{CloseReason, Encode, Message, PayloadKind};
+use crate::protocol::deflate::{DeflateConfig, DeflateParams, Sharing};
 use crate::session::registry::Sending;
 use crate::session::{EndpointRegistry, Handshake, Properties, RequestInfo, Session};
 use crate::stats::Counters;
+use hyper::upgrade::Upgraded;
 
 mod connect;
 mod endpoint;
@@ -104,9 +104,11 @@ pub(crate) fn mask() -> [u8; 4] {
 pub struct Client {
     limits: Limits,
     connect_timeout: Duration,
-    headers: HeaderMap,
-    subprotocols: Option<Vec<String>>,
-    reconnect: Option<Reconnect>,
+    /// Shared by the connections (each keeps what it needs for its reconnections: a
+    /// reference, not a copy).
+    headers: Arc<HeaderMap>,
+    subprotocols: Option<Arc<[String]>>,
+    reconnect: Option<Arc<Reconnect>>,
     configurator: Option<Arc<dyn ClientConfigurator>>,
     #[cfg(feature = "tls")]
     tls: Option<ClientTls>,
@@ -144,7 +146,7 @@ impl Client {
         Client {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
-            headers: HeaderMap::new(),
+            headers: Arc::new(HeaderMap::new()),
             subprotocols: None,
             reconnect: None,
             configurator: None,
@@ -176,7 +178,7 @@ impl Client {
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
         let value = HeaderValue::from_str(value).expect("a valid header value");
-        self.headers.append(name, value);
+        Arc::make_mut(&mut self.headers).append(name, value);
         self
     }
 
@@ -193,7 +195,7 @@ impl Client {
             Some(v) => format!("{}; {pair}", v.to_str().unwrap_or("")),
             None => pair,
         };
-        self.headers.insert(
+        Arc::make_mut(&mut self.headers).insert(
             http::header::COOKIE,
             HeaderValue::from_str(&joined).expect("a valid cookie"),
         );
@@ -208,7 +210,7 @@ impl Client {
 
     /// Connects again after a connection ended ([`Reconnect`]); off by default.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.reconnect = Some(policy);
+        self.reconnect = Some(Arc::new(policy));
         self
     }
 
@@ -266,13 +268,14 @@ impl Client {
         url: &str,
         endpoint: E,
     ) -> Result<Connection, ConnectError> {
-        let plan = Arc::new(self.plan::<E>(url)?);
+        let plan = self.plan::<E>(url)?;
         let core = self.core();
         let opened = plan.open().await?;
-        let (tx, mut rx) = watch::channel(Phase::Opening);
         let shared = Arc::new(Shared {
+            plan,
             current: Mutex::new(None),
-            phase: tx,
+            phase: Mutex::new(Phase::Opening),
+            changed: tokio::sync::Notify::new(),
             stop: tokio::sync::Notify::new(),
             stopped: Default::default(),
             connects: Default::default(),
@@ -281,9 +284,15 @@ impl Client {
             inner: endpoint,
             shared: shared.clone(),
         };
-        tokio::spawn(client_task(tracked, opened, plan, core, shared.clone()));
+        tokio::spawn(client_task(
+            Box::new((tracked, opened)),
+            core,
+            shared.clone(),
+        ));
         // Until `on_open` returned (or the connection ended first).
-        let _ = rx.wait_for(|phase| !matches!(phase, Phase::Opening)).await;
+        shared
+            .wait_phase(|phase| (!matches!(phase, Phase::Opening)).then_some(()))
+            .await;
         Ok(Connection { shared })
     }
 
@@ -307,12 +316,13 @@ impl Client {
         configurators.extend(self.configurator.clone());
         configurators.extend(E::client_configurator().map(Arc::from));
         Ok(Plan {
-            target,
+            url: url.into(),
+            secure: target.secure,
             headers: self.headers.clone(),
             subprotocols,
             deflate,
             limits,
-            configurators,
+            configurators: configurators.into(),
             timeout: self.connect_timeout,
             reconnect: self.reconnect.clone(),
             #[cfg(feature = "tls")]
@@ -321,26 +331,30 @@ impl Client {
     }
 }
 
-/// Everything one endpoint's attempts need, fixed at `connect`.
+/// Everything one connection's attempts need, fixed at `connect`; kept for its whole life
+/// (for reconnecting), so it holds references to what the `Client` shares, and the URL as text
+/// (taken apart again for each attempt: a `Uri` is larger).
 struct Plan {
-    target: Target,
-    headers: HeaderMap,
-    subprotocols: Vec<String>,
+    url: Box<str>,
+    secure: bool,
+    headers: Arc<HeaderMap>,
+    subprotocols: Arc<[String]>,
     deflate: DeflateConfig,
     limits: MessageLimits,
-    configurators: Vec<Arc<dyn ClientConfigurator>>,
+    configurators: Box<[Arc<dyn ClientConfigurator>]>,
     timeout: Duration,
-    reconnect: Option<Reconnect>,
+    reconnect: Option<Arc<Reconnect>>,
     #[cfg(feature = "tls")]
     tls: ClientTls,
 }
 
 impl Plan {
     async fn open(&self) -> Result<Opened, ConnectError> {
+        let target = Target::parse(&self.url)?;
         let configurators: Vec<&dyn ClientConfigurator> =
             self.configurators.iter().map(|c| c.as_ref()).collect();
         let attempt = Attempt {
-            target: &self.target,
+            target: &target,
             headers: &self.headers,
             subprotocols: &self.subprotocols,
             deflate: &self.deflate,
@@ -351,18 +365,22 @@ impl Plan {
         connect::open(attempt, self.timeout).await
     }
 
-    fn session(&self, core: &Core, opened: &Opened) -> Session {
+    /// The session of a completed handshake, and what the driver takes. The `101`'s headers
+    /// are copied into the session's request block and dropped here: they point into hyper's
+    /// 8 KiB read buffer, which an idle connection would otherwise keep.
+    fn session(&self, core: &Core, opened: Opened) -> (Session, Upgraded, Option<DeflateParams>) {
         let limits = &core.ctx.limits;
+        let uri: http::Uri = self.url.parse().unwrap_or_default();
         let request = RequestInfo::new(
-            &self.target.uri,
+            &uri,
             &opened.response_headers,
             &[],
             Some(opened.peer),
             opened.subprotocol.as_deref(),
             opened.deflate.map(|(_, packed)| packed),
-            self.target.secure,
+            self.secure,
         );
-        Session::new(
+        let session = Session::new(
             request,
             Properties::default(),
             core.registry.clone(),
@@ -370,7 +388,9 @@ impl Plan {
             limits.idle_timeout,
             // Broadcasts share server frames: a client's never are.
             Sharing::Plain,
-        )
+        );
+        let deflate = opened.deflate.map(|(params, _)| params);
+        (session, opened.upgraded, deflate)
     }
 }
 
@@ -383,14 +403,18 @@ enum Phase {
     Open,
     /// Between connections: waiting, or trying again.
     Reconnecting,
-    /// Over for good: the last close, or the error the policy gave up on.
-    Ended(Result<CloseReason, ConnectError>),
+    /// Over for good: the last close, or the error the policy gave up on (boxed: rare, and
+    /// the phase is kept by every connection).
+    Ended(Box<Result<CloseReason, ConnectError>>),
 }
 
-/// What the handle and the task share.
+/// What the handle and the task share: one allocation per connection.
 struct Shared {
+    plan: Plan,
     current: Mutex<Option<Session>>,
-    phase: watch::Sender<Phase>,
+    phase: Mutex<Phase>,
+    /// Wakes whoever waits for a phase (`wait_phase`).
+    changed: tokio::sync::Notify,
     /// Wakes a task waiting to reconnect when the handle closes.
     stop: tokio::sync::Notify,
     stopped: std::sync::atomic::AtomicBool,
@@ -408,7 +432,26 @@ impl Shared {
 
     fn end(&self, result: Result<CloseReason, ConnectError>) {
         self.set_current(None);
-        self.phase.send_replace(Phase::Ended(result));
+        self.set_phase(Phase::Ended(Box::new(result)));
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        *crate::util::lock(&self.phase) = phase;
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `f` finds what it looks for in the phase.
+    async fn wait_phase<T>(&self, f: impl Fn(&Phase) -> Option<T>) -> T {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the phase is looked at: no change goes unnoticed.
+            notified.as_mut().enable();
+            if let Some(found) = f(&crate::util::lock(&self.phase)) {
+                return found;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -423,7 +466,7 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("phase", &*self.shared.phase.borrow())
+            .field("phase", &*crate::util::lock(&self.shared.phase))
             .finish()
     }
 }
@@ -481,7 +524,7 @@ impl Connection {
     }
 
     fn not_connected(&self) -> SendError {
-        match &*self.shared.phase.borrow() {
+        match &*crate::util::lock(&self.shared.phase) {
             Phase::Ended(_) => SendError::Closed,
             _ => SendError::NotConnected,
         }
@@ -510,30 +553,24 @@ impl Connection {
     /// # Errors
     /// The last attempt's [`ConnectError`] when reconnecting gave up after failures.
     pub async fn closed(&self) -> Result<CloseReason, ConnectError> {
-        let mut rx = self.shared.phase.subscribe();
-        let phase = rx
-            .wait_for(|phase| matches!(phase, Phase::Ended(_)))
+        self.shared
+            .wait_phase(|phase| match phase {
+                Phase::Ended(result) => Some((**result).clone()),
+                _ => None,
+            })
             .await
-            .map(|p| p.clone());
-        match phase {
-            Ok(Phase::Ended(result)) => result,
-            _ => Ok(CloseReason::new(
-                CloseCode::ABNORMAL,
-                "connection task ended",
-            )),
-        }
     }
 
     /// Waits until a connection is open (again): at once when one is. `false` once the
     /// connection is over for good.
     pub async fn connected(&self) -> bool {
-        let mut rx = self.shared.phase.subscribe();
-        matches!(
-            rx.wait_for(|p| matches!(p, Phase::Open | Phase::Ended(_)))
-                .await
-                .map(|p| p.clone()),
-            Ok(Phase::Open)
-        )
+        self.shared
+            .wait_phase(|phase| match phase {
+                Phase::Open => Some(true),
+                Phase::Ended(_) => Some(false),
+                _ => None,
+            })
+            .await
     }
 }
 
@@ -550,7 +587,7 @@ impl<E: ClientEndpoint> Endpoint for Tracked<E> {
 
     async fn on_open(&mut self, session: &Session, handshake: &Handshake) -> HookResult {
         let result = self.inner.on_open(session, handshake).await;
-        self.shared.phase.send_replace(Phase::Open);
+        self.shared.set_phase(Phase::Open);
         result
     }
 
@@ -604,70 +641,137 @@ impl<E: ClientEndpoint> Endpoint for Tracked<E> {
     }
 }
 
+/// What a connection starts from: the endpoint and a completed handshake (boxed, so that the
+/// task keeps a pointer to it, not its size, for its whole life).
+type Start<E> = Box<(Tracked<E>, Opened)>;
+
 /// The life of one client connection and its reconnections.
-async fn client_task<E: ClientEndpoint>(
-    mut endpoint: Tracked<E>,
-    mut opened: Opened,
-    plan: Arc<Plan>,
-    core: Arc<Core>,
-    shared: Arc<Shared>,
-) {
-    use std::sync::atomic::Ordering;
-    loop {
-        let session = plan.session(&core, &opened);
-        shared.set_current(Some(session.clone()));
-        shared.connects.fetch_add(1, Ordering::AcqRel);
-        let handshake = Handshake::new(session.clone());
-        let deflate = opened.deflate.map(|(params, _)| params);
-        let (back, reason) = connection::run(
-            endpoint,
-            opened.upgraded,
-            session,
-            handshake,
-            plan.limits,
-            core.ctx.clone(),
-            deflate,
-        )
-        .await;
-        endpoint = back;
+///
+/// It lives as long as the connection: only the connection's future is inline, what starts
+/// it is boxed and gone once started (`begin`), the waits and attempts between connections are
+/// boxed (`reconnect`).
+async fn client_task<E: ClientEndpoint>(start: Start<E>, core: Arc<Core>, shared: Arc<Shared>) {
+    let mut next = Some(start);
+    while let Some(start) = next.take() {
+        shared
+            .connects
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let (back, reason) = begin(&shared, &core, start).await;
         shared.set_current(None);
-        let policy = match &plan.reconnect {
-            Some(policy) if !shared.stopped() => policy,
-            _ => return shared.end(Ok(reason)),
-        };
-        let handler = policy.handler_or_default();
-        if !handler.on_disconnect(&reason) {
-            return shared.end(Ok(reason));
+        next = Box::pin(reconnect(&shared, reason))
+            .await
+            .map(|opened| Box::new((back, opened)));
+        if next.is_some() {
+            shared.set_phase(Phase::Opening);
         }
-        shared.phase.send_replace(Phase::Reconnecting);
-        let down = Instant::now();
-        let mut attempt = 0u32;
-        let mut last: Option<ConnectError> = None;
-        opened = loop {
-            attempt += 1;
-            let wait = policy.delay(attempt);
-            if policy.gives_up(attempt, down.elapsed() + wait) {
-                debug!(attempts = attempt - 1, "reconnecting gave up");
-                return shared.end(last.map_or(Ok(reason), Err));
+    }
+}
+
+/// The session and the driver of one connection: set up here, not in `client_task`, so that
+/// nothing they are made from is kept beside the driver's future.
+fn begin<E: ClientEndpoint>(
+    shared: &Shared,
+    core: &Core,
+    start: Start<E>,
+) -> impl std::future::Future<Output = (Tracked<E>, CloseReason)> + Send {
+    let (endpoint, opened) = *start;
+    let (session, upgraded, deflate) = shared.plan.session(core, opened);
+    shared.set_current(Some(session.clone()));
+    let handshake = Handshake::new(session.clone());
+    connection::run(
+        endpoint,
+        upgraded,
+        session,
+        handshake,
+        shared.plan.limits,
+        core.ctx.clone(),
+        deflate,
+    )
+}
+
+/// After a connection ended with `reason`: the next one, or `None` (and the end recorded)
+/// when the policy, the handler or `Connection::close` says there is none.
+async fn reconnect(shared: &Shared, reason: CloseReason) -> Option<Opened> {
+    let policy = match &shared.plan.reconnect {
+        Some(policy) if !shared.stopped() => policy,
+        _ => {
+            shared.end(Ok(reason));
+            return None;
+        }
+    };
+    let handler = policy.handler_or_default();
+    if !handler.on_disconnect(&reason) {
+        shared.end(Ok(reason));
+        return None;
+    }
+    shared.set_phase(Phase::Reconnecting);
+    let down = Instant::now();
+    let mut attempt = 0u32;
+    let mut last: Option<ConnectError> = None;
+    loop {
+        attempt += 1;
+        let wait = policy.delay(attempt);
+        if policy.gives_up(attempt, down.elapsed() + wait) {
+            debug!(attempts = attempt - 1, "reconnecting gave up");
+            shared.end(last.map_or(Ok(reason), Err));
+            return None;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shared.stop.notified() => {
+                shared.end(Ok(reason));
+                return None;
             }
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shared.stop.notified() => return shared.end(Ok(reason)),
-            }
-            if shared.stopped() {
-                return shared.end(Ok(reason));
-            }
-            match plan.open().await {
-                Ok(opened) => break opened,
-                Err(error) => {
-                    debug!(attempt, %error, "reconnect attempt failed");
-                    if !handler.on_connect_failure(&error, attempt) {
-                        return shared.end(Err(error));
-                    }
-                    last = Some(error);
+        }
+        if shared.stopped() {
+            shared.end(Ok(reason));
+            return None;
+        }
+        match shared.plan.open().await {
+            Ok(opened) => return Some(opened),
+            Err(error) => {
+                debug!(attempt, %error, "reconnect attempt failed");
+                if !handler.on_connect_failure(&error, attempt) {
+                    shared.end(Err(error));
+                    return None;
                 }
+                last = Some(error);
             }
-        };
-        shared.phase.send_replace(Phase::Opening);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+    impl Endpoint for Echo {
+        fn config() -> crate::EndpointConfig {
+            crate::EndpointConfig::client()
+        }
+        async fn on_message(&mut self, _: &Session, m: Message) -> HookResult {
+            Ok(Some(m))
+        }
+    }
+    impl ClientEndpoint for Echo {}
+
+    /// What an idle client connection keeps besides its session: the task (its future) and
+    /// the state shared with the handle. Printed by
+    /// `cargo test -p endpoint-runtime client_size -- --nocapture`; the figure per connection
+    /// is measured by `bench/run --cases client-idle`.
+    #[test]
+    fn client_size() {
+        fn size_of_output<A, B, C, F: std::future::Future>(_: fn(A, B, C) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let task = size_of_output(client_task::<Echo>);
+        let shared = std::mem::size_of::<Shared>();
+        eprintln!(
+            "client task future: {task} bytes, shared: {shared} bytes (plan {} bytes)",
+            std::mem::size_of::<Plan>()
+        );
+        assert!(task < 1024, "the client task grew to {task} bytes");
+        assert!(shared < 384, "the shared state grew to {shared} bytes");
     }
 }
