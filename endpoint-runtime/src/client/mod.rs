@@ -276,7 +276,6 @@ impl Client {
             current: Mutex::new(None),
             phase: Mutex::new(Phase::Opening),
             changed: tokio::sync::Notify::new(),
-            stop: tokio::sync::Notify::new(),
             stopped: Default::default(),
             connects: Default::default(),
         });
@@ -415,8 +414,6 @@ struct Shared {
     phase: Mutex<Phase>,
     /// Wakes whoever waits for a phase (`wait_phase`).
     changed: tokio::sync::Notify,
-    /// Wakes a task waiting to reconnect when the handle closes.
-    stop: tokio::sync::Notify,
     stopped: std::sync::atomic::AtomicBool,
     connects: std::sync::atomic::AtomicU32,
 }
@@ -543,7 +540,8 @@ impl Connection {
         shared
             .stopped
             .store(true, std::sync::atomic::Ordering::Release);
-        shared.stop.notify_one();
+        // Wakes a task waiting to reconnect.
+        shared.changed.notify_waiters();
         Ok(())
     }
 
@@ -716,9 +714,20 @@ async fn reconnect(shared: &Shared, reason: CloseReason) -> Option<Opened> {
             shared.end(last.map_or(Ok(reason), Err));
             return None;
         }
+        let stopped = async {
+            loop {
+                let notified = shared.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.stopped() {
+                    return;
+                }
+                notified.await;
+            }
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = shared.stop.notified() => {
+            () = stopped => {
                 shared.end(Ok(reason));
                 return None;
             }
