@@ -780,7 +780,8 @@ mod tests {
             "client task future: {task} bytes, shared: {shared} bytes (plan {} bytes)",
             std::mem::size_of::<Plan>()
         );
-        assert!(task < 1024, "the client task grew to {task} bytes");
+        // The server's connection task is 584 bytes; the client's is the same future.
+        assert!(task <= 640, "the client task grew to {task} bytes");
         assert!(shared < 384, "the shared state grew to {shared} bytes");
     }
 }

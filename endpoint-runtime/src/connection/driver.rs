@@ -274,20 +274,10 @@ impl Driver {
                     debug!(kind = m.kind().name(), "message without a handler ignored");
                     None
                 }
-                Event::Message(message) => {
-                    // Checked in a plain function: a message borrowed here would be kept in
-                    // this future beside the one `on_message` moves it into.
-                    let result = match admit::<E>(&self.limits, message) {
-                        Ok(message) => self.hook(endpoint.on_message(&session, message)).await,
-                        Err(error) => Ok(Err(error)),
-                    };
-                    match result {
-                        Ok(result) => self.outcome(&mut endpoint, result).await,
-                        Err(panic) => {
-                            Box::pin(self.panicked(&mut endpoint, "on_message", panic)).await
-                        }
-                    }
-                }
+                // Boxed, one allocation per message: the handler's future and its outcome are
+                // not kept inline in the connection's future, which every idle connection
+                // carries (tokio rounds a task up to 128 bytes: see `future_size`).
+                Event::Message(message) => Box::pin(self.message(&mut endpoint, message)).await,
                 // Boxed: a future per part for endpoints that take parts, nothing for the others.
                 Event::PeerClose(reason) => Some(Ending::PeerClosed(reason)),
                 Event::CloseRequested(PendingClose::Requested(reason)) => {
@@ -345,6 +335,22 @@ impl Driver {
             warn!(%panic, "on_close panicked");
         }
         (endpoint, reason)
+    }
+
+    /// One whole message: admitted (its kind's limit, whether the endpoint takes it), then
+    /// `on_message`, then what it returned.
+    async fn message<E: Endpoint>(&mut self, endpoint: &mut E, message: Message) -> Option<Ending> {
+        let session = self.session.clone();
+        // Checked in a plain function: a message borrowed here would be kept in this future
+        // beside the one `on_message` moves it into.
+        let result = match admit::<E>(&self.limits, message) {
+            Ok(message) => self.hook(endpoint.on_message(&session, message)).await,
+            Err(error) => Ok(Err(error)),
+        };
+        match result {
+            Ok(result) => self.outcome(endpoint, result).await,
+            Err(panic) => Box::pin(self.panicked(endpoint, "on_message", panic)).await,
+        }
     }
 
     /// Turns a hook's result into the next step: send the reply, or report the error.
@@ -972,6 +978,8 @@ mod tests {
             std::mem::size_of::<Driver>(),
             size - std::mem::size_of::<Driver>(),
         );
-        assert!(size < 2048, "the connection future grew to {size} bytes");
+        // tokio allocates a task in steps of 128 bytes (its cell is cache-line aligned): at
+        // 808 bytes the task took 1,024, at 584 it takes 768. Keep it there.
+        assert!(size <= 512, "the connection future grew to {size} bytes");
     }
 }

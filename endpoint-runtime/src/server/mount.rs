@@ -203,6 +203,7 @@ mod tests {
         }
         let task = size_of_task(connection_task::<Echo, fn(&Handshake) -> Echo>);
         eprintln!("connection task: {task} bytes");
-        assert!(task < 2048, "the connection task grew to {task} bytes");
+        // 584 bytes: a 768-byte task cell (tokio allocates in steps of 128; see `future_size`).
+        assert!(task <= 640, "the connection task grew to {task} bytes");
     }
 }
