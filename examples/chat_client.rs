@@ -32,13 +32,12 @@
 //! reported on stderr (`! not connected, message not sent: ...`), never silently lost.
 //!
 //! The same endpoint value runs again after a reconnection (its fields carry over, `on_open`
-//! runs again), so it remembers the `epoch` and `offset` of the last message it printed. The
-//! chat's own recovery would be to reconnect with `?epoch=E&since=OFFSET` (see
-//! `examples/chat/README.md`), but the client's URL is fixed at `connect` for every attempt (a
-//! `ClientConfigurator` sees headers only), so the reconnection asks for the room's last 50
-//! messages, and the client prints only those after what it printed already: what it missed,
-//! exactly once. When more than 50 were missed, or the room's history was reset (a new
-//! `epoch`), it says so with a `!` line.
+//! runs again), so it remembers the `epoch` and `offset` of the last message it printed, and
+//! shares them with its `ClientConfigurator`, whose `request_url` adds `&epoch=E&since=OFFSET`
+//! to each reconnection's URL: the chat's recovery (see `examples/chat/README.md`), which sends
+//! exactly the messages after that offset, however many. The client still prints only what
+//! comes after what it printed already; when the room's history no longer reaches back that
+//! far, or was reset (a new `epoch`), it says so with a `!` line.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -111,8 +110,9 @@ struct Say<'a> {
 struct ChatClient {
     /// The URL connected to (the same for every attempt).
     url: String,
-    /// The epoch and offset of the last message printed: what a reconnection resumes from.
-    seen: Option<(String, u64)>,
+    /// The epoch and offset of the last message printed: what a reconnection resumes from
+    /// (shared with the configurator, `Resume`, which puts it in the URL).
+    seen: Seen,
     /// The nickname the server gave (a guest's `guest-N`).
     you: Option<String>,
     /// Connections made so far.
@@ -170,10 +170,10 @@ impl ChatClient {
 }
 
 impl ChatClient {
-    fn new(url: String) -> ChatClient {
+    fn new(url: String, seen: Seen) -> ChatClient {
         ChatClient {
             url,
-            seen: None,
+            seen,
             you: None,
             opens: 0,
         }
@@ -187,7 +187,7 @@ impl ChatClient {
             }
             self.you = Some(you);
         }
-        match self.seen.clone() {
+        match self.seen() {
             Some((seen_epoch, last)) if seen_epoch == epoch => {
                 let missed: Vec<&ChatLine> = messages.iter().filter(|m| m.offset > last).collect();
                 // The room's last offset says how many came after ours; the history holds
@@ -212,23 +212,54 @@ impl ChatClient {
             }
         }
         // Nothing printed (an empty room): the room's position is where to resume from.
-        match &mut self.seen {
+        let mut seen = self.seen.lock().unwrap();
+        match &mut *seen {
             Some((e, last)) if *e == epoch => *last = (*last).max(offset),
-            _ => self.seen = Some((epoch, offset)),
+            _ => *seen = Some((epoch, offset)),
         }
     }
 
     /// Whether `line` is at or before the last message printed (same epoch).
     fn already_printed(&self, line: &ChatLine) -> bool {
-        self.seen
-            .as_ref()
-            .is_some_and(|(epoch, last)| *epoch == line.epoch && line.offset <= *last)
+        self.seen()
+            .is_some_and(|(epoch, last)| epoch == line.epoch && line.offset <= last)
     }
 
     fn print(&mut self, line: &ChatLine) {
         println!("{}: {}", line.from, line.text);
-        self.seen = Some((line.epoch.clone(), line.offset));
+        *self.seen.lock().unwrap() = Some((line.epoch.clone(), line.offset));
     }
+
+    fn seen(&self) -> Option<(String, u64)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The epoch and offset of the last message printed, shared by the endpoint and `Resume`.
+type Seen = std::sync::Arc<std::sync::Mutex<Option<(String, u64)>>>;
+
+/// Puts the position to resume from in each reconnection's URL (`&epoch=E&since=OFFSET`).
+struct Resume(Seen);
+
+impl ClientConfigurator for Resume {
+    fn request_url(&self, url: &str) -> Option<String> {
+        let (epoch, since) = self.0.lock().unwrap().clone()?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Some(format!("{url}{sep}epoch={}&since={since}", encode(&epoch)))
+    }
+}
+
+/// Percent-encodes what is not unreserved in a query value.
+fn encode(value: &str) -> String {
+    let mut encoded = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    encoded
 }
 
 /// Whether to connect again: Tyrus's `ReconnectHandler`, saying why on stderr.
@@ -263,16 +294,8 @@ fn with_name(url: &str, name: Option<&str>) -> String {
     let Some(name) = name else {
         return url.to_owned();
     };
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}name={encoded}")
+    format!("{url}{sep}name={}", encode(name))
 }
 
 /// Sends one stdin line; says on stderr when it could not.
@@ -297,9 +320,15 @@ async fn main() -> ExitCode {
     let url = with_name(&args.url, args.name.as_deref());
     let policy =
         Reconnect::exponential(Duration::from_millis(250), Duration::from_secs(10)).handler(Retry);
-    let client = Client::new().reconnect(policy);
+    let seen = Seen::default();
+    let client = Client::new()
+        .reconnect(policy)
+        .configurator(Resume(seen.clone()));
     // Resolves once the handshake is done and `on_open` ran.
-    let connection = match client.connect(&url, ChatClient::new(url.clone())).await {
+    let connection = match client
+        .connect(&url, ChatClient::new(url.clone(), seen))
+        .await
+    {
         Ok(connection) => connection,
         Err(e) => {
             eprintln!("chat_client: cannot connect to {url}: {e}");

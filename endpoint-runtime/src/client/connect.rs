@@ -102,6 +102,8 @@ pub(crate) struct Attempt<'a> {
 
 /// A completed handshake: the socket, and what was agreed.
 pub(crate) struct Opened {
+    /// The URL this attempt connected to.
+    pub(crate) uri: Uri,
     pub(crate) upgraded: Upgraded,
     pub(crate) peer: SocketAddr,
     pub(crate) response_headers: HeaderMap,
@@ -255,6 +257,7 @@ where
         .await
         .map_err(|e| ConnectError::Http(e.to_string()))?;
     Ok(Opened {
+        uri: target.uri.clone(),
         upgraded,
         peer,
         response_headers,

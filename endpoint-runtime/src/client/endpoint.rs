@@ -63,13 +63,41 @@ pub trait ClientEndpoint: Endpoint {
 /// | `beforeRequest(Map<String, List<String>> headers)` | [`before_request`](ClientConfigurator::before_request): add or change request headers (cookies, tokens) |
 /// | `afterResponse(HandshakeResponse hr)` | [`after_response`](ClientConfigurator::after_response): read the `101`'s headers (`Set-Cookie`, ...); an `Err` refuses the connection |
 ///
-/// Both run on every attempt, reconnections included.
+/// | (Tyrus: a new `connectToServer` per URL) | [`request_url`](ClientConfigurator::request_url): the URL of each attempt, e.g. with the position to resume from after a reconnection |
+///
+/// All run on every attempt, reconnections included.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a client configurator",
     label = "`configurator = ...` of a `#[client_endpoint]` needs a type implementing `ClientConfigurator`",
     note = "implement `endpoint::client::ClientConfigurator` for `{Self}` (every method has a default) and derive `Default`; a server's `Configurator` does not configure a client's handshake"
 )]
 pub trait ClientConfigurator: Send + Sync + 'static {
+    /// The URL of this attempt instead of `url` (the one given to `connect`, or what an earlier
+    /// configurator returned); `None` keeps it. A client that resumes where it left off after
+    /// a reconnection (a room's `?epoch=E&since=OFFSET`) shares its position with its
+    /// configurator and answers it here.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use endpoint_runtime::client::ClientConfigurator;
+    ///
+    /// /// The last offset the endpoint saw (it holds the other clone).
+    /// struct Resume(Arc<Mutex<Option<u64>>>);
+    /// impl ClientConfigurator for Resume {
+    ///     fn request_url(&self, url: &str) -> Option<String> {
+    ///         let since = (*self.0.lock().unwrap())?;
+    ///         Some(format!("{url}&since={since}"))
+    ///     }
+    /// }
+    /// let last = Arc::new(Mutex::new(Some(41)));
+    /// let resume = Resume(last.clone());
+    /// assert_eq!(resume.request_url("ws://h/chat/a?name=ada").unwrap(), "ws://h/chat/a?name=ada&since=41");
+    /// ```
+    fn request_url(&self, url: &str) -> Option<String> {
+        let _ = url;
+        None
+    }
+
     /// Called with the upgrade request's headers before it is sent; the handshake's own
     /// headers (`Sec-WebSocket-*`, `Upgrade`, `Connection`, `Host`) are set after it and win.
     fn before_request(&self, headers: &mut HeaderMap) {

@@ -93,7 +93,7 @@ pub(crate) fn mask() -> [u8; 4] {
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`limits`](Client::limits) | [`Limits::default`]: 64 KiB messages, keep-alive pings every 30 s, ... (`max_connections` and the handshake limits do not apply) |
+/// | [`limits`](Client::limits) | [`Limits::default`]: 1 MiB messages, keep-alive pings every 30 s, ... (`max_connections` and the handshake limits do not apply) |
 /// | [`connect_timeout`](Client::connect_timeout) | 10 s for DNS, TCP, TLS and the handshake together |
 /// | [`header`](Client::header), [`cookie`](Client::cookie) | none |
 /// | [`subprotocols`](Client::subprotocols) | the endpoint's (`#[client_endpoint(subprotocols = [..])]`) |
@@ -349,7 +349,13 @@ struct Plan {
 
 impl Plan {
     async fn open(&self) -> Result<Opened, ConnectError> {
-        let target = Target::parse(&self.url)?;
+        let mut url = None;
+        for configurator in self.configurators.iter() {
+            if let Some(changed) = configurator.request_url(url.as_deref().unwrap_or(&self.url)) {
+                url = Some(changed);
+            }
+        }
+        let target = Target::parse(url.as_deref().unwrap_or(&self.url))?;
         let configurators: Vec<&dyn ClientConfigurator> =
             self.configurators.iter().map(|c| c.as_ref()).collect();
         let attempt = Attempt {
@@ -369,9 +375,8 @@ impl Plan {
     /// 8 KiB read buffer, which an idle connection would otherwise keep.
     fn session(&self, core: &Core, opened: Opened) -> (Session, Upgraded, Option<DeflateParams>) {
         let limits = &core.ctx.limits;
-        let uri: http::Uri = self.url.parse().unwrap_or_default();
         let request = RequestInfo::new(
-            &uri,
+            &opened.uri,
             &opened.response_headers,
             &[],
             Some(opened.peer),
