@@ -671,7 +671,9 @@ async fn client_task<E: ClientEndpoint>(start: Start<E>, core: Arc<Core>, shared
 }
 
 /// The session and the driver of one connection: set up here, not in `client_task`, so that
-/// nothing they are made from is kept beside the driver's future.
+/// nothing they are made from is kept beside the driver's future. `start` comes boxed on
+/// purpose: the task holds a pointer to it, not its size.
+#[allow(clippy::boxed_local)]
 fn begin<E: ClientEndpoint>(
     shared: &Shared,
     core: &Core,
