@@ -146,6 +146,25 @@ impl<S: DirectSocket> Outbound<S> {
 
     async fn push_numbered(&self, msg: Outgoing, track: bool) -> Result<u32, SendError> {
         let len = msg.len();
+        // Room at once (the common case): queued without the `Notify` a wait needs, which would
+        // stay in the session's cold state for its whole life (160 bytes per session that ever
+        // awaited a send).
+        {
+            let mut st = lock(&self.state);
+            if self.closed(&st) {
+                return Err(SendError::Closed);
+            }
+            if self.fits(len) {
+                if track {
+                    self.start_tracking(&mut st);
+                }
+                self.enqueue(&mut st, msg);
+                let seq = if track { pushed(&st) } else { 0 };
+                drop(st);
+                self.writer.wake();
+                return Ok(seq);
+            }
+        }
         let mut msg = Some(msg);
         // Created before this sender counts itself: whoever sees it counted sees the `Notify`.
         let space = lock(&self.state)
