@@ -564,6 +564,21 @@ impl Session {
 mod tests {
     use super::*;
 
+    /// A send that finds room keeps nothing in the session's cold state; one that has to
+    /// wait makes it (for its `Notify`).
+    #[tokio::test]
+    async fn a_send_with_room_leaves_no_cold_state() {
+        let out: Outbound = Outbound::new(1024);
+        out.push(Message::text("hello").into()).await.unwrap();
+        assert!(!out.holds_cold(), "a send with room made the cold state");
+        let full: Outbound = Outbound::new(4);
+        full.push(Message::text("1234").into()).await.unwrap();
+        let waiting = full.push(Message::text("more").into());
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        assert!(full.holds_cold(), "a waiting send needs the Notify");
+    }
+
     /// Guards the memory every idle connection pays for its session: `SessionInner` is one
     /// allocation (in an `Arc`) per connection, held as long as the connection is open, so a
     /// rarely used part stored inline costs its full size on each of possibly 100,000s of idle

@@ -213,6 +213,13 @@ pub(crate) enum PendingClose {
 }
 
 impl<S: DirectSocket> Outbound<S> {
+    /// Whether the cold state is held (the unit tests' look at what a session keeps).
+    #[cfg(test)]
+    #[allow(dead_code)]
+    pub(crate) fn holds_cold(&self) -> bool {
+        lock(&self.state).cold.is_some()
+    }
+
     pub(crate) fn new(limit: usize) -> Self {
         Outbound {
             state: Mutex::new(OutState {

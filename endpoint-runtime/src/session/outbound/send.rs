@@ -246,32 +246,3 @@ fn pushed<S>(st: &super::chan::OutState<S>) -> u32 {
         .and_then(|c| c.track.as_ref())
         .map_or(0, |t| t.pushed.wrapping_add(t.held))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::Outbound;
-    use crate::message::Message;
-    use crate::util::lock;
-
-    /// A send that finds room keeps nothing in the session's cold state; one that has to
-    /// wait creates it (its `Notify`), and it goes once released.
-    #[tokio::test]
-    async fn a_send_with_room_leaves_no_cold_state() {
-        let out: Outbound = Outbound::new(1024);
-        out.push(Message::text("hello").into()).await.unwrap();
-        assert!(
-            lock(&out.state).cold.is_none(),
-            "a send with room made the cold state"
-        );
-        // No room: the sender waits on the cold state's `Notify`.
-        let full: Outbound = Outbound::new(4);
-        full.push(Message::text("1234").into()).await.unwrap();
-        let waiting = full.push(Message::text("more").into());
-        tokio::pin!(waiting);
-        assert!(futures::poll!(waiting.as_mut()).is_pending());
-        assert!(
-            lock(&full.state).cold.is_some(),
-            "a waiting send needs the Notify"
-        );
-    }
-}
