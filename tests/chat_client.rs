@@ -13,9 +13,11 @@
 
 mod chat_support;
 
+mod examples_support;
+use examples_support::example;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -26,19 +28,6 @@ use serde_json::Value;
 /// The longest wait for a line, an event or an exit; a reconnection's backoff (250 ms, 500 ms,
 /// 1 s) fits several times.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// `target/<profile>/examples/chat_client`, next to this test's own binary in `.../deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile = exe.parent().and_then(|d| d.parent()).expect("profile dir");
-    let path = profile.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: `cargo test` builds the examples (or `cargo build --all-features --example {name}`)",
-        path.display()
-    );
-    path
-}
 
 /// The lines one of the process's outputs printed so far, read on a thread.
 struct Lines {

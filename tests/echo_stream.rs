@@ -12,9 +12,11 @@
 
 mod raw;
 
+mod examples_support;
+use examples_support::example;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use raw::*;
@@ -28,19 +30,6 @@ impl Drop for Example {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// `target/<profile>/examples/echo`, next to this test's own binary in `.../deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile = exe.parent().and_then(|d| d.parent()).expect("profile dir");
-    let path = profile.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: `cargo test` builds the examples (or `cargo build --example {name}`)",
-        path.display()
-    );
-    path
 }
 
 /// Starts `echo` on an ephemeral loopback port; the `/echoStream` address it prints.

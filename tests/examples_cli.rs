@@ -8,31 +8,17 @@
 //!   value name and default (pinned here flag by flag, nothing more, nothing less), and a flag
 //!   it does not know exits 2 with clap's `unexpected argument`, before anything listens.
 
+mod examples_support;
+use examples_support::example;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long an example may take to answer `--help` or refuse its command line (it exits before
 /// it listens); one still running then is killed and the test fails.
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `target/<profile>/examples/<name>`, next to this test's own binary in `.../deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: `cargo test` builds the examples",
-        path.display()
-    );
-    path
-}
 
 /// Runs the example `name` with `args` until it exits, within [`TIMEOUT`].
 fn run(name: &str, args: &[&str]) -> Output {

@@ -12,9 +12,11 @@
 //!
 //! Every wait is bounded; processes are killed by their PID when a test ends.
 
+mod examples_support;
+use examples_support::example;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,19 +24,6 @@ use std::time::{Duration, Instant};
 use endpoint::prelude::*;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `target/<profile>/examples/<name>`, next to this test's own binary in `.../deps/`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile = exe.parent().and_then(|d| d.parent()).expect("profile dir");
-    let path = profile.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: `cargo test` builds the examples (or `cargo build --all-features --example {name}`)",
-        path.display()
-    );
-    path
-}
 
 /// A process we started, killed by its PID on drop.
 struct Killed(Child);

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use super::error::ConnectError;
 use super::ClientConfigurator;
 use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
-use crate::protocol::handshake::accept_key;
+use crate::protocol::handshake::{accept_key, header_has_token};
 
 /// The most of a refusal's body kept in [`ConnectError::Status`].
 const BODY_MAX: usize = 64 * 1024;
@@ -276,12 +276,7 @@ fn check_response(
     attempt: &Attempt<'_>,
 ) -> Result<Agreed, ConnectError> {
     let bad = |why: String| Err(ConnectError::Handshake(why));
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
+    let has_token = |name, token| header_has_token(headers, name, token);
     if !has_token(header::UPGRADE, "websocket") {
         return bad("the 101 has no `Upgrade: websocket`".into());
     }

@@ -333,7 +333,7 @@ pub(crate) fn accept_key(key: &[u8]) -> String {
 }
 
 /// Whether a comma-separated header contains `token` (ASCII case-insensitive).
-fn header_has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+pub(crate) fn header_has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     h.get_all(name).iter().any(|v| {
         v.to_str()
             .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
