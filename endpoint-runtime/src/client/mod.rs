@@ -250,6 +250,7 @@ impl Client {
                     shutting_down: Default::default(),
                     open: Default::default(),
                     client: true,
+                    reactor: Default::default(),
                 });
                 Arc::new(Core { ctx, registry })
             })

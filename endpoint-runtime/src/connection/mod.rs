@@ -6,6 +6,7 @@
 //! | `io` | frames read from and written to the transport through per-thread scratch buffers |
 //! | `transport` | the TCP or TLS stream recovered from hyper's upgrade |
 //! | `timer` | keep-alive and idle deadlines of all connections, one watcher task per server |
+//! | `reactor` | plain TCP connections: their sockets in an epoll set of the server's own, their futures run by short activations instead of a task each, so a waiting connection holds neither a task nor tokio's registration |
 //!
 //! Below the driver nothing names the user's types: `io` and `transport` see bytes, frames
 //! (`protocol/`) and the place a plain TCP stream lives (the session's outbound queue, which
@@ -13,13 +14,14 @@
 //! user's service.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Limits;
 use crate::stats::Counters;
 
 mod driver;
 mod io;
+pub(crate) mod reactor;
 pub(crate) mod timer;
 mod transport;
 
@@ -38,6 +40,24 @@ pub(crate) struct ConnectionContext {
     pub(crate) open: AtomicUsize,
     /// The connections are a client's (`client/`): frames go out masked.
     pub(crate) client: bool,
+    /// The reactor of the plain TCP connections, started with the first one (`None` when
+    /// it could not start: those connections are then closed).
+    pub(crate) reactor: OnceLock<Option<Arc<reactor::Reactor>>>,
+}
+
+impl ConnectionContext {
+    /// The connection reactor, started on the current runtime at the first call.
+    pub(crate) fn reactor(&self) -> Option<&Arc<reactor::Reactor>> {
+        self.reactor
+            .get_or_init(|| match reactor::Reactor::start() {
+                Ok(reactor) => Some(reactor),
+                Err(e) => {
+                    tracing::error!(error = %e, "the connection reactor could not start");
+                    None
+                }
+            })
+            .as_ref()
+    }
 }
 
 /// Counts an open session against [`Limits::max_connections`] until dropped.

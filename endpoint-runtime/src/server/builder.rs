@@ -405,6 +405,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
             client: false,
+            reactor: Default::default(),
         });
         let (shutdown_tx, _) = watch::channel(false);
         Ok(ServerState {

@@ -92,6 +92,7 @@ where
             slot,
             ctx,
             deflate,
+            tracked: tracker.token(),
         });
         tracker.spawn(connection_task::<E, F>(start)).abort_handle()
     }
@@ -100,6 +101,10 @@ where
 /// The task of one connection: waits for hyper to hand over the socket, then drives the
 /// endpoint. Everything between the two awaits happens in [`connect`], so that what it borrows
 /// is not kept in this future, which lives as long as the connection.
+///
+/// A plain TCP connection is handed to the server's connection reactor instead
+/// (`connection/reactor.rs`): this task ends, and the connection's future runs in short
+/// activations, so that while it waits it holds no task.
 pub(crate) async fn connection_task<E, F>(start: Box<Start<F>>)
 where
     E: Endpoint,
@@ -113,27 +118,53 @@ where
         slot,
         ctx,
         deflate,
+        tracked,
     } = Start::unbox(start);
     let upgraded = on_upgrade.await;
     // A `let`, not an `if let`: the scrutinee of an `if let` lives to the end of its block, and
     // would be kept beside the future it is awaited as.
-    let Some(connection) = connect(factory, limits, upgraded, session, ctx, deflate) else {
+    let Some(connection) = connect(factory, limits, upgraded, session, slot, ctx, deflate, tracked)
+    else {
         return;
     };
     connection.await;
-    drop(slot);
+}
+
+/// Hands a plain TCP connection to the server's reactor and gives nothing back, or gives the
+/// connection back to be awaited in this task (TLS, HTTP/2, a wrapped stream). The reactor's
+/// future is dropped, closing the socket, when the reactor cannot take it.
+fn to_reactor<C: Future<Output = ()> + Send + 'static>(
+    connection: C,
+    session: Session,
+    ctx: &ConnectionContext,
+    tracked: tokio_util::task::task_tracker::TaskTrackerToken,
+) -> Option<C> {
+    if !session.outbound().with_stream(|s| s.is_some()) {
+        return Some(connection);
+    }
+    session.detach_task();
+    let reactor = ctx.reactor()?.clone();
+    let conn = connection::reactor::Conn::new(reactor.clone(), tracked, connection);
+    if let Err(e) = reactor.start_conn(session, conn) {
+        warn!(error = %e, "the connection reactor refused a connection");
+    }
+    None
 }
 
 /// Creates the endpoint and the connection's driver (or the 1011 refusal when the endpoint's
-/// factory panics); `None` when the upgrade failed.
+/// factory panics); `None` when the upgrade failed, or when the connection went to the
+/// reactor (see [`to_reactor`]).
+#[allow(clippy::too_many_arguments)]
 fn connect<E, F>(
     factory: Arc<F>,
     limits: MessageLimits,
     upgraded: hyper::Result<hyper::upgrade::Upgraded>,
     session: Session,
+    slot: ConnectionSlot,
     ctx: Arc<ConnectionContext>,
     deflate: Option<DeflateParams>,
-) -> Option<impl Future<Output = ()> + Send>
+    tracked: tokio_util::task::task_tracker::TaskTrackerToken,
+) -> Option<impl Future<Output = ()> + Send + 'static>
 where
     E: Endpoint,
     F: Fn(&Handshake) -> E + Send + Sync + 'static,
@@ -146,7 +177,8 @@ where
         }
     };
     let handshake = Handshake::new(session.clone());
-    Some(match connection::catch(|| factory(&handshake)) {
+    let (handle, reactor_ctx) = (session.clone(), ctx.clone());
+    let connection = match connection::catch(|| factory(&handshake)) {
         Ok(endpoint) => futures::future::Either::Left(
             connection::run(endpoint, upgraded, session, handshake, limits, ctx, deflate).map(drop),
         ),
@@ -154,7 +186,10 @@ where
             warn!(session = %session.id(), %panic, "endpoint factory panicked");
             futures::future::Either::Right(connection::refuse(upgraded, session, ctx))
         }
-    })
+    };
+    // The slot is given back with the future, wherever it runs.
+    let connection = connection.map(move |()| drop(slot));
+    to_reactor(connection, handle, &reactor_ctx, tracked)
 }
 
 /// What a connection task starts from.
@@ -166,6 +201,8 @@ pub(crate) struct Start<F> {
     slot: ConnectionSlot,
     ctx: Arc<ConnectionContext>,
     deflate: Option<DeflateParams>,
+    /// Keeps the server's drain waiting while the connection lives, also in the reactor.
+    tracked: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl<F> Start<F> {

@@ -244,6 +244,9 @@ impl ServerState {
                 session.abort_task();
             }
         }
+        if let Some(Some(reactor)) = self.connections.reactor.get() {
+            reactor.abort_all();
+        }
         self.cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.wait()).await;
         // Every session has left its rooms: the broker can withdraw this node at once (it may

@@ -30,7 +30,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderMap, Uri};
@@ -39,6 +39,7 @@ use crate::error::{EndpointError, SendError};
 use crate::message::{CloseReason, Encode, Message};
 use crate::protocol::deflate::Sharing;
 use crate::state::State;
+use crate::util::lock;
 
 mod handshake;
 pub(crate) mod outbound;
@@ -101,8 +102,11 @@ pub(crate) struct SessionInner {
     pub(crate) endpoint: Arc<EndpointRegistry>,
     /// Display name for cluster-wide presence.
     pub(crate) name: Mutex<Option<Arc<str>>>,
-    /// The connection task, aborted if it outlives the shutdown drain.
-    pub(crate) task: OnceLock<tokio::task::AbortHandle>,
+    /// The connection task, aborted if it outlives the shutdown drain; `None` for a
+    /// connection run by the reactor (`connection/reactor.rs`), which the reactor aborts.
+    pub(crate) task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Set once the connection went to the reactor: a handle given later is not kept.
+    pub(crate) detached: AtomicBool,
     /// Idle timeout in milliseconds; 0 = none.
     pub(crate) idle_timeout_ms: AtomicU32,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
@@ -161,7 +165,8 @@ impl Session {
                 endpoint,
                 rooms: Mutex::new(Some(Box::default())),
                 name: Mutex::new(None),
-                task: OnceLock::new(),
+                task: Mutex::new(None),
+                detached: AtomicBool::new(false),
                 idle_timeout_ms: AtomicU32::new(idle_timeout.map_or(0, duration_ms)),
             }),
         }
@@ -549,12 +554,25 @@ impl Session {
     /// Keeps the handle of the session's connection task, aborted if it outlives the
     /// shutdown drain.
     pub(crate) fn set_task(&self, task: tokio::task::AbortHandle) {
-        let _ = self.inner.task.set(task);
+        let mut slot = lock(&self.inner.task);
+        if !self.inner.detached.load(Ordering::Acquire) {
+            *slot = Some(task);
+        }
+    }
+
+    /// Forgets the connection task's handle: the connection went to the reactor and its
+    /// first task ended (a handle would keep that task's memory allocated).
+    pub(crate) fn detach_task(&self) {
+        let mut slot = lock(&self.inner.task);
+        self.inner.detached.store(true, Ordering::Release);
+        let task = slot.take();
+        drop(slot);
+        drop(task);
     }
 
     /// Aborts the connection task (the end of a shutdown drain).
     pub(crate) fn abort_task(&self) {
-        if let Some(task) = self.inner.task.get() {
+        if let Some(task) = lock(&self.inner.task).as_ref() {
             task.abort();
         }
     }

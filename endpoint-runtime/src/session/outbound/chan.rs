@@ -40,7 +40,7 @@ pub(crate) trait DirectSocket: Send {
 /// * A sender that waits for room counts itself in `waiting` after it created the `Notify`,
 ///   and checks for room under the lock before it sleeps: nobody is left waiting for room that
 ///   was freed.
-pub(crate) struct Outbound<S = tokio::net::TcpStream> {
+pub(crate) struct Outbound<S = std::net::TcpStream> {
     pub(super) state: Mutex<OutState<S>>,
     /// Wakes the connection task when something was queued, a close was requested, or its
     /// deadline passed.
@@ -74,6 +74,11 @@ pub(crate) struct Outbound<S = tokio::net::TcpStream> {
     /// (`connection::timer`); 0 = none. Kept here, beside the waker it is woken through, so
     /// that no connection needs a timer of its own.
     pub(super) deadline_ms: AtomicU64,
+    /// The TCP stream's readiness, for a plain TCP connection: set by the connection reactor
+    /// (`connection/reactor.rs`) at each edge, cleared by the connection task when the socket
+    /// says `WouldBlock` (`connection/transport.rs` has the protocol). Beside the stream, so
+    /// that an idle connection keeps no registration of its own.
+    pub(crate) ready: AtomicU32,
 }
 
 pub(crate) struct OutState<S> {
@@ -238,6 +243,7 @@ impl<S: DirectSocket> Outbound<S> {
             has_raw: AtomicBool::new(false),
             tracking: AtomicBool::new(false),
             has_dropped: AtomicBool::new(false),
+            ready: AtomicU32::new(0),
             writing: AtomicBool::new(false),
             direct_sent: AtomicU32::new(0),
             deadline_ms: AtomicU64::new(0),

@@ -46,7 +46,7 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SEND_FLAGS: libc::c_int = 0;
 
-impl chan::DirectSocket for tokio::net::TcpStream {
+impl chan::DirectSocket for std::net::TcpStream {
     /// A plain `send`, not `try_write`: tokio's readiness check costs a cache miss per
     /// subscriber on a 10,000-member broadcast, and its answer adds nothing here (a full socket
     /// says `WouldBlock` either way, and the connection task's own write then brings tokio's
