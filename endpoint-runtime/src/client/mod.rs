@@ -311,7 +311,7 @@ impl Client {
             E::message_mode(PayloadKind::Text) != MessageMode::Whole,
             E::message_mode(PayloadKind::Binary) != MessageMode::Whole,
         ];
-        let limits = config.resolve(&self.limits, parts);
+        let limits = Arc::new(config.resolve(&self.limits, parts));
         let mut configurators: Vec<Arc<dyn ClientConfigurator>> = Vec::new();
         configurators.extend(self.configurator.clone());
         configurators.extend(E::client_configurator().map(Arc::from));
@@ -340,7 +340,7 @@ struct Plan {
     headers: Arc<HeaderMap>,
     subprotocols: Arc<[String]>,
     deflate: DeflateConfig,
-    limits: MessageLimits,
+    limits: Arc<MessageLimits>,
     configurators: Box<[Arc<dyn ClientConfigurator>]>,
     timeout: Duration,
     reconnect: Option<Arc<Reconnect>>,
@@ -689,7 +689,7 @@ fn begin<E: ClientEndpoint>(
         upgraded,
         session,
         handshake,
-        shared.plan.limits,
+        shared.plan.limits.clone(),
         core.ctx.clone(),
         deflate,
     )

@@ -156,6 +156,35 @@ pub(crate) struct FrameIo {
     streams: Option<Box<Streams>>,
 }
 
+/// The answers to the peer's pings, not written yet: boxed when there are any and freed once
+/// they are taken to be written, so that a connection's future holds 8 bytes for them rather
+/// than a `VecDeque`'s 32 (most connections never see a ping).
+#[derive(Default)]
+pub(crate) struct Pongs(Option<Box<VecDeque<Bytes>>>);
+
+impl Pongs {
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn push_back(&mut self, payload: Bytes) {
+        self.0.get_or_insert_with(Box::default).push_back(payload);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// All of them, in order; none are left.
+    fn take_all(&mut self) -> impl Iterator<Item = Bytes> {
+        self.0.take().into_iter().flat_map(|q| q.into_iter())
+    }
+}
+
 /// The zlib streams of one connection, while it holds any.
 #[derive(Debug)]
 struct Streams {
@@ -388,7 +417,7 @@ impl FrameIo {
         &mut self,
         cx: &mut Context<'_>,
         home: &Outbound,
-        pongs: &mut VecDeque<Bytes>,
+        pongs: &mut Pongs,
         batch: &mut VecDeque<Outgoing>,
         mut sent: impl FnMut(usize, OpCode),
     ) -> Poll<io::Result<()>> {
@@ -402,7 +431,7 @@ impl FrameIo {
             let result = WRITE_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
-                for payload in pongs.drain(..) {
+                for payload in pongs.take_all() {
                     if client {
                         let mask = crate::client::mask();
                         frame::encode_masked(

@@ -55,11 +55,13 @@ fn ready_io(
         }
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let _ = ready.compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire);
+                let _ =
+                    ready.compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Ok(n) if n > 0 && n < want => {
-                let _ = ready.compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire);
+                let _ =
+                    ready.compare_exchange(seen, seen & !bit, Ordering::AcqRel, Ordering::Acquire);
                 return Poll::Ready(Ok(n));
             }
             result => return Poll::Ready(result),

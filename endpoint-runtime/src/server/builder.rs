@@ -153,6 +153,7 @@ impl Server {
             configurator: E::configurator(),
             config: E::config(),
             factory: Arc::new(factory),
+            limits: Default::default(),
             _endpoint: std::marker::PhantomData,
         }));
         self

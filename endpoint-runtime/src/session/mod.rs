@@ -614,6 +614,8 @@ mod tests {
         // 296 since the keep-alive deadline moved here from a timer of its own per connection,
         // kept so when the TCP stream moved here too (direct writes): the URI and headers share
         // one lazy slot, the queue is a `Vec`, rare state is boxed, the idle timeout is 32 bits.
-        assert!(size <= 296, "SessionInner grew to {size} bytes");
+        // 264 since the stream is a std one (the reactor's, `connection/reactor.rs`) rather
+        // than tokio's with its registration handle.
+        assert!(size <= 264, "SessionInner grew to {size} bytes");
     }
 }
