@@ -222,9 +222,18 @@ struct ClearOnDrop(Weak<Reactor>);
 
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
-        if let Some(reactor) = self.0.upgrade() {
-            let conns = std::mem::take(&mut *lock(&reactor.conns));
-            drop(conns);
+        let Some(reactor) = self.0.upgrade() else {
+            return;
+        };
+        let conns = std::mem::take(&mut *lock(&reactor.conns));
+        for (_, entry) in conns {
+            // The future is dropped here, as the runtime drops a task's: a waiting
+            // connection's session holds its waker, which holds the `Conn`, so dropping the
+            // entry alone would keep the socket open. (An activation that still runs holds the
+            // lock: it drops the future itself when it ends.)
+            entry.conn.state.store(DONE, Ordering::Release);
+            let future = entry.conn.future.try_lock().ok().and_then(|mut f| f.take());
+            drop(future);
         }
     }
 }
