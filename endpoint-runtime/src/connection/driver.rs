@@ -1008,7 +1008,8 @@ mod tests {
         // A plain TCP connection's future waits boxed in the reactor (`reactor.rs`), every
         // byte of it held by every idle connection: 496 bytes before the message limits were
         // shared, the pongs boxed and the tracing span boxed (392), and an event's handling
-        // and the ending were boxed out of `life` (288).
-        assert!(size <= 288, "the connection future grew to {size} bytes");
+        // and the ending were boxed out of `life` (288; 296 with every feature: the TLS
+        // transport makes `FrameIo` 8 bytes larger).
+        assert!(size <= 296, "the connection future grew to {size} bytes");
     }
 }
