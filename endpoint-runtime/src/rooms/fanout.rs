@@ -6,7 +6,7 @@ use crate::error::EndpointError;
 use crate::message::{Encode, Message};
 use crate::protocol::deflate::{SharedCompression, Sharing};
 use crate::protocol::frame::{self, Outgoing};
-use crate::session::{EndpointRegistry, OnFull, Pushed, Session, SessionId};
+use crate::session::{EndpointRegistry, OnFull, Pushed, Session};
 use crate::stats;
 
 use super::Delivery;
@@ -103,10 +103,14 @@ impl<'a> Forms<'a> {
 /// Encodes once, queues a shared clone on every recipient (or, to an idle one, writes the frame
 /// encoded once for all of them). The recipients are `endpoint`'s sessions, so they share its
 /// counters: what the connection tasks never see (direct writes) is counted once, at the end.
+///
+/// `recipients` is borrowed (usually a room's shared slice, `registry.rs::Members`): the
+/// fan-out takes no handle of its own to a recipient, so it does not touch their reference
+/// counts. Sessions that are no longer open are skipped.
 pub(crate) fn fan_out(
-    recipients: Vec<Session>,
+    recipients: &[Session],
     message: impl Encode,
-    except: Option<SessionId>,
+    except: Option<&Session>,
     endpoint: &EndpointRegistry,
 ) -> Result<Delivery, EndpointError> {
     let policy = endpoint.sending.slow_consumer;
@@ -116,9 +120,9 @@ pub(crate) fn fan_out(
 /// `fan_out` with a slow-consumer policy (a room's own). `Wait` cannot wait here: it closes
 /// as `Close` does (the awaited `fan_out_wait` waits).
 pub(crate) fn fan_out_with(
-    recipients: Vec<Session>,
+    recipients: &[Session],
     message: impl Encode,
-    except: Option<SessionId>,
+    except: Option<&Session>,
     endpoint: &EndpointRegistry,
     policy: SlowConsumer,
 ) -> Result<Delivery, EndpointError> {
@@ -133,9 +137,9 @@ pub(crate) fn fan_out_with(
 /// waits for each full one in turn (at most its send timeout, after which it is closed with
 /// 1008 as not reading), as a Java loop over `getBasicRemote().sendText` does.
 pub(crate) async fn fan_out_wait(
-    recipients: Vec<Session>,
+    recipients: &[Session],
     message: impl Encode,
-    except: Option<SessionId>,
+    except: Option<&Session>,
     endpoint: &EndpointRegistry,
 ) -> Result<Delivery, EndpointError> {
     let (mut delivery, full) =
@@ -154,9 +158,9 @@ pub(crate) async fn fan_out_wait(
 /// form each one needs.
 #[allow(clippy::type_complexity)]
 fn fan_out_inner(
-    recipients: Vec<Session>,
+    recipients: &[Session],
     message: impl Encode,
-    except: Option<SessionId>,
+    except: Option<&Session>,
     endpoint: &EndpointRegistry,
     on_full: OnFull,
 ) -> Result<(Delivery, Vec<(Session, Outgoing)>), EndpointError> {
@@ -166,7 +170,8 @@ fn fan_out_inner(
     let mut delivery = Delivery::default();
     let (mut written, mut written_bytes) = (0u64, 0u64);
     for session in recipients {
-        if Some(session.id()) == except {
+        // By address: the session's id would be one more field to read per recipient.
+        if except.is_some_and(|e| e == session) || !session.is_open() {
             continue;
         }
         let (item, frame) = forms.for_recipient(session.sharing());
@@ -179,10 +184,7 @@ fn fan_out_inner(
             }
             Pushed::Overflowed => delivery.overflowed += 1,
             Pushed::Dropped => delivery.dropped += 1,
-            Pushed::Full => {
-                let item = item.clone();
-                full.push((session, item));
-            }
+            Pushed::Full => full.push((session.clone(), item.clone())),
             Pushed::Closed => {}
         }
     }
@@ -199,4 +201,25 @@ fn fan_out_inner(
         );
     }
     Ok((delivery, full))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::registry::tests::{registry, session};
+
+    /// A shared slice may hold sessions that closed after it was made: they are skipped, and
+    /// the sender left out by address.
+    #[test]
+    fn skips_closed_sessions_and_the_sender() {
+        let registry = registry();
+        let (a, b, c) = (session(&registry), session(&registry), session(&registry));
+        let recipients = registry.recipients();
+        b.mark_ended();
+        let delivery = fan_out(&recipients, "hi", Some(&c), &registry).unwrap();
+        assert_eq!(delivery.delivered, 1);
+        assert_eq!(a.queued_bytes(), 2);
+        assert_eq!(b.queued_bytes(), 0);
+        assert_eq!(c.queued_bytes(), 0);
+    }
 }
