@@ -161,16 +161,16 @@ impl Inbox {
             return Delivery::default();
         };
         if topic.is_everyone() {
-            let sessions = endpoint.snapshot();
-            return super::fan_out(sessions, message, None, &endpoint).unwrap_or_default();
+            let sessions = endpoint.recipients();
+            return super::fan_out(&sessions, message, None, &endpoint).unwrap_or_default();
         }
-        let members = endpoint.rooms.open_members(topic.room());
+        let members = endpoint.rooms.recipients(topic.room()).unwrap_or_default();
         // The room's policy on this node; `Wait` cannot wait here (closes as `Close`).
         let policy = endpoint
             .rooms
             .policy(topic.room())
             .unwrap_or(endpoint.sending.slow_consumer);
-        fan_out_with(members, message, None, &endpoint, policy).unwrap_or_default()
+        fan_out_with(&members, message, None, &endpoint, policy).unwrap_or_default()
     }
 
     /// Delivers a message a distributed [`History`](crate::history::History) store carried

@@ -135,7 +135,7 @@ impl<E: Endpoint> Hub<E> {
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let registry = self.registry()?;
         let message = message.encode()?;
-        let delivery = fan_out(registry.snapshot(), message.clone(), None, registry)?;
+        let delivery = fan_out(&registry.recipients(), message.clone(), None, registry)?;
         if let Some(link) = registry.broker() {
             link.broker
                 .publish(&Topic::everyone(registry.path()), &message);
@@ -149,6 +149,6 @@ impl<E: Endpoint> Hub<E> {
     /// As [`Hub::broadcast`].
     pub fn broadcast_local(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let registry = self.registry()?;
-        fan_out(registry.snapshot(), message, None, registry)
+        fan_out(&registry.recipients(), message, None, registry)
     }
 }

@@ -136,7 +136,7 @@ impl Session {
     /// [`EndpointError::Encode`] when the message cannot be encoded.
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.inner.endpoint;
-        fan_out(endpoint.snapshot(), message, None, endpoint)
+        fan_out(&endpoint.recipients(), message, None, endpoint)
     }
 
     /// Sends `message` to every open session of this endpoint on this node except this one.
@@ -148,7 +148,7 @@ impl Session {
     /// As [`Session::broadcast`].
     pub fn broadcast_others(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.inner.endpoint;
-        fan_out(endpoint.snapshot(), message, Some(self.id()), endpoint)
+        fan_out(&endpoint.recipients(), message, Some(self), endpoint)
     }
 
     /// Leaves every room and refuses further joins (the session closed).

@@ -29,7 +29,10 @@
 //! # Fan-out
 //!
 //! A broadcast encodes the message once; every recipient's queue receives a clone that shares
-//! the same bytes. No lock is held while queueing: the members are copied out first.
+//! the same bytes. No lock is held while queueing: the broadcast works on the room's members as
+//! one shared slice, made by the first broadcast after a join or leave and shared by the
+//! broadcasts after it until the next one (`session/registry.rs::Members`), so a steady room's
+//! broadcast copies no member and touches no member's reference count.
 //!
 //! A recipient whose connection is idle (a plain TCP connection with nothing queued or being
 //! written) gets the frame written to its socket by the broadcast itself, as uWebSockets does:
@@ -348,7 +351,17 @@ impl LocalRoom<'_> {
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
         let policy = self.room.slow_consumer();
-        fan_out_with(self.room.members(), message, None, endpoint, policy)
+        fan_out_with(&self.recipients(), message, None, endpoint, policy)
+    }
+
+    /// The members a broadcast goes to, shared with the other broadcasts until membership
+    /// changes (`session/registry.rs::Members`).
+    fn recipients(&self) -> Arc<[Session]> {
+        let room = &self.room;
+        room.endpoint
+            .rooms
+            .recipients(&room.name)
+            .unwrap_or_default()
     }
 
     /// [`Room::broadcast_wait`] on this node only.
@@ -358,8 +371,8 @@ impl LocalRoom<'_> {
     pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
         match self.room.slow_consumer() {
-            SlowConsumer::Wait => fan_out_wait(self.room.members(), message, None, endpoint).await,
-            policy => fan_out_with(self.room.members(), message, None, endpoint, policy),
+            SlowConsumer::Wait => fan_out_wait(&self.recipients(), message, None, endpoint).await,
+            policy => fan_out_with(&self.recipients(), message, None, endpoint, policy),
         }
     }
 
@@ -373,9 +386,8 @@ impl LocalRoom<'_> {
         except: &Session,
     ) -> Result<Delivery, EndpointError> {
         let endpoint = &self.room.endpoint;
-        let members = self.room.members();
         let policy = self.room.slow_consumer();
-        fan_out_with(members, message, Some(except.id()), endpoint, policy)
+        fan_out_with(&self.recipients(), message, Some(except), endpoint, policy)
     }
 }
 
@@ -421,7 +433,7 @@ impl Rooms {
     /// # Errors
     /// As [`Room::broadcast`].
     pub fn broadcast(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
-        fan_out(self.endpoint.snapshot(), message, None, &self.endpoint)
+        fan_out(&self.endpoint.recipients(), message, None, &self.endpoint)
     }
 
     /// [`Rooms::broadcast`], waiting for room in full queues when the endpoint's policy is
@@ -430,10 +442,10 @@ impl Rooms {
     /// # Errors
     /// As [`Room::broadcast`].
     pub async fn broadcast_wait(&self, message: impl Encode) -> Result<Delivery, EndpointError> {
-        let sessions = self.endpoint.snapshot();
+        let sessions = self.endpoint.recipients();
         match self.endpoint.sending.slow_consumer {
-            SlowConsumer::Wait => fan_out_wait(sessions, message, None, &self.endpoint).await,
-            _ => fan_out(sessions, message, None, &self.endpoint),
+            SlowConsumer::Wait => fan_out_wait(&sessions, message, None, &self.endpoint).await,
+            _ => fan_out(&sessions, message, None, &self.endpoint),
         }
     }
 }

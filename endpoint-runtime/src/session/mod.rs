@@ -90,29 +90,34 @@ impl fmt::Display for SessionId {
 }
 
 /// A session's state, one allocation per connection (see the `session_size` test).
+///
+/// In declaration order (`repr(C)`): `open` and `sharing` last, just before `out`, whose first
+/// bytes are what a broadcast touches per recipient (see `Outbound`'s layout). The order of
+/// the others keeps the struct free of padding.
+#[repr(C)]
 pub(crate) struct SessionInner {
     pub(crate) id: SessionId,
-    pub(crate) out: Outbound,
-    pub(crate) open: AtomicBool,
-    /// What a broadcast may share with this session (`protocol::deflate::Sharing`, packed):
-    /// beside `open`, where it takes no room of its own.
-    pub(crate) sharing: u16,
+    pub(crate) endpoint: Arc<EndpointRegistry>,
     pub(crate) request: RequestInfo,
     pub(crate) properties: Properties,
-    pub(crate) endpoint: Arc<EndpointRegistry>,
     /// Display name for cluster-wide presence.
     pub(crate) name: Mutex<Option<Arc<str>>>,
     /// The connection task, aborted if it outlives the shutdown drain; `None` for a
     /// connection run by the reactor (`connection/reactor.rs`), which the reactor aborts.
     pub(crate) task: Mutex<Option<tokio::task::AbortHandle>>,
-    /// Set once the connection went to the reactor: a handle given later is not kept.
-    pub(crate) detached: AtomicBool,
-    /// Idle timeout in milliseconds; 0 = none.
-    pub(crate) idle_timeout_ms: AtomicU32,
     /// The rooms this session is in; `None` once it closed (joining is refused from then on).
     /// A boxed slice rather than a `Vec`: joins and leaves are rare, and a `Vec` would hold
     /// room for four names from the first join on.
     pub(crate) rooms: Mutex<Option<Box<[Arc<str>]>>>,
+    /// Idle timeout in milliseconds; 0 = none.
+    pub(crate) idle_timeout_ms: AtomicU32,
+    /// What a broadcast may share with this session (`protocol::deflate::Sharing`, packed).
+    pub(crate) sharing: u16,
+    pub(crate) open: AtomicBool,
+    /// Set once the connection went to the reactor: a task handle given later is not kept.
+    /// (In the byte of padding before `out`.)
+    pub(crate) detached: AtomicBool,
+    pub(crate) out: Outbound,
 }
 
 /// One open WebSocket connection, as seen by handlers and by any task holding a clone.
@@ -617,5 +622,26 @@ mod tests {
         // 264 since the stream is a std one (the reactor's, `connection/reactor.rs`) rather
         // than tokio's with its registration handle.
         assert!(size <= 264, "SessionInner grew to {size} bytes");
+    }
+
+    /// Guards the layout a fan-out relies on (see `Outbound`'s docs): what a broadcast touches
+    /// per recipient stays in 64 contiguous bytes, from `sharing` to the stream at the start of
+    /// the locked state.
+    #[test]
+    fn what_a_broadcast_touches_is_together() {
+        use std::mem::offset_of;
+        let start = offset_of!(SessionInner, sharing);
+        assert_eq!(offset_of!(SessionInner, open), start + 2);
+        let out = offset_of!(SessionInner, out);
+        assert_eq!(
+            out,
+            start + 4,
+            "`open` and `sharing` just before the outbound queue"
+        );
+        let state = out + Outbound::<std::net::TcpStream>::state_offset();
+        // The lock word and its poison flag, then the state: the stream first (a std stream:
+        // its descriptor is its first 4 bytes).
+        let end = state + 8 + 4;
+        assert!(end - start <= 64, "spread over {} bytes", end - start);
     }
 }

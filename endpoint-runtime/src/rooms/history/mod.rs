@@ -878,8 +878,10 @@ impl HistoryLink {
                     .push((position.offset, position.epoch.clone(), stamped.clone()));
             }
         }
-        let members = endpoint.rooms.open_members(topic.room());
-        let delivery = fan_out(members, stamped, None, endpoint).unwrap_or_default();
+        // Read under the log's lock: a recovery's join (`complete`, same lock) changes the
+        // room's recipients before the next delivery reads them.
+        let members = endpoint.rooms.recipients(topic.room()).unwrap_or_default();
+        let delivery = fan_out(&members, stamped, None, endpoint).unwrap_or_default();
         // Sessions that waited for this offset go live (after the fan-out: they got it held).
         while let Some(i) = st.pending.iter().position(|p| {
             p.ready
