@@ -161,9 +161,9 @@ impl Hub {
     }
 }
 
-/// Sizes of the hub's messages, cycled: written directly to an idle socket (up to 16 KiB) or
+/// Sizes of the hub's messages, cycled: written directly to an idle socket (up to 64 KiB) or
 /// queued (larger), on both sides of the 16-bit length form.
-const HUB_SIZES: [usize; 8] = [100, 3_000, 16_384, 200, 12_000, 20_000, 125, 9_000];
+const HUB_SIZES: [usize; 8] = [100, 3_000, 16_384, 200, 70_000, 20_000, 125, 9_000];
 
 /// Message `i` of the hub: its index (big endian), then [`pattern`].
 fn hub_payload(i: usize) -> Vec<u8> {
@@ -681,8 +681,8 @@ async fn broadcasts_to_a_subscriber_that_stops_reading_arrive_intact_in_order() 
     /// Small on both sides (as in the flood test above), so that direct writes are cut.
     const SNDBUF: u32 = 16 * 1024;
     const RCVBUF: u32 = 4096;
-    /// About 600 KB per round: within the subscriber's 1 MiB queue, many times the sockets.
-    const N: usize = 80;
+    /// About 690 KB per round: within the subscriber's 1 MiB queue, many times the sockets.
+    const N: usize = 48;
     let server = start_with_send_buffer(
         Server::new().limits(test_limits()).endpoint_with(|_| Hub),
         SNDBUF,

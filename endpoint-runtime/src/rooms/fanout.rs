@@ -11,8 +11,14 @@ use crate::stats;
 
 use super::Delivery;
 
-/// Largest payload a broadcast writes to a socket itself (a larger one goes through the queue).
-const DIRECT_MAX: usize = 16 * 1024;
+/// Largest payload a broadcast writes to a socket itself (a larger one goes through the queue,
+/// and a wake-up of each recipient's connection task). 64 KiB: a loopback or LAN socket's send
+/// buffer takes such a frame whole, and a 20 KiB broadcast then costs its recipients what a
+/// small one does (per server CPU-second, 1.25x what the queue and a wake-up per recipient
+/// cost). Encoded once per broadcast; what a socket does not take is copied into the
+/// recipient's `raw` (not counted in the queue's bound, so a session holds at most this much
+/// beyond it: the next messages queue behind it, and they are counted).
+const DIRECT_MAX: usize = 64 * 1024;
 
 /// How many recipients the fan-out looks at before it writes to them (`fan_out_inner`): enough
 /// for their cache misses to overlap, few enough that their lines are still cached when the
