@@ -592,12 +592,14 @@ async fn membership_cleaned_up_after_server_side_close() {
 #[tokio::test]
 async fn membership_cleaned_up_after_slow_consumer_overflow() {
     let (server, log, mut ws, target, _witness) = members(fast_limits()).await;
-    // 64 x 64 KiB into room b (target only), at once: over the 1 MiB default queue.
-    send_text(&mut ws, "flood:b:64:65536").await;
+    // 64 x 128 KiB into room b (target only), at once: over the 1 MiB default queue. (Larger
+    // than a broadcast writes to an idle socket itself, 64 KiB: the socket's buffers would
+    // take a burst of those, and nothing would overflow.)
+    send_text(&mut ws, "flood:b:64:131072").await;
     assert_left(&server, &log, &target, 1008).await;
     assert_eq!(
         log.of("target")[1..3],
-        ["flood:16:1", "error:slow-consumer:1048576"]
+        ["flood:8:1", "error:slow-consumer:1048576"]
     );
     assert_eq!(server.handle.stats().slow_consumers, 1);
 }
