@@ -23,9 +23,7 @@
 //! reactor, a queued message, the server's timers, a tokio timer or channel inside a hook):
 //! the future is always polled with the `Conn`'s waker. The state machine is tokio's task
 //! state reduced to what one future needs (idle, scheduled, running, notified, done, and an
-//! abort flag for the end of a shutdown drain), and one of its own: an activation whose future
-//! waits *lingers* for one turn of the scheduler before it ends, and takes a wake-up that
-//! comes meanwhile, so that a busy connection does not pay a task per message.
+//! abort flag for the end of a shutdown drain).
 
 use std::future::Future;
 use std::io;
@@ -245,9 +243,6 @@ const SCHEDULED: u8 = 1;
 const RUNNING: u8 = 2;
 const NOTIFIED: u8 = 3;
 const DONE: u8 = 4;
-/// The activation waits one turn of the scheduler before it ends: a wake-up meanwhile is
-/// taken by it (no new task), which is what a busy connection gets most of the time.
-const LINGER: u8 = 5;
 const STATE: u8 = 0b111;
 /// Drop the future at the next activation instead of polling it.
 const ABORT: u8 = 0b1000;
@@ -287,8 +282,6 @@ impl Conn {
             let next = match now & STATE {
                 IDLE => SCHEDULED,
                 RUNNING => NOTIFIED,
-                // The lingering activation runs it when it is polled again.
-                LINGER => SCHEDULED,
                 _ => return,
             };
             match self.state.compare_exchange_weak(
@@ -314,18 +307,6 @@ impl Conn {
 
     /// One activation's poll: runs the future until it waits with nothing new to do.
     fn activate(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = self.state.load(Ordering::Acquire);
-        if now & STATE == LINGER {
-            // Polled again after its turn, and nothing woke the connection: it ends (a
-            // failed exchange means something did, and it runs).
-            let idle = (now & ABORT) | IDLE;
-            let ended = self
-                .state
-                .compare_exchange(now, idle, Ordering::AcqRel, Ordering::Acquire);
-            if ended.is_ok() {
-                return Poll::Ready(());
-            }
-        }
         let was = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
@@ -356,13 +337,10 @@ impl Conn {
         drop(slot);
         let mut now = self.state.load(Ordering::Acquire);
         loop {
-            // Woken while it ran: polled again by the same activation after a turn of the
-            // scheduler (and a fresh cooperative budget). Not woken: it lingers for that turn,
-            // so that the next message of a busy connection costs no task of its own.
             let next = if now & STATE == NOTIFIED {
                 SCHEDULED
             } else {
-                LINGER
+                IDLE
             };
             match self.state.compare_exchange_weak(
                 now,
@@ -370,7 +348,10 @@ impl Conn {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
+                Ok(_) if next == IDLE => return Poll::Ready(()),
                 Ok(_) => {
+                    // Woken while it ran: polled again by the same activation after a turn
+                    // of the scheduler (and a fresh cooperative budget).
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
