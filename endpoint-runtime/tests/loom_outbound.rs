@@ -27,7 +27,7 @@ use loom::sync::Arc;
 /// The primitives the queue is built on, from loom.
 mod sync {
     pub(super) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-    pub(super) use loom::sync::Mutex;
+    pub(super) use loom::sync::{Mutex, MutexGuard};
 
     /// `futures`' `AtomicWaker` API over loom's.
     pub(super) struct AtomicWaker(loom::future::AtomicWaker);
@@ -44,8 +44,12 @@ mod sync {
         }
     }
 
-    pub(super) fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+    pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+        m.try_lock().ok()
     }
 }
 
@@ -58,7 +62,8 @@ mod send;
 #[path = "../src/session/outbound/writer.rs"]
 mod writer;
 
-use chan::{DirectSocket, Outbound, PendingClose, Pushed};
+use chan::{DirectSocket, OnFull, Outbound, PendingClose, Pushed};
+use send::Claim;
 
 /// A socket that records what it was given: direct sends take at most `budget` bytes per call
 /// (`None`: everything); the connection task's writes take everything.
@@ -229,6 +234,59 @@ fn the_rest_of_a_partial_direct_write_goes_first() {
         assert_eq!(wire(&out), expected);
         // Once the task held something, broadcasts went through the queue.
         assert!(out.with_stream(|s| s.expect("attached").sends) <= 2);
+    });
+}
+
+/// A broadcast as the `io-uring` fan-out makes it (`rooms/fanout.rs`): the queue claimed
+/// without waiting, the frame written while the claim is held (there, with other recipients'
+/// in one system call), then the claim finished with what the socket took; a queue someone
+/// else holds gets the ordinary push.
+fn batched(out: &Outbound<Scripted>, m: &Message) -> Pushed {
+    let frame = frame(m);
+    match out.try_claim(true) {
+        Claim::Direct(mut held) => {
+            let sent = held.stream().send_now(&frame);
+            held.finish(m, Some((&frame, sent)), OnFull::Close)
+        }
+        Claim::Queue(held) => held.finish(m, None, OnFull::Close),
+        Claim::Closed => Pushed::Closed,
+        Claim::Busy => out.push_or_overflow(m, Some(&frame)),
+    }
+}
+
+/// Claimed broadcasts race the connection task, on a socket that takes only part of a frame:
+/// every frame reaches the wire whole, once, in the broadcaster's order, the task's reply
+/// whole beside them.
+#[test]
+fn claimed_broadcasts_and_the_connection_task_never_interleave() {
+    model(|| {
+        let out = queue(1024, Some(3));
+        let (a, b) = (msg("first"), msg("second"));
+        let broadcaster = {
+            let out = out.clone();
+            loom::thread::spawn(move || {
+                for m in [a, b] {
+                    let pushed = batched(&out, &m);
+                    assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
+                }
+            })
+        };
+        let mut batch = VecDeque::new();
+        out.try_push(msg("t")).expect("room");
+        pump(&out, &mut batch);
+        broadcaster.join().unwrap();
+        pump(&out, &mut batch);
+        let wire = wire(&out);
+        let mut frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
+        assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
+        let t = frames.iter().position(|f| *f == b"t").expect("the reply");
+        frames.remove(t);
+        assert_eq!(
+            frames,
+            [&b"first"[..], b"second"],
+            "in the broadcaster's order"
+        );
+        assert_eq!(out.queued_bytes(), 0);
     });
 }
 

@@ -50,6 +50,8 @@ pub(crate) mod stream;
 mod writer;
 
 pub use handshake::Handshake;
+#[cfg(feature = "io-uring")]
+pub(crate) use outbound::{Claim, DirectSocket, Held};
 pub(crate) use outbound::{OnFull, Outbound, PendingClose, Pushed};
 pub use properties::Properties;
 pub(crate) use registry::EndpointRegistry;

@@ -35,7 +35,7 @@ pub(crate) trait DirectSocket: Send {
 ///
 /// * `queued`, `closed`, `close_pending`, `has_raw` and `writing` are written under the lock;
 ///   read without it they are hints (a `false` may be stale, and the reader then locks). Read
-///   under it they are exact for what a direct write asks (`write_direct`): `queued` is set
+///   under it they are exact for what a direct write asks (`direct_stream`): `queued` is set
 ///   with every push and cleared only when the queue is taken whole (it may stay set over a
 ///   queue a shut emptied: the session is closed then), `has_raw` is set and cleared with
 ///   `raw`, `writing` with the writer's hold.
@@ -344,21 +344,31 @@ impl<S: DirectSocket> Outbound<S> {
         }
     }
 
-    /// Writes an encoded data frame to the idle connection's socket, under the lock (`st`).
-    pub(super) fn write_direct(&self, st: &mut OutState<S>, frame: &[u8]) -> Direct {
+    /// The socket a direct write may go to now, under the lock (`st`): the connection task is
+    /// idle (nothing queued, held back or partly written) and still has its stream.
+    pub(super) fn direct_stream<'a>(&self, st: &'a mut OutState<S>) -> Option<&'a mut S> {
         // The flags, exact under the lock (see the type's docs), rather than the queue and the
         // cold state themselves: they sit in the line the broadcast touches anyway.
         if self.queued.load(Ordering::Relaxed)
             || self.has_raw.load(Ordering::Relaxed)
             || self.writing.load(Ordering::Relaxed)
         {
-            return Direct::No;
+            return None;
         }
         debug_assert!(st.queue.is_empty() && !st.has_raw() && st.writing().is_none());
-        let Some(stream) = st.stream.as_mut() else {
-            return Direct::No;
-        };
-        match stream.send_now(frame) {
+        st.stream.as_mut()
+    }
+
+    /// What a direct write of `frame` did, given what the socket took (`sent`), under the
+    /// lock that was held since `direct_stream` (`st`): the rest of a partly written frame is
+    /// kept in `raw`; a socket that took nothing hands the connection task the writing.
+    pub(super) fn direct_outcome(
+        &self,
+        st: &mut OutState<S>,
+        frame: &[u8],
+        sent: std::io::Result<usize>,
+    ) -> Direct {
+        match sent {
             Ok(n) if n == frame.len() => {
                 self.direct_sent.fetch_add(1, Ordering::Relaxed);
                 Direct::Done

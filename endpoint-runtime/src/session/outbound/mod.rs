@@ -22,7 +22,11 @@ mod recv;
 mod send;
 pub(crate) mod writer;
 
+#[cfg(feature = "io-uring")]
+pub(crate) use chan::DirectSocket;
 pub(crate) use chan::{OnFull, Outbound, PendingClose, Pushed};
+#[cfg(feature = "io-uring")]
+pub(crate) use send::{Claim, Held};
 
 use crate::error::SendError;
 use crate::message::CloseReason;
@@ -32,10 +36,20 @@ use crate::protocol::frame::Outgoing;
 mod sync {
     pub(super) use futures::task::AtomicWaker;
     pub(super) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-    pub(super) use std::sync::Mutex;
+    pub(super) use std::sync::{Mutex, MutexGuard};
 
-    pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         crate::util::lock(m)
+    }
+
+    /// The lock if no one holds it (a poisoned one is taken, as `lock` takes it).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    pub(super) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+        match m.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 }
 

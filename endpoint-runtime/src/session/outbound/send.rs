@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::chan::{Direct, DirectSocket, OnFull, Outbound, PendingClose, Pushed};
-use super::sync::{lock, AtomicU32, Ordering};
+use super::chan::{Direct, DirectSocket, OnFull, OutState, Outbound, PendingClose, Pushed};
+use super::sync::{lock, try_lock, AtomicU32, MutexGuard, Ordering};
 use super::{Outgoing, SendError};
 
 impl<S: DirectSocket> Outbound<S> {
@@ -38,47 +38,38 @@ impl<S: DirectSocket> Outbound<S> {
         frame: Option<&[u8]>,
         on_full: OnFull,
     ) -> Pushed {
-        let pushed = {
-            let mut st = lock(&self.state);
-            if self.closed(&st) {
-                return Pushed::Closed;
+        match self.claim(lock(&self.state), frame.is_some()) {
+            Claim::Closed | Claim::Busy => Pushed::Closed,
+            Claim::Queue(held) => held.finish(msg, None, on_full),
+            Claim::Direct(mut held) => {
+                let frame = frame.expect("a direct claim is asked for with a frame");
+                let sent = held.stream().send_now(frame);
+                held.finish(msg, Some((frame, sent)), on_full)
             }
-            if let Some(frame) = frame.filter(|_| self.idle.load(Ordering::Acquire)) {
-                match self.write_direct(&mut st, frame) {
-                    Direct::Done => return Pushed::Written,
-                    Direct::Partial => {
-                        drop(st);
-                        self.writer.wake();
-                        return Pushed::Written;
-                    }
-                    Direct::No => {}
-                }
-            }
-            if self.fits(msg.len()) {
-                self.enqueue(&mut st, msg.clone());
-                Pushed::Queued
-            } else {
-                match on_full {
-                    OnFull::Close => {
-                        self.mark_closed(&mut st);
-                        st.cold().close = Some(PendingClose::Overflow);
-                        self.close_pending.store(true, Ordering::Release);
-                        Pushed::Overflowed
-                    }
-                    OnFull::Drop => {
-                        st.cold().dropped += 1;
-                        self.has_dropped.store(true, Ordering::Release);
-                        Pushed::Dropped
-                    }
-                    OnFull::Report => return Pushed::Full,
-                }
-            }
-        };
-        self.writer.wake();
-        if pushed == Pushed::Overflowed {
-            self.notify_space();
         }
-        pushed
+    }
+
+    /// Locks the queue for a broadcast if no one holds it (a broadcast that writes to many
+    /// sockets at once holds many; it must never wait for one meanwhile): `Busy` when someone
+    /// does, and the caller pushes later, the usual way. `direct`: the broadcast has a frame
+    /// to write to the socket itself.
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))] // and the loom model's
+    pub(crate) fn try_claim(&self, direct: bool) -> Claim<'_, S> {
+        match try_lock(&self.state) {
+            Some(st) => self.claim(st, direct),
+            None => Claim::Busy,
+        }
+    }
+
+    fn claim<'a>(&'a self, mut st: MutexGuard<'a, OutState<S>>, direct: bool) -> Claim<'a, S> {
+        if self.closed(&st) {
+            return Claim::Closed;
+        }
+        if direct && self.idle.load(Ordering::Acquire) && self.direct_stream(&mut st).is_some() {
+            Claim::Direct(Held { out: self, st })
+        } else {
+            Claim::Queue(Held { out: self, st })
+        }
     }
 
     /// Queues, waiting for room.
@@ -245,4 +236,83 @@ fn pushed<S>(st: &super::chan::OutState<S>) -> u32 {
         .as_ref()
         .and_then(|c| c.track.as_ref())
         .map_or(0, |t| t.pushed.wrapping_add(t.held))
+}
+
+/// What a broadcast found when it locked a session's queue ([`Outbound::try_claim`]).
+pub(crate) enum Claim<'a, S: DirectSocket> {
+    /// Locked, and the connection task is idle with its stream: the broadcast writes its frame
+    /// to [`Held::stream`] now, then tells [`Held::finish`] what the socket took.
+    Direct(Held<'a, S>),
+    /// Locked: the message goes through the queue ([`Held::finish`] with no write).
+    Queue(Held<'a, S>),
+    /// The session accepts nothing more.
+    Closed,
+    /// Someone else holds the lock (`try_claim` only).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    Busy,
+}
+
+/// A session's queue locked by a broadcast, until [`finish`](Held::finish).
+pub(crate) struct Held<'a, S: DirectSocket> {
+    out: &'a Outbound<S>,
+    st: MutexGuard<'a, OutState<S>>,
+}
+
+impl<S: DirectSocket> Held<'_, S> {
+    /// The socket of a [`Claim::Direct`].
+    pub(crate) fn stream(&mut self) -> &mut S {
+        self.st
+            .stream
+            .as_mut()
+            .expect("a direct claim is made only with the stream in place")
+    }
+
+    /// Ends the broadcast's hold: `sent` is the frame written to [`stream`](Self::stream) and
+    /// what the socket took, if it was written to; a frame the socket took nothing of, or no
+    /// write, queues `msg` (or applies `on_full`). The lock is released before the connection
+    /// task is woken.
+    pub(crate) fn finish(
+        self,
+        msg: &Outgoing,
+        sent: Option<(&[u8], std::io::Result<usize>)>,
+        on_full: OnFull,
+    ) -> Pushed {
+        let Held { out, mut st } = self;
+        if let Some((frame, sent)) = sent {
+            match out.direct_outcome(&mut st, frame, sent) {
+                Direct::Done => return Pushed::Written,
+                Direct::Partial => {
+                    drop(st);
+                    out.writer.wake();
+                    return Pushed::Written;
+                }
+                Direct::No => {}
+            }
+        }
+        let pushed = if out.fits(msg.len()) {
+            out.enqueue(&mut st, msg.clone());
+            Pushed::Queued
+        } else {
+            match on_full {
+                OnFull::Close => {
+                    out.mark_closed(&mut st);
+                    st.cold().close = Some(PendingClose::Overflow);
+                    out.close_pending.store(true, Ordering::Release);
+                    Pushed::Overflowed
+                }
+                OnFull::Drop => {
+                    st.cold().dropped += 1;
+                    out.has_dropped.store(true, Ordering::Release);
+                    Pushed::Dropped
+                }
+                OnFull::Report => return Pushed::Full,
+            }
+        };
+        drop(st);
+        out.writer.wake();
+        if pushed == Pushed::Overflowed {
+            out.notify_space();
+        }
+        pushed
+    }
 }
