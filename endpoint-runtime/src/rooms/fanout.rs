@@ -11,6 +11,9 @@ use crate::stats;
 
 use super::Delivery;
 
+#[cfg(feature = "io-uring")]
+mod ring;
+
 /// Largest payload a broadcast writes to a socket itself (a larger one goes through the queue,
 /// and a wake-up of each recipient's connection task). 32 KiB: a loopback or LAN socket's send
 /// buffer takes such a frame whole, and a 20 KiB broadcast then costs its recipients what a
@@ -78,41 +81,58 @@ impl<'a> Forms<'a> {
         }
     }
 
-    /// The form `sharing` calls for. Every recipient is sent the same bytes as the others of
-    /// its group: a message compressed with an N-bit window is valid for any recipient that
-    /// agreed N bits.
-    fn for_recipient(&mut self, sharing: Sharing) -> (&Outgoing, Option<&[u8]>) {
+    /// The form `sharing` calls for (made now if it is the first recipient that needs it).
+    /// Every recipient is sent the same bytes as the others of its group: a message compressed
+    /// with an N-bit window is valid for any recipient that agreed N bits.
+    fn for_recipient(&mut self, sharing: Sharing) -> FormId {
         match sharing {
-            Sharing::Plain => (&self.plain.item, self.plain.frame.as_deref()),
+            Sharing::Plain => FormId::Plain,
             // It compresses with its own stream: the message, and no direct write.
-            Sharing::Own => (&self.plain.item, None),
+            Sharing::Own => FormId::Own,
             Sharing::Shared(settings) => {
                 let (opcode, payload) = frame::opcode_and_bytes(self.message);
                 if !opcode.is_data() || payload.len() < self.min_size {
-                    return (&self.plain.item, self.plain.frame.as_deref());
+                    return FormId::Plain;
                 }
-                let at = match self.deflated.iter().position(|(s, _)| *s == settings) {
-                    Some(at) => at,
-                    None => {
-                        let compressed = settings.compress_once(payload);
-                        // Not smaller: the plain message does (no window keeps it).
-                        let form = if compressed.len() >= payload.len() {
-                            Form::new(Outgoing::Message(self.message.clone()))
-                        } else {
-                            Form::new(Outgoing::Deflated {
-                                opcode,
-                                payload: compressed,
-                            })
-                        };
-                        self.deflated.push((settings, form));
-                        self.deflated.len() - 1
-                    }
+                if let Some(at) = self.deflated.iter().position(|(s, _)| *s == settings) {
+                    return FormId::Deflated(at);
+                }
+                let compressed = settings.compress_once(payload);
+                // Not smaller: the plain message does (no window keeps it).
+                let form = if compressed.len() >= payload.len() {
+                    Form::new(Outgoing::Message(self.message.clone()))
+                } else {
+                    Form::new(Outgoing::Deflated {
+                        opcode,
+                        payload: compressed,
+                    })
                 };
+                self.deflated.push((settings, form));
+                FormId::Deflated(self.deflated.len() - 1)
+            }
+        }
+    }
+
+    /// A form's queue item, and its frame if a broadcast may write it to a socket itself.
+    fn get(&self, id: FormId) -> (&Outgoing, Option<&[u8]>) {
+        match id {
+            FormId::Plain => (&self.plain.item, self.plain.frame.as_deref()),
+            FormId::Own => (&self.plain.item, None),
+            FormId::Deflated(at) => {
                 let form = &self.deflated[at].1;
                 (&form.item, form.frame.as_deref())
             }
         }
     }
+}
+
+/// Which of a broadcast's [`Forms`] a recipient gets.
+#[derive(Clone, Copy)]
+enum FormId {
+    Plain,
+    /// The plain message, never written directly (the recipient compresses it itself).
+    Own,
+    Deflated(usize),
 }
 
 /// Encodes once, queues a shared clone on every recipient (or, to an idle one, writes the frame
@@ -180,10 +200,19 @@ fn fan_out_inner(
     on_full: OnFull,
 ) -> Result<(Delivery, Vec<(Session, Outgoing)>), EndpointError> {
     let message = message.encode()?;
-    let mut full = Vec::new();
     let mut forms = Forms::new(&message, endpoint.compression_min_size());
-    let mut delivery = Delivery::default();
-    let (mut written, mut written_bytes) = (0u64, 0u64);
+    let mut tally = Tally::default();
+    #[cfg(feature = "io-uring")]
+    {
+        let done = ring::with_ring(|ring| {
+            for group in recipients.chunks(ring::GROUP) {
+                ring::fan_out_group(ring, group, except, &mut forms, on_full, &mut tally);
+            }
+        });
+        if done.is_some() {
+            return Ok(tally.end(endpoint));
+        }
+    }
     // In groups: first whether each of a group is open, then the writes. The first touch of
     // each recipient is a cache miss (10,000 sessions do not stay in the cache between two
     // broadcasts, with the kernel's work per send in between); in the writing loop each such
@@ -200,34 +229,64 @@ fn fan_out_inner(
             if !open || except.is_some_and(|e| e == session) {
                 continue;
             }
-            let (item, frame) = forms.for_recipient(session.sharing());
-            match session.outbound().push_broadcast(item, frame, on_full) {
-                Pushed::Queued => delivery.delivered += 1,
-                Pushed::Written => {
-                    written += 1;
-                    written_bytes += item.len() as u64;
-                    delivery.delivered += 1;
-                }
-                Pushed::Overflowed => delivery.overflowed += 1,
-                Pushed::Dropped => delivery.dropped += 1,
-                Pushed::Full => full.push((session.clone(), item.clone())),
-                Pushed::Closed => {}
-            }
+            let id = forms.for_recipient(session.sharing());
+            let (item, frame) = forms.get(id);
+            let pushed = session.outbound().push_broadcast(item, frame, on_full);
+            tally.add(pushed, session, item);
         }
     }
-    if written > 0 {
-        // Counted here: the connection tasks never see these messages.
-        let counters = endpoint.counters();
-        stats::add(&counters.messages_out, written);
-        stats::add(&counters.bytes_out, written_bytes);
+    Ok(tally.end(endpoint))
+}
+
+/// What a fan-out did, counted as it goes.
+#[derive(Default)]
+struct Tally {
+    delivery: Delivery,
+    /// Recipients whose queue was full (`OnFull::Report`), with the form each one needs.
+    full: Vec<(Session, Outgoing)>,
+    /// Messages and bytes written to sockets directly.
+    written: u64,
+    written_bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, pushed: Pushed, session: &Session, item: &Outgoing) {
+        match pushed {
+            Pushed::Queued => self.delivery.delivered += 1,
+            Pushed::Written => {
+                self.written += 1;
+                self.written_bytes += item.len() as u64;
+                self.delivery.delivered += 1;
+            }
+            Pushed::Overflowed => self.delivery.overflowed += 1,
+            Pushed::Dropped => self.delivery.dropped += 1,
+            Pushed::Full => self.full.push((session.clone(), item.clone())),
+            Pushed::Closed => {}
+        }
     }
-    if delivery.dropped > 0 {
-        stats::add(
-            &endpoint.counters().dropped_messages,
-            delivery.dropped as u64,
-        );
+
+    /// Adds what the connection tasks never see to `endpoint`'s counters.
+    fn end(self, endpoint: &EndpointRegistry) -> (Delivery, Vec<(Session, Outgoing)>) {
+        let Tally {
+            delivery,
+            full,
+            written,
+            written_bytes,
+        } = self;
+        if written > 0 {
+            // Counted here: the connection tasks never see these messages.
+            let counters = endpoint.counters();
+            stats::add(&counters.messages_out, written);
+            stats::add(&counters.bytes_out, written_bytes);
+        }
+        if delivery.dropped > 0 {
+            stats::add(
+                &endpoint.counters().dropped_messages,
+                delivery.dropped as u64,
+            );
+        }
+        (delivery, full)
     }
-    Ok((delivery, full))
 }
 
 #[cfg(test)]
