@@ -26,7 +26,8 @@
 //! Prints one JSON object on stdout (the driver parses it) and a summary on stderr. CPU figures
 //! are the CPU time (user + system, all threads) of the server and of this process over the
 //! measured window, read from their process CPU-time clocks in nanoseconds
-//! (`clock_getcpuclockid`; `/proc/<pid>/stat`'s 10 ms ticks if that fails); memory from
+//! (`clock_getcpuclockid`; `/proc/<pid>/stat`'s 10 ms ticks if that fails); the server's
+//! includes its core's `ksoftirqd` when it is pinned to one core (`CpuWindow`); memory from
 //! `/proc/<pid>/status` (VmRSS). In echo, a connection that received no
 //! echo during the measured window is counted as stalled (`"stalled"`, and among the errors):
 //! a server that stops answering some connections cannot hide behind the others' total.
@@ -340,6 +341,22 @@ fn machine_busy_seconds() -> f64 {
     busy as f64 / 100.0
 }
 
+/// The pid of `ksoftirqd` of the one core `pid` is pinned to (`None` when it may run on more).
+fn softirqd_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim();
+    let core: u32 = list.parse().ok()?;
+    let name = format!("ksoftirqd/{core}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == name).then_some(pid)
+    })
+}
+
 /// VmRSS of a process, in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -348,22 +365,38 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// CPU use of the server and of this process over a window.
+///
+/// The server's CPU includes its core's `ksoftirqd` when the server is pinned to one core (as
+/// `bench/run` pins it): the loopback receive work a server's sends cause runs in the sending
+/// thread, charged to the server, until the kernel's softirq budget runs out and hands the
+/// rest to that core's `ksoftirqd`, which servers that send in bursts (many sends per system
+/// call, io_uring) make happen more. Counting it keeps their figures comparable; it is also
+/// reported alone (`"softirqd_cpu_s"`).
 struct CpuWindow {
     start: Instant,
     server: f64,
     client: f64,
     machine: f64,
     pid: Option<u32>,
+    /// The server core's `ksoftirqd`, and its CPU seconds at the start.
+    softirqd: Option<(u32, f64)>,
+    /// Its CPU seconds in the window (after `end`).
+    softirqd_s: f64,
 }
 
 impl CpuWindow {
     fn start(pid: Option<u32>) -> Self {
+        let softirqd = pid
+            .and_then(softirqd_of)
+            .map(|k| (k, cpu_seconds(Some(k))));
         CpuWindow {
             start: Instant::now(),
             server: pid.map_or(f64::NAN, |p| cpu_seconds(Some(p))),
             client: cpu_seconds(None),
             machine: machine_busy_seconds(),
             pid,
+            softirqd,
+            softirqd_s: 0.0,
         }
     }
 
@@ -371,9 +404,13 @@ impl CpuWindow {
     /// in the window is kept for [`CpuWindow::other_json`].
     fn end(&mut self) -> (f64, f64, f64) {
         let elapsed = self.start.elapsed().as_secs_f64();
+        self.softirqd_s = self
+            .softirqd
+            .map_or(0.0, |(k, at)| (cpu_seconds(Some(k)) - at).max(0.0));
         let server = self
             .pid
-            .map_or(f64::NAN, |p| cpu_seconds(Some(p)) - self.server);
+            .map_or(f64::NAN, |p| cpu_seconds(Some(p)) - self.server)
+            + self.softirqd_s;
         let client = cpu_seconds(None) - self.client;
         let machine = machine_busy_seconds() - self.machine;
         // Reuse the field: from now on it holds the other processes' CPU %.
@@ -383,7 +420,11 @@ impl CpuWindow {
 
     /// `"other_cpu_pct":X`: CPU (% of one core) used by every other process during the window.
     fn other_json(&self) -> String {
-        format!("\"other_cpu_pct\":{}", num(self.machine))
+        format!(
+            "\"other_cpu_pct\":{},\"softirqd_cpu_s\":{}",
+            num(self.machine),
+            num(self.softirqd_s)
+        )
     }
 }
 
