@@ -40,6 +40,12 @@ impl ServerHandle {
         ServerHandle { server }
     }
 
+    /// The server's connection reactor, once a plain TCP connection started it.
+    #[cfg(test)]
+    pub(crate) fn reactor(&self) -> Option<Arc<crate::connection::reactor::Reactor>> {
+        self.server.connections.reactor.get().cloned().flatten()
+    }
+
     /// A snapshot of the server's counters.
     pub fn stats(&self) -> Stats {
         let open: usize = self
