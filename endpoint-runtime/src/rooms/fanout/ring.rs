@@ -29,9 +29,13 @@ use super::{FormId, Forms, Tally, GROUP as SEND_GROUP};
 use crate::session::{Claim, Held, OnFull, Session};
 
 /// Recipients per system call: 64 sends per `io_uring_enter` saved 11-18 % of the CPU per
-/// send in the measurement that led here, 1,000 per call 16-19 %; the group's locks are held
-/// from their claim to the call's return, so the group stays small. A multiple of the ordinary
-/// path's group, whose cache reasoning (`fan_out_inner`) holds for its first part.
+/// send in the standalone measurement that led here, 1,000 per call 16-19 %; but the group's
+/// locks are held from their claim to the call's return (about 3 us per send), so the group
+/// stays small. 256 measured no better in the server (alternating 10 s `bench/run --cases
+/// fanout-1k,fanout-10k --servers endpoint` runs, 64 against 256: 1,000 subscribers 215k,
+/// 222k, 190k against 201k, 209k, 169k deliveries per server CPU-second, 10,000: 166k, 164k,
+/// 159k against 175k, 169k, 150k) and its p99 was 1-3 ms higher at 1,000. A multiple of the
+/// ordinary path's group, whose cache reasoning (`fan_out_inner`) holds for it.
 pub(super) const GROUP: usize = SEND_GROUP * 4;
 
 enum State {
