@@ -323,6 +323,58 @@ async fn wait_the_broadcaster_waits_until_the_member_reads_and_nothing_is_lost()
     s.server.shutdown().await;
 }
 
+/// Several stalled members of one room: a broadcast writes to many sockets at once (with the
+/// `io-uring` feature, in one system call per group; sockets that fill take part of a frame,
+/// then nothing), and each member still gets every message, whole and in order, once it reads.
+#[tokio::test]
+async fn wait_with_many_stalled_members_loses_and_splits_nothing() {
+    let mut s = setup().await;
+    const MEMBERS: usize = 8;
+    let mut clients = Vec::new();
+    let mut members = Vec::new();
+    for _ in 0..MEMBERS {
+        clients.push(stalled(s.server.addr, "/wait?room=many&send_timeout_ms=10000").await);
+        members.push(bounded("open", s.opened.recv()).await.unwrap());
+    }
+    let feed = room(&s, "/wait", "many");
+    const N: usize = 400; // ~6 MiB per member: more than its kernel buffers and queue hold
+    let broadcaster = tokio::spawn({
+        let feed = feed.clone();
+        async move {
+            let mut delivered = 0;
+            for seq in 0..N {
+                let d = feed.broadcast_wait(numbered(seq)).await.unwrap();
+                assert_eq!((d.overflowed, d.dropped), (0, 0), "message {seq}");
+                delivered += d.delivered;
+            }
+            delivered
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!broadcaster.is_finished(), "the broadcaster did not wait");
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move { read_feed(&mut client, Duration::from_millis(1500)).await })
+        })
+        .collect();
+    let delivered = within(Duration::from_secs(20), "broadcaster", broadcaster)
+        .await
+        .unwrap();
+    assert_eq!(delivered, N * MEMBERS);
+    for (i, reader) in readers.into_iter().enumerate() {
+        let (seqs, close) = reader.await.unwrap();
+        assert_eq!(close, None, "member {i}");
+        assert_eq!(
+            seqs,
+            (0..N).collect::<Vec<_>>(),
+            "member {i}: every message, in order"
+        );
+    }
+    assert!(members.iter().all(|m| m.is_open()));
+    s.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn wait_is_bounded_by_the_send_timeout_then_closes_1008() {
     let mut s = setup().await;
