@@ -623,11 +623,13 @@ mod tests {
         lock(&reactor.spawned).len()
     }
 
-    /// A connection woken while a runner is idle is given to it: the runners spawned stay
-    /// as many as the connections run at the same time, however many messages they echo (a
-    /// task per activation would spawn one per message at least).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn idle_runners_run_the_next_activations() {
+    /// An echo server on a free port: its address, its handle, what stops it, and its task.
+    async fn serve_echo() -> (
+        std::net::SocketAddr,
+        crate::ServerHandle,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
         let server = Server::new()
             .endpoint::<Echo>()
             .bind("127.0.0.1:0")
@@ -639,6 +641,15 @@ mod tests {
         let task = tokio::spawn(server.run_until(async {
             let _ = stop_rx.await;
         }));
+        (addr, handle, stop_tx, task)
+    }
+
+    /// A connection woken while a runner is idle is given to it: the runners spawned stay
+    /// as many as the connections run at the same time, however many messages they echo (a
+    /// task per activation would spawn one per message at least).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_runners_run_the_next_activations() {
+        let (addr, handle, stop_tx, task) = serve_echo().await;
         let mut clients = clients(addr, 4).await;
         echo(&mut clients, 5).await;
         let reactor = handle.reactor().expect("the reactor runs the connections");
@@ -661,21 +672,11 @@ mod tests {
         task.await.unwrap().unwrap();
     }
 
-    /// When the server has stopped, nothing the runner pool holds keeps a connection alive
-    /// (idle runners hold none).
+    /// When the server has stopped, nothing the runner pool holds keeps a connection or the
+    /// reactor alive (idle runners hold no connection, and only a `Weak` of the reactor).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn runners_keep_nothing_alive_after_the_server_stops() {
-        let server = Server::new()
-            .endpoint::<Echo>()
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let handle = server.handle();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async {
-            let _ = stop_rx.await;
-        }));
+        let (addr, handle, stop_tx, task) = serve_echo().await;
         let mut clients = clients(addr, 3).await;
         echo(&mut clients, 50).await;
         let reactor = handle.reactor().expect("the reactor runs the connections");
@@ -684,7 +685,11 @@ mod tests {
             "the connections wait, their runners are idle"
         );
         let conns = reactor.started.clone();
-        drop(reactor);
+        let reactor = {
+            let weak = Arc::downgrade(&reactor);
+            drop(reactor);
+            weak
+        };
         drop(handle);
         stop_tx.send(()).unwrap();
         // Each client is closed with 1001, then its connection ends.
@@ -700,12 +705,18 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let live = lock(&conns).iter().filter(|c| c.strong_count() > 0).count();
-            if live == 0 {
+            // And the reactor itself (its epoll set, its waker): the server's state held it.
+            if live == 0 && reactor.strong_count() == 0 {
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{live} connections alive after the server stopped"
+                "{live} connections alive after the server stopped, the reactor {}",
+                if reactor.strong_count() == 0 {
+                    "gone"
+                } else {
+                    "alive"
+                }
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
