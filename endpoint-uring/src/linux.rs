@@ -31,7 +31,8 @@ impl SendRing {
     ///
     /// # Errors
     /// When the kernel has no io_uring, or refuses it (`kernel.io_uring_disabled`, a seccomp
-    /// filter such as a container runtime's): the caller sends the usual way.
+    /// filter such as a container runtime's), or its io_uring cannot send (before Linux 5.6):
+    /// the caller sends the usual way.
     pub fn new(entries: u32) -> io::Result<SendRing> {
         let entries = entries.max(1).next_power_of_two();
         // SUBMIT_ALL (5.18): a send that fails at submission (a closed descriptor) does not
@@ -42,6 +43,16 @@ impl SendRing {
             .setup_single_issuer()
             .build(entries)
             .or_else(|_| IoUring::new(entries))?;
+        // IORING_OP_SEND came with 5.6, as the probe did: a kernel without them would fail
+        // every send (each then queued for the connection task: correct, and slower).
+        let mut probe = io_uring::Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        if !probe.is_supported(opcode::Send::CODE) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel's io_uring has no IORING_OP_SEND",
+            ));
+        }
         Ok(SendRing {
             ring,
             entries: entries as usize,
