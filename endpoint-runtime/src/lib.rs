@@ -19,7 +19,7 @@
 //! |---|---|
 //! | [`server`] (`server/`) | [`Server`] builder, accept loop, mounts, HTTP serving, upgrade (negotiate, accept), graceful shutdown |
 //! | `connection/` | the per-connection driver (hooks one at a time, coalesced writes; the one place a session meets its bytes), frame I/O, transport, deadlines |
-//! | [`rooms`] (`rooms/`) | rooms, membership, fan-out, this-node vs cluster-wide reach ([`Room`], [`LocalRoom`], [`Rooms`], [`Delivery`]), [`broker`], `redis` |
+//! | [`rooms`] (`rooms/`) | rooms, membership, fan-out (with feature `io-uring`, its writes batched through io_uring: `rooms/fanout/ring.rs`), this-node vs cluster-wide reach ([`Room`], [`LocalRoom`], [`Rooms`], [`Delivery`]), [`broker`], `redis` |
 //! | [`session`] (`session/`) | [`Session`], its outbound queue (sending and receiving sides), request data, [`Properties`], [`Handshake`], the per-endpoint registry |
 //! | `protocol/` | the wire, no sessions: opcodes, the frame codec, [`handshake`] validation and refusals |
 //!
