@@ -577,6 +577,7 @@ mod tests {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+    use crate::test::TestServer;
     use crate::{Endpoint, EndpointConfig, HookResult, Message, Server};
 
     #[derive(Default)]
@@ -623,36 +624,18 @@ mod tests {
         lock(&reactor.spawned).len()
     }
 
-    /// An echo server on a free port: its address, its handle, what stops it, and its task.
-    async fn serve_echo() -> (
-        std::net::SocketAddr,
-        crate::ServerHandle,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<io::Result<()>>,
-    ) {
-        let server = Server::new()
-            .endpoint::<Echo>()
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let handle = server.handle();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async {
-            let _ = stop_rx.await;
-        }));
-        (addr, handle, stop_tx, task)
-    }
-
     /// A connection woken while a runner is idle is given to it: the runners spawned stay
     /// as many as the connections run at the same time, however many messages they echo (a
     /// task per activation would spawn one per message at least).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn idle_runners_run_the_next_activations() {
-        let (addr, handle, stop_tx, task) = serve_echo().await;
-        let mut clients = clients(addr, 4).await;
+        let server = TestServer::start(Server::new().endpoint::<Echo>()).await;
+        let mut clients = clients(server.addr(), 4).await;
         echo(&mut clients, 5).await;
-        let reactor = handle.reactor().expect("the reactor runs the connections");
+        let reactor = server
+            .handle()
+            .reactor()
+            .expect("the reactor runs the connections");
         let before = spawned(&reactor);
         echo(&mut clients, 200).await;
         let after = spawned(&reactor);
@@ -668,18 +651,20 @@ mod tests {
             "more idle runners than kept"
         );
         drop(reactor);
-        stop_tx.send(()).unwrap();
-        task.await.unwrap().unwrap();
+        server.shutdown().await;
     }
 
     /// When the server has stopped, nothing the runner pool holds keeps a connection or the
     /// reactor alive (idle runners hold no connection, and only a `Weak` of the reactor).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn runners_keep_nothing_alive_after_the_server_stops() {
-        let (addr, handle, stop_tx, task) = serve_echo().await;
-        let mut clients = clients(addr, 3).await;
+        let server = TestServer::start(Server::new().endpoint::<Echo>()).await;
+        let mut clients = clients(server.addr(), 3).await;
         echo(&mut clients, 50).await;
-        let reactor = handle.reactor().expect("the reactor runs the connections");
+        let reactor = server
+            .handle()
+            .reactor()
+            .expect("the reactor runs the connections");
         assert!(
             !lock(&reactor.idle).is_empty(),
             "the connections wait, their runners are idle"
@@ -690,8 +675,8 @@ mod tests {
             drop(reactor);
             weak
         };
-        drop(handle);
-        stop_tx.send(()).unwrap();
+        // The handle goes with the server: nothing of the test holds the server's state.
+        let stop = tokio::spawn(server.shutdown());
         // Each client is closed with 1001, then its connection ends.
         for ws in &mut clients {
             loop {
@@ -701,7 +686,7 @@ mod tests {
                 }
             }
         }
-        task.await.unwrap().unwrap();
+        stop.await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let live = lock(&conns).iter().filter(|c| c.strong_count() > 0).count();
