@@ -179,34 +179,49 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// A broadcaster pushing `a` then `b` with `push` races the connection task, which also has a
+/// reply of its own queued: every frame reaches the wire whole, once, the broadcaster's in its
+/// order, and nothing is left queued.
+fn race_with_a_reply(
+    out: Arc<Outbound<Scripted>>,
+    [a, b]: [&'static str; 2],
+    push: fn(&Outbound<Scripted>, &Message) -> Pushed,
+) {
+    let broadcaster = {
+        let out = out.clone();
+        loom::thread::spawn(move || {
+            for m in [msg(a), msg(b)] {
+                let pushed = push(&out, &m);
+                assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
+            }
+        })
+    };
+    let mut batch = VecDeque::new();
+    out.try_push(msg("t")).expect("room");
+    pump(&out, &mut batch);
+    broadcaster.join().unwrap();
+    pump(&out, &mut batch);
+    let wire = wire(&out);
+    let mut frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
+    assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
+    let t = frames.iter().position(|f| *f == b"t").expect("the reply");
+    frames.remove(t);
+    assert_eq!(
+        frames,
+        [a.as_bytes(), b.as_bytes()],
+        "in the broadcaster's order"
+    );
+    assert_eq!(out.queued_bytes(), 0);
+}
+
 /// Two broadcasts race the connection task, which also has a reply of its own queued: every
 /// frame reaches the wire whole, once, and each sender's order is kept.
 #[test]
 fn direct_writes_and_the_connection_task_never_interleave() {
     model(|| {
-        let out = queue(1024, None);
-        let (a, b) = (msg("a1"), msg("a2"));
-        let broadcaster = {
-            let out = out.clone();
-            loom::thread::spawn(move || {
-                for m in [a, b] {
-                    let pushed = out.push_or_overflow(&m, Some(&frame(&m)));
-                    assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
-                }
-            })
-        };
-        let mut batch = VecDeque::new();
-        out.try_push(msg("t")).expect("room");
-        pump(&out, &mut batch);
-        broadcaster.join().unwrap();
-        pump(&out, &mut batch);
-        let wire = wire(&out);
-        let mut frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
-        assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
-        let t = frames.iter().position(|f| *f == b"t").expect("the reply");
-        frames.remove(t);
-        assert_eq!(frames, [b"a1", b"a2"], "in the broadcaster's order");
-        assert_eq!(out.queued_bytes(), 0);
+        race_with_a_reply(queue(1024, None), ["a1", "a2"], |out, m| {
+            out.push_or_overflow(m, Some(&frame(m)))
+        })
     });
 }
 
@@ -259,35 +274,7 @@ fn batched(out: &Outbound<Scripted>, m: &Message) -> Pushed {
 /// whole beside them.
 #[test]
 fn claimed_broadcasts_and_the_connection_task_never_interleave() {
-    model(|| {
-        let out = queue(1024, Some(3));
-        let (a, b) = (msg("first"), msg("second"));
-        let broadcaster = {
-            let out = out.clone();
-            loom::thread::spawn(move || {
-                for m in [a, b] {
-                    let pushed = batched(&out, &m);
-                    assert!(matches!(pushed, Pushed::Written | Pushed::Queued));
-                }
-            })
-        };
-        let mut batch = VecDeque::new();
-        out.try_push(msg("t")).expect("room");
-        pump(&out, &mut batch);
-        broadcaster.join().unwrap();
-        pump(&out, &mut batch);
-        let wire = wire(&out);
-        let mut frames: Vec<&[u8]> = wire.split(|&b| b == 0xF0).skip(1).collect();
-        assert_eq!(frames.len(), 3, "every frame once: {wire:?}");
-        let t = frames.iter().position(|f| *f == b"t").expect("the reply");
-        frames.remove(t);
-        assert_eq!(
-            frames,
-            [&b"first"[..], b"second"],
-            "in the broadcaster's order"
-        );
-        assert_eq!(out.queued_bytes(), 0);
-    });
+    model(|| race_with_a_reply(queue(1024, Some(3)), ["first", "second"], batched));
 }
 
 /// A broadcast that overflows the queue closes the session once: the close is taken exactly
