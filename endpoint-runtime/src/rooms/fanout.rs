@@ -220,22 +220,35 @@ fn fan_out_inner(
     // loop of their own, miss in parallel, and bring in the lines the writes use (see
     // `Outbound`'s layout). Safe Rust has no prefetch instruction: this is one.
     for group in recipients.chunks(GROUP) {
-        let mut open = [false; GROUP];
-        for (open, session) in open.iter_mut().zip(group) {
-            *open = session.is_open();
-        }
-        for (session, open) in group.iter().zip(open) {
-            // By address: the session's id would be one more field to read per recipient.
-            if !open || except.is_some_and(|e| e == session) {
-                continue;
-            }
-            let id = forms.for_recipient(session.sharing());
-            let (item, frame) = forms.get(id);
-            let pushed = session.outbound().push_broadcast(item, frame, on_full);
-            tally.add(pushed, session, item);
+        let wanted: [bool; GROUP] = wanted(group, except);
+        for (session, _) in group.iter().zip(wanted).filter(|(_, w)| *w) {
+            push(session, &mut forms, on_full, &mut tally);
         }
     }
     Ok(tally.end(endpoint))
+}
+
+/// Which of `group` (at most `N`) get the message: the open ones but `except`. The open flags
+/// are read in a loop of their own (see `fan_out_inner`).
+fn wanted<const N: usize>(group: &[Session], except: Option<&Session>) -> [bool; N] {
+    let mut wanted = [false; N];
+    for (wanted, session) in wanted.iter_mut().zip(group) {
+        *wanted = session.is_open();
+    }
+    for (wanted, session) in wanted.iter_mut().zip(group) {
+        // By address: the session's id would be one more field to read per recipient.
+        *wanted &= except.is_none_or(|e| e != session);
+    }
+    wanted
+}
+
+/// One recipient's push the ordinary way: its form, written or queued by
+/// `Outbound::push_broadcast`, counted.
+fn push(session: &Session, forms: &mut Forms<'_>, on_full: OnFull, tally: &mut Tally) {
+    let id = forms.for_recipient(session.sharing());
+    let (item, frame) = forms.get(id);
+    let pushed = session.outbound().push_broadcast(item, frame, on_full);
+    tally.add(pushed, session, item);
 }
 
 /// What a fan-out did, counted as it goes.

@@ -25,7 +25,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use endpoint_uring::SendRing;
 
-use super::{FormId, Forms, Tally, GROUP as SEND_GROUP};
+use super::{push, wanted, FormId, Forms, Tally, GROUP as SEND_GROUP};
 use crate::session::{Claim, Held, OnFull, Session};
 
 /// Recipients per system call: 64 sends per `io_uring_enter` saved 11-18 % of the CPU per
@@ -88,17 +88,11 @@ pub(super) fn fan_out_group(
     on_full: OnFull,
     tally: &mut Tally,
 ) {
-    let mut open = [false; GROUP];
-    for (open, session) in open.iter_mut().zip(group) {
-        *open = session.is_open();
-    }
+    let wanted: [bool; GROUP] = wanted(group, except);
     let mut held: Vec<(usize, FormId, Held<'_, std::net::TcpStream>)> = Vec::new();
     let mut busy = [0u8; GROUP];
     let mut n_busy = 0;
-    for (i, (session, open)) in group.iter().zip(open).enumerate() {
-        if !open || except.is_some_and(|e| e == session) {
-            continue;
-        }
+    for (i, session) in group.iter().enumerate().filter(|(i, _)| wanted[*i]) {
         let id = forms.for_recipient(session.sharing());
         let (item, frame) = forms.get(id);
         match session.outbound().try_claim(frame.is_some()) {
@@ -116,17 +110,22 @@ pub(super) fn fan_out_group(
             }
         }
     }
-    // One recipient: a plain `send` is one system call as well, and a cheaper one.
-    if held.len() == 1 {
-        let (i, id, mut hold) = held.pop().expect("one");
+    // What each held socket took, then each claim finished with it. One recipient: a plain
+    // `send` is one system call as well, and a cheaper one.
+    let finish = |(i, id, hold): (usize, FormId, Held<'_, _>), sent, tally: &mut Tally| {
         let (item, frame) = forms.get(id);
         let frame = frame.expect("claimed for a frame");
-        let sent = crate::session::DirectSocket::send_now(hold.stream(), frame);
         tally.add(
             hold.finish(item, Some((frame, sent)), on_full),
             &group[i],
             item,
         );
+    };
+    if held.len() == 1 {
+        let (i, id, mut hold) = held.pop().expect("one");
+        let frame = forms.get(id).1.expect("claimed for a frame");
+        let sent = crate::session::DirectSocket::send_now(hold.stream(), frame);
+        finish((i, id, hold), sent, tally);
     } else if !held.is_empty() {
         let mut sends: [(RawFd, &[u8]); GROUP] = [(-1, &[]); GROUP];
         for ((_, id, hold), send) in held.iter_mut().zip(&mut sends) {
@@ -137,27 +136,14 @@ pub(super) fn fan_out_group(
         ring.send_all(&sends[..held.len()], &mut results[..held.len()]);
         #[cfg(test)]
         tests::RING_SENDS.with(|n| n.set(n.get() + held.len()));
-        for ((i, id, hold), result) in held.into_iter().zip(results) {
-            let (item, frame) = forms.get(id);
-            let frame = frame.expect("claimed for a frame");
+        for (hold, result) in held.into_iter().zip(results) {
             let sent = usize::try_from(result)
                 .map_err(|_| std::io::Error::from_raw_os_error(result.saturating_neg()));
-            tally.add(
-                hold.finish(item, Some((frame, sent)), on_full),
-                &group[i],
-                item,
-            );
+            finish(hold, sent, tally);
         }
     }
     for &i in &busy[..n_busy] {
-        let session = &group[usize::from(i)];
-        let id = forms.for_recipient(session.sharing());
-        let (item, frame) = forms.get(id);
-        tally.add(
-            session.outbound().push_broadcast(item, frame, on_full),
-            session,
-            item,
-        );
+        push(&group[usize::from(i)], forms, on_full, tally);
     }
 }
 
